@@ -1,0 +1,1 @@
+"""ispkit.stages._kernels"""
