@@ -1,0 +1,223 @@
+"""The ``ispkit`` command line: demo, render, info, stages, presets.
+
+Bad input exits non-zero with one clear line on stderr (a traceback only
+with ``--verbose``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ConfigError, ISPError
+
+__all__ = ["main"]
+
+EXIT_ERROR = 2
+
+
+def _parse_value(text: str) -> Any:
+    """Parse the value of ``--set stage.param=value`` as TOML, falling back to a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected stage.param=value (e.g. demosaic.method=menon2007)")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .io.dng import write_dng
+    from .io.image import write_image
+    from .io.synthetic import synthesize_capture
+    from .metrics import colorchecker_delta_e
+    from .render import render_frame
+
+    out_dir = Path(args.output)
+    t0 = time.perf_counter()
+    capture = synthesize_capture(illuminant=args.illuminant, seed=args.seed)
+    result = render_frame(capture.frame, args.preset, keep_intermediates=bool(args.debug))
+    image_path = write_image(result.output, out_dir / "demo.png", bit_depth=8)
+    frame = capture.frame
+    m = frame.meta
+    dng_path = None
+    if m.color_matrix1 is not None:
+        dng_path = write_dng(
+            out_dir / "demo_sample.dng", frame.data.round().astype("uint16"), m.cfa_pattern,
+            black_level=m.black_level, white_level=m.white_level,
+            color_matrix1=m.color_matrix1, calibration_illuminant1=m.calibration_illuminant1 or 21,
+            as_shot_neutral=1.0 / m.wb_gains if m.wb_gains is not None else None,
+            make=m.make or "ispkit", model=m.model or "Synthetic",
+        )
+    if args.debug:
+        from .debug import write_debug_dir
+        write_debug_dir(result.intermediates, out_dir / "debug")
+    de = colorchecker_delta_e(result.output.data, capture)
+    dt = time.perf_counter() - t0
+    print(f"ispkit demo: synthetic {frame.width}x{frame.height} {m.cfa_pattern} capture of a ColorChecker "
+          f"under {args.illuminant}, rendered with preset {args.preset!r} in {dt:.2f} s")
+    print(f"  image:  {image_path.resolve()}")
+    if dng_path is not None:
+        print(f"  RAW:    {Path(dng_path).resolve()}  (try: ispkit render {dng_path} -o out.png)")
+    if args.debug:
+        print(f"  debug:  {(out_dir / 'debug').resolve()}")
+    print(f"  ColorChecker CIEDE2000 vs reference: mean {de.mean():.2f}, median {float(sorted(de)[len(de) // 2]):.2f}, "
+          f"max {de.max():.2f} (24 patches)")
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from .io.image import write_image
+    from .io.raw import read_raw
+    from .render import build_pipeline
+
+    preset: Any = args.config if args.config else args.preset
+    pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
+    frame = read_raw(args.input)
+    result = pipe.run(frame, keep_intermediates=bool(args.debug_dir))
+    out = Path(args.output) if args.output else Path(args.input).with_suffix(".png").name
+    path = write_image(result.output, out, bit_depth=args.bit_depth, quality=args.quality)
+    print(f"{args.input} -> {path} ({result.total_seconds * 1000:.0f} ms, preset {pipe.name!r})")
+    if args.timings:
+        for name, sec in result.timings.items():
+            print(f"  {name:<24s} {sec * 1000:8.1f} ms")
+    if args.debug_dir:
+        from .debug import write_debug_dir
+        files = write_debug_dir(result.intermediates, args.debug_dir)
+        print(f"  debug: {len(files)} images in {args.debug_dir} (contact_sheet.png)")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .io.raw import describe, read_raw
+
+    frame = read_raw(args.input)
+    info = describe(frame)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    width = max(len(k) for k in info)
+    for k, v in info.items():
+        if isinstance(v, list) and v and isinstance(v[0], list):
+            v = "; ".join(" ".join(f"{x:.4g}" for x in row) for row in v)
+        elif isinstance(v, list):
+            v = " ".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in v)
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def _cmd_stages(args: argparse.Namespace) -> int:
+    from .pipeline import get_stage_class, stage_names
+
+    for name in stage_names():
+        cls = get_stage_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        params = ", ".join(cls.param_names())
+        print(f"{name:<24s} {cls.__name__:<24s} {doc}")
+        if args.verbose:
+            print(f"{'':<24s} params: {params}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from .presets import list_presets, load_preset, preset_description
+
+    for name in list_presets():
+        if args.show:
+            if name == args.show:
+                print(load_preset(name).to_toml(), end="")
+            continue
+        pipe = load_preset(name)
+        print(f"{name:<12s} {' -> '.join(pipe.names)}")
+        desc = preset_description(name)
+        if desc:
+            print(f"{'':<12s} {desc}")
+    if args.show and args.show not in list_presets():
+        from .errors import unknown_name
+        raise unknown_name("preset", args.show, list_presets())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ispkit", description="Hybrid classical + neural camera ISP.")
+    p.add_argument("--verbose", "-v", action="store_true", help="show tracebacks and details")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="render the bundled synthetic sample and report its colour accuracy")
+    d.add_argument("-o", "--output", default="ispkit-demo", help="output folder (default ./ispkit-demo)")
+    d.add_argument("--preset", default="default")
+    d.add_argument("--illuminant", default="D65", help="scene illuminant: D65, A, F2 … (default D65)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--debug", action="store_true", help="also write every intermediate and a contact sheet")
+    d.set_defaults(func=_cmd_demo)
+
+    r = sub.add_parser("render", help="render a RAW file to PNG/JPEG/TIFF")
+    r.add_argument("input")
+    r.add_argument("-o", "--output", help="output image (.png .jpg .tif); default: input name .png")
+    r.add_argument("--preset", default="default", help="preset name (see `ispkit presets`)")
+    r.add_argument("--config", help="pipeline TOML file (instead of --preset)")
+    r.add_argument("--set", action="append", metavar="STAGE.PARAM=VALUE",
+                   help="override a parameter, e.g. --set demosaic.method=menon2007 (repeatable)")
+    r.add_argument("--bit-depth", type=int, default=8, choices=(8, 16))
+    r.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    r.add_argument("--debug-dir", help="write every intermediate as PNG plus a contact sheet here")
+    r.add_argument("--timings", action="store_true", help="print per-stage timings")
+    r.set_defaults(func=_cmd_render)
+
+    i = sub.add_parser("info", help="print a RAW file's metadata")
+    i.add_argument("input")
+    i.add_argument("--json", action="store_true", help="machine-readable JSON")
+    i.set_defaults(func=_cmd_info)
+
+    s = sub.add_parser("stages", help="list the registered stages")
+    s.set_defaults(func=_cmd_stages)
+
+    pr = sub.add_parser("presets", help="list presets (or --show NAME to print one as TOML)")
+    pr.add_argument("--show", metavar="NAME")
+    pr.set_defaults(func=_cmd_presets)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ispkit`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_ERROR
+    import warnings
+    if not args.verbose:
+        warnings.filterwarnings("ignore", message=".*Matplotlib.*")
+    try:
+        import ispkit  # noqa: F401  (registers the stages)
+        return int(args.func(args) or 0)
+    except ISPError as exc:
+        if args.verbose:
+            raise
+        print(f"ispkit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"ispkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if args.verbose:
+            raise
+        print(f"ispkit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
