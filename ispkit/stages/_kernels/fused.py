@@ -1,0 +1,287 @@
+"""A fused render kernel: black level → WB gains → demosaic → highlight clip → CCM → OETF.
+
+One pass over the mosaic, row by row. Each thread keeps a ring of five
+normalised source rows split into even and odd columns (so every stencil
+reads at unit stride and LLVM vectorises it), demosaics one output row into
+planar half-row buffers, applies the highlight clip and the 3×3 matrix, and
+stores through the OETF table as interleaved uint8 or float32. No full-frame
+temporaries (design.md §5).
+
+Borders follow ``scipy.ndimage.convolve(mode="reflect")`` as
+colour-demosaicing does, so the fused result equals the stage-by-stage one.
+Frames must have even height and width ≥ 4 (the caller falls back otherwise).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["fused_render_u8", "fused_render_f32", "METHOD_BILINEAR", "METHOD_MALVAR"]
+
+METHOD_BILINEAR = 0
+METHOD_MALVAR = 1
+_BLOCK = 32
+
+
+@numba.njit(cache=True, inline="always")
+def _reflect(i, n):
+    if i < 0:
+        i = -i - 1
+    if i >= n:
+        i = 2 * n - i - 1
+    return i
+
+
+@numba.njit(cache=True, fastmath=True)
+def _load_row(mosaic, y, black, scale, wb_clip, ev, od):
+    """Normalise source row ``y`` into even/odd half rows padded by one sample each side.
+
+    ``ev[j + 1]`` is full column 2j, ``od[j + 1]`` full column 2j+1; the pads
+    hold the reflected columns -2, -1, w, w+1.
+    """
+    hw = mosaic.shape[1] // 2
+    py = y & 1
+    b0 = black[py, 0]
+    b1 = black[py, 1]
+    s0 = scale[py, 0]
+    s1 = scale[py, 1]
+    src = mosaic[y]
+    for j in range(hw):
+        ev[j + 1] = min((np.float32(src[2 * j]) - b0) * s0, wb_clip)
+        od[j + 1] = min((np.float32(src[2 * j + 1]) - b1) * s1, wb_clip)
+    ev[0] = od[1]          # column -2 → 1
+    od[0] = ev[1]          # column -1 → 0
+    ev[hw + 1] = od[hw]    # column w → w-1
+    od[hw + 1] = ev[hw]    # column w+1 → w-2
+
+
+@numba.njit(cache=True, fastmath=True)
+def _malvar_g(c0, c1, c2, c3, c4, o1, o2, o3, lo, hw, G, H, V):
+    """Malvar 2004 at green sites: G = c, H = horizontal kernel, V = vertical kernel."""
+    for j in range(hw):
+        k = j + 1
+        c = c2[k]
+        w_ = o2[k + lo]
+        e_ = o2[k + lo + 1]
+        diag = o1[k + lo] + o1[k + lo + 1] + o3[k + lo] + o3[k + lo + 1]
+        nn = c0[k]
+        ss = c4[k]
+        ww = c2[k - 1]
+        ee = c2[k + 1]
+        G[j] = c
+        H[j] = (5.0 * c + 4.0 * (w_ + e_) - (ww + ee) - diag + 0.5 * (nn + ss)) * 0.125
+        V[j] = (5.0 * c + 4.0 * (c1[k] + c3[k]) - (nn + ss) - diag + 0.5 * (ww + ee)) * 0.125
+
+
+@numba.njit(cache=True, fastmath=True)
+def _malvar_rb(c0, c1, c2, c3, c4, o1, o2, o3, lo, hw, own, G, opp):
+    """Malvar 2004 at red/blue sites: own = c, G, and the opposite colour."""
+    for j in range(hw):
+        k = j + 1
+        c = c2[k]
+        w_ = o2[k + lo]
+        e_ = o2[k + lo + 1]
+        diag = o1[k + lo] + o1[k + lo + 1] + o3[k + lo] + o3[k + lo + 1]
+        cross = c0[k] + c4[k] + c2[k - 1] + c2[k + 1]
+        own[j] = c
+        G[j] = (4.0 * c + 2.0 * (c1[k] + c3[k] + w_ + e_) - cross) * 0.125
+        opp[j] = (6.0 * c + 2.0 * diag - 1.5 * cross) * 0.125
+
+
+@numba.njit(cache=True, fastmath=True)
+def _bilinear_g(c1, c2, c3, o2, lo, hw, G, H, V):
+    for j in range(hw):
+        k = j + 1
+        G[j] = c2[k]
+        H[j] = 0.5 * (o2[k + lo] + o2[k + lo + 1])
+        V[j] = 0.5 * (c1[k] + c3[k])
+
+
+@numba.njit(cache=True, fastmath=True)
+def _bilinear_rb(c1, c2, c3, o1, o2, o3, lo, hw, own, G, opp):
+    for j in range(hw):
+        k = j + 1
+        own[j] = c2[k]
+        G[j] = 0.25 * (c1[k] + c3[k] + o2[k + lo] + o2[k + lo + 1])
+        opp[j] = 0.25 * (o1[k + lo] + o1[k + lo + 1] + o3[k + lo] + o3[k + lo + 1])
+
+
+@numba.njit(cache=True)
+def _full(ev, od, x, w):
+    """Value at full column ``x`` (reflected) of a split row."""
+    x = _reflect(x, w)
+    if x & 1:
+        return od[x // 2 + 1]
+    return ev[x // 2 + 1]
+
+
+@numba.njit(cache=True)
+def _bilinear_masked(evs, ods, ys, cfa, x, w, out3):
+    """colour-demosaicing's masked bilinear convolution at one border pixel.
+
+    ``evs/ods`` hold rows y-1, y, y+1 (already reflected); ``ys`` their source row indices.
+    """
+    acc0 = 0.0
+    acc1 = 0.0
+    acc2 = 0.0
+    for dy in range(3):
+        for dx in range(-1, 2):
+            xs = _reflect(x + dx, w)
+            v = _full(evs[dy], ods[dy], x + dx, w)
+            ch = cfa[ys[dy] & 1, xs & 1]
+            if ch == 1:
+                if dy == 1 or dx == 0:
+                    acc1 += v * (4.0 if (dy == 1 and dx == 0) else 1.0)
+            else:
+                wgt = 4.0 if (dy == 1 and dx == 0) else (2.0 if (dy == 1 or dx == 0) else 1.0)
+                if ch == 0:
+                    acc0 += v * wgt
+                else:
+                    acc2 += v * wgt
+    out3[0] = acc0 * 0.25
+    out3[1] = acc1 * 0.25
+    out3[2] = acc2 * 0.25
+
+
+@numba.njit(cache=True, fastmath=True)
+def _color_half(R, G, B, hw, hl_clip, ccm, lo, hi, lut_max):
+    """Highlight clip, 3×3 matrix, output clip, and scaling to table positions (in place)."""
+    m00, m01, m02 = ccm[0, 0], ccm[0, 1], ccm[0, 2]
+    m10, m11, m12 = ccm[1, 0], ccm[1, 1], ccm[1, 2]
+    m20, m21, m22 = ccm[2, 0], ccm[2, 1], ccm[2, 2]
+    for j in range(hw):
+        r = min(R[j], hl_clip)
+        g = min(G[j], hl_clip)
+        b = min(B[j], hl_clip)
+        R[j] = min(max(min(max(m00 * r + m01 * g + m02 * b, lo), hi) * lut_max, 0.0), lut_max)
+        G[j] = min(max(min(max(m10 * r + m11 * g + m12 * b, lo), hi) * lut_max, 0.0), lut_max)
+        B[j] = min(max(min(max(m20 * r + m21 * g + m22 * b, lo), hi) * lut_max, 0.0), lut_max)
+
+
+@numba.njit(cache=True, parallel=True)
+def _render(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi,
+            lut, lut8, out_u8, out_f32, to_u8):
+    h, w = mosaic.shape
+    hw = w // 2
+    nblocks = (h + _BLOCK - 1) // _BLOCK
+    n = lut.shape[0] - 1
+    lut_max = np.float32(n)
+    for bi in numba.prange(nblocks):
+        y0 = bi * _BLOCK
+        y1 = min(h, y0 + _BLOCK)
+        ev = np.empty((5, hw + 2), np.float32)
+        od = np.empty((5, hw + 2), np.float32)
+        # planar half rows: [parity][channel][j]
+        P = np.empty((2, 3, hw), np.float32)
+        slot_y = np.full(5, -1000000, np.int64)
+        order = np.empty(5, np.int64)
+        src_y = np.empty(5, np.int64)
+        px3 = np.empty(3, np.float32)
+        I = np.empty((2, 3, hw), np.int32)
+        for y in range(y0, y1):
+            for k in range(5):
+                yy = y + k - 2
+                slot = yy % 5
+                if slot_y[slot] != yy:
+                    _load_row(mosaic, _reflect(yy, h), black, scale, wb_clip, ev[slot], od[slot])
+                    slot_y[slot] = yy
+                order[k] = slot
+                src_y[k] = _reflect(yy, h)
+            e0, e1, e2, e3, e4 = ev[order[0]], ev[order[1]], ev[order[2]], ev[order[3]], ev[order[4]]
+            o0, o1, o2, o3, o4 = od[order[0]], od[order[1]], od[order[2]], od[order[3]], od[order[4]]
+            py = y & 1
+            k_even = cfa[py, 0]
+            k_odd = cfa[py, 1]
+            red_row = k_even == 0 or k_odd == 0
+            if k_even == 1:
+                gq = 0
+                cq = 1
+                colour = k_odd
+            else:
+                gq = 1
+                cq = 0
+                colour = k_even
+            # green sites
+            if gq == 0:
+                ga, gb, gc, gd, ge_, oa, ob, oc, glo = e0, e1, e2, e3, e4, o1, o2, o3, -1
+                ca, cb, cc, cd, ce, pa, pb, pc, clo = o0, o1, o2, o3, o4, e1, e2, e3, 0
+            else:
+                ga, gb, gc, gd, ge_, oa, ob, oc, glo = o0, o1, o2, o3, o4, e1, e2, e3, 0
+                ca, cb, cc, cd, ce, pa, pb, pc, clo = e0, e1, e2, e3, e4, o1, o2, o3, -1
+            # horizontal neighbour of a green in a red row is red
+            hch = 0 if red_row else 2
+            vch = 2 if red_row else 0
+            opp = 2 if colour == 0 else 0
+            if method == 1:
+                _malvar_g(ga, gb, gc, gd, ge_, oa, ob, oc, glo, hw, P[gq, 1], P[gq, hch], P[gq, vch])
+                _malvar_rb(ca, cb, cc, cd, ce, pa, pb, pc, clo, hw, P[cq, colour], P[cq, 1], P[cq, opp])
+            else:
+                _bilinear_g(gb, gc, gd, ob, glo, hw, P[gq, 1], P[gq, hch], P[gq, vch])
+                _bilinear_rb(cb, cc, cd, pa, pb, pc, clo, hw, P[cq, colour], P[cq, 1], P[cq, opp])
+                # colour-demosaicing's masked convolution differs at the frame border
+                evs = (e1, e2, e3)
+                ods = (o1, o2, o3)
+                ys = (src_y[1], src_y[2], src_y[3])
+                if y == 0 or y == h - 1:
+                    for x in range(w):
+                        _bilinear_masked(evs, ods, ys, cfa, x, w, px3)
+                        for ch in range(3):
+                            P[x & 1, ch, x // 2] = px3[ch]
+                else:
+                    for x in (0, w - 1):
+                        _bilinear_masked(evs, ods, ys, cfa, x, w, px3)
+                        for ch in range(3):
+                            P[x & 1, ch, x // 2] = px3[ch]
+            for q in range(2):
+                _color_half(P[q, 0], P[q, 1], P[q, 2], hw, hl_clip, ccm, lo, hi, lut_max)
+            if to_u8:
+                for q in range(2):
+                    for ch in range(3):
+                        src = P[q, ch]
+                        dst = I[q, ch]
+                        for j in range(hw):
+                            dst[j] = np.int32(src[j] + np.float32(0.5))
+                o = out_u8[y]
+                for j in range(hw):
+                    o[2 * j, 0] = lut8[I[0, 0, j]]
+                    o[2 * j, 1] = lut8[I[0, 1, j]]
+                    o[2 * j, 2] = lut8[I[0, 2, j]]
+                    o[2 * j + 1, 0] = lut8[I[1, 0, j]]
+                    o[2 * j + 1, 1] = lut8[I[1, 1, j]]
+                    o[2 * j + 1, 2] = lut8[I[1, 2, j]]
+            else:
+                o = out_f32[y]
+                for j in range(hw):
+                    for q in range(2):
+                        for ch in range(3):
+                            t = P[q, ch, j]
+                            i = min(int(t), n - 1)
+                            o[2 * j + q, ch] = lut[i] + (t - i) * (lut[i + 1] - lut[i])
+
+
+def _prep(cfa, black, scale, ccm):
+    return (np.ascontiguousarray(cfa, dtype=np.int64).reshape(2, 2),
+            np.ascontiguousarray(black, dtype=np.float32).reshape(2, 2),
+            np.ascontiguousarray(scale, dtype=np.float32).reshape(2, 2),
+            np.ascontiguousarray(ccm, dtype=np.float32).reshape(3, 3))
+
+
+def fused_render_u8(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out):
+    """Render into ``out`` (H×W×3 uint8); ``lut_codes[i]`` is the code of linear ``i/(len-1)``."""
+    cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
+    lut8 = np.ascontiguousarray(lut_codes, dtype=np.uint8)
+    lut = np.zeros(lut8.shape[0], np.float32)
+    _render(mosaic, cfa, black, scale, np.float32(wb_clip), method, np.float32(hl_clip), ccm,
+            np.float32(lo), np.float32(hi), lut, lut8, out, np.empty((1, 1, 3), np.float32), True)
+    return out
+
+
+def fused_render_f32(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi, lut_values, out):
+    """Render into ``out`` (H×W×3 float32) through a linearly interpolated OETF table on [0, 1]."""
+    cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
+    lut = np.ascontiguousarray(lut_values, dtype=np.float32)
+    _render(mosaic, cfa, black, scale, np.float32(wb_clip), method, np.float32(hl_clip), ccm,
+            np.float32(lo), np.float32(hi), lut, np.zeros(2, np.uint8), np.empty((1, 1, 3), np.uint8), out,
+            False)
+    return out

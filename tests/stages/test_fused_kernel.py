@@ -1,0 +1,58 @@
+"""The fused render kernel equals the stage-by-stage computation (NumPy + colour-demosaicing)."""
+
+import numpy as np
+import pytest
+from colour_demosaicing import demosaicing_CFA_Bayer_bilinear, demosaicing_CFA_Bayer_Malvar2004
+
+from ispkit.frame import CFA_PATTERNS, cfa_color_indices
+from ispkit.stages._kernels.fused import (METHOD_BILINEAR, METHOD_MALVAR, fused_render_f32,
+                                          fused_render_u8)
+
+REFS = {METHOD_BILINEAR: demosaicing_CFA_Bayer_bilinear, METHOD_MALVAR: demosaicing_CFA_Bayer_Malvar2004}
+
+
+def _srgb(x):
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0), 1 / 2.4) - 0.055)
+
+
+def _reference(mosaic, pattern, black, scale, wb_clip, method, hl_clip, ccm):
+    h, w = mosaic.shape
+    norm = (mosaic.astype(np.float64) - np.tile(black, (h // 2, w // 2))) * np.tile(scale, (h // 2, w // 2))
+    norm = np.minimum(norm, wb_clip)
+    rgb = REFS[method](norm, pattern)
+    rgb = np.minimum(rgb, hl_clip) @ ccm.T
+    return _srgb(np.clip(rgb, 0, 1))
+
+
+@pytest.mark.parametrize("pattern", CFA_PATTERNS)
+@pytest.mark.parametrize("method", [METHOD_BILINEAR, METHOD_MALVAR])
+def test_fused_matches_reference(pattern, method):
+    rng = np.random.default_rng(3)
+    h, w = 46, 62
+    yy, xx = np.mgrid[0:h, 0:w]
+    scene = 0.5 + 0.4 * np.sin(xx / 3.0) * np.cos(yy / 5.0)
+    mosaic = (64 + 900 * scene + 30 * rng.standard_normal((h, w))).astype(np.float32)
+    black = np.array([[64.0, 60.0], [62.0, 66.0]])
+    scale = np.array([[1.9, 1.0], [1.0, 1.4]]) / 960.0
+    ccm = np.array([[1.7, -0.5, -0.2], [-0.25, 1.45, -0.2], [0.05, -0.55, 1.5]])
+    cfa = cfa_color_indices(pattern)
+    ref = _reference(mosaic, pattern, black, scale, 1.0, method, 1.0, ccm)
+    lut = _srgb(np.linspace(0, 1, 16385))
+    out = np.empty((h, w, 3), np.float32)
+    fused_render_f32(mosaic, cfa, black, scale, 1.0, method, 1.0, ccm, 0.0, 1.0, lut, out)
+    np.testing.assert_allclose(out, ref, atol=2e-5)
+    codes = np.round(_srgb(np.linspace(0, 1, 65536)) * 255).astype(np.uint8)
+    out8 = np.empty((h, w, 3), np.uint8)
+    fused_render_u8(mosaic, cfa, black, scale, 1.0, method, 1.0, ccm, 0.0, 1.0, codes, out8)
+    diff = np.abs(out8.astype(int) - np.round(ref * 255).astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_fused_uint16_input_equals_float32():
+    rng = np.random.default_rng(5)
+    raw = rng.integers(0, 4096, size=(32, 40)).astype(np.uint16)
+    args = (cfa_color_indices("GRBG"), np.full((2, 2), 64.0), np.full((2, 2), 1 / 4000), 1.0,
+            METHOD_MALVAR, 1.0, np.eye(3), 0.0, 1.0, np.linspace(0, 1, 16385))
+    a = fused_render_f32(raw, *args, np.empty((32, 40, 3), np.float32))
+    b = fused_render_f32(raw.astype(np.float32), *args, np.empty((32, 40, 3), np.float32))
+    np.testing.assert_array_equal(a, b)
