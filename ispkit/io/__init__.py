@@ -1,1 +1,22 @@
-"""ispkit.io"""
+"""Input and output: camera RAW files, NTIRE captures, headerless mosaics, display images, DNG.
+
+Classical layer: no torch. Readers return RAW_MOSAIC :class:`~ispkit.frame.Frame`\\ s
+with raw counts (not black-subtracted) and metadata; writers are atomic.
+"""
+
+from .dng import write_dng
+from .image import apply_orientation, read_image, write_image
+from .ntire import read_ntire
+from .raw import describe, from_array, load_bayer_raw, read_raw
+
+__all__ = [
+    "read_raw",
+    "from_array",
+    "load_bayer_raw",
+    "read_ntire",
+    "write_image",
+    "read_image",
+    "write_dng",
+    "apply_orientation",
+    "describe",
+]

@@ -1,0 +1,617 @@
+"""Write minimal Bayer DNGs and read the TIFF/DNG tags of RAW files.
+
+:func:`write_dng` makes a valid single-IFD Bayer DNG (uncompressed, or
+lossless-JPEG tiles) that LibRaw opens with the right CFA pattern, black and
+white level, as-shot white balance and colour matrices — the test vehicle for
+LibRaw-agreement tests and speed benchmarks. :func:`read_dng_tags` reads the
+colour and EXIF tags of DNG and other TIFF-based RAW files with tifffile.
+
+References
+----------
+Adobe, *Digital Negative (DNG) Specification* 1.4 / 1.6 (tags 50706–51041).
+Adobe, *TIFF Revision 6.0* (file structure, tag types).
+CIPA DC-008 *Exif 2.3* (Orientation, LightSource codes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import InputError, ParameterError
+from ..frame import check_cfa_pattern
+from ._files import atomic_write, check_output_path
+
+__all__ = ["write_dng", "read_dng_tags", "LIGHT_SOURCES", "DNG_TAGS"]
+
+#: EXIF LightSource codes (CalibrationIlluminant1/2 values).
+LIGHT_SOURCES: dict[int, str] = {
+    0: "Unknown", 1: "Daylight", 2: "Fluorescent", 3: "Tungsten", 4: "Flash",
+    9: "Fine weather", 10: "Cloudy", 11: "Shade", 12: "Daylight fluorescent",
+    13: "Day white fluorescent", 14: "Cool white fluorescent", 15: "White fluorescent",
+    16: "Warm white fluorescent", 17: "Standard light A", 18: "Standard light B",
+    19: "Standard light C", 20: "D55", 21: "D65", 22: "D75", 23: "D50",
+    24: "ISO studio tungsten", 255: "Other",
+}
+
+#: TIFF / TIFF-EP / DNG tag codes used here.
+DNG_TAGS: dict[str, int] = {
+    "NewSubfileType": 254, "ImageWidth": 256, "ImageLength": 257, "BitsPerSample": 258,
+    "Compression": 259, "PhotometricInterpretation": 262, "Make": 271, "Model": 272,
+    "StripOffsets": 273, "Orientation": 274, "SamplesPerPixel": 277, "RowsPerStrip": 278,
+    "StripByteCounts": 279, "PlanarConfiguration": 284, "Software": 305,
+    "TileWidth": 322, "TileLength": 323, "TileOffsets": 324, "TileByteCounts": 325,
+    "SubIFDs": 330, "CFARepeatPatternDim": 33421, "CFAPattern": 33422,
+    "ExposureTime": 33434, "ExifIFD": 34665, "ISOSpeedRatings": 34855,
+    "DNGVersion": 50706, "DNGBackwardVersion": 50707, "UniqueCameraModel": 50708,
+    "CFAPlaneColor": 50710, "CFALayout": 50711, "LinearizationTable": 50712,
+    "BlackLevelRepeatDim": 50713, "BlackLevel": 50714, "BlackLevelDeltaH": 50715,
+    "BlackLevelDeltaV": 50716, "WhiteLevel": 50717, "DefaultCropOrigin": 50719,
+    "DefaultCropSize": 50720, "ColorMatrix1": 50721, "ColorMatrix2": 50722,
+    "CameraCalibration1": 50723, "CameraCalibration2": 50724, "AnalogBalance": 50727,
+    "AsShotNeutral": 50728, "AsShotWhiteXY": 50729, "BaselineExposure": 50730,
+    "CalibrationIlluminant1": 50778, "CalibrationIlluminant2": 50779,
+    "ActiveArea": 50829, "ForwardMatrix1": 50964, "ForwardMatrix2": 50965,
+    "NoiseProfile": 51041,
+}
+
+_CFA_CODE = {"R": 0, "G": 1, "B": 2}
+_CFA_LETTER = {0: "R", 1: "G", 2: "B"}
+_TILE = 256
+
+# TIFF field types
+_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _SRATIONAL, _DOUBLE = 1, 2, 3, 4, 5, 10, 12
+_TYPE_SIZE = {_BYTE: 1, _ASCII: 1, _SHORT: 2, _LONG: 4, _RATIONAL: 8, _SRATIONAL: 8, _DOUBLE: 8}
+
+
+# ---------------------------------------------------------------------------
+# writing
+
+
+def _fraction(value: float, *, signed: bool, name: str) -> tuple[int, int]:
+    frac = Fraction(float(value)).limit_denominator(1_000_000)
+    num, den = frac.numerator, frac.denominator
+    limit = 2**31 - 1 if signed else 2**32 - 1
+    while abs(num) > limit and den > 1:  # very large value: trade precision for range
+        frac = Fraction(float(value)).limit_denominator(max(1, den // 10))
+        num, den = frac.numerator, frac.denominator
+    if abs(num) > limit or (not signed and num < 0):
+        raise ParameterError(f"write_dng: {name} value {value!r} does not fit a TIFF "
+                             f"{'SRATIONAL' if signed else 'RATIONAL'}")
+    return num, den
+
+
+class _IFD:
+    """Collect TIFF entries (code, type, count, value bytes) for one IFD."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[int, int, bytes]] = {}
+
+    def add(self, code: int, ftype: int, values: Any) -> None:
+        if ftype == _ASCII:
+            raw = str(values).encode("ascii") + b"\0"
+            self.entries[code] = (ftype, len(raw), raw)
+            return
+        if ftype == _BYTE:
+            raw = bytes(int(v) for v in values)
+            self.entries[code] = (ftype, len(raw), raw)
+            return
+        vals = list(values) if isinstance(values, (list, tuple)) else [values]
+        if ftype in (_RATIONAL, _SRATIONAL):
+            fmt = "<" + ("iI" if ftype == _SRATIONAL else "II") * len(vals)
+            flat = [x for pair in vals for x in pair]
+            self.entries[code] = (ftype, len(vals), struct.pack(fmt, *flat))
+            return
+        fmt = {_SHORT: "H", _LONG: "I", _DOUBLE: "d"}[ftype]
+        self.entries[code] = (ftype, len(vals), struct.pack("<" + fmt * len(vals), *vals))
+
+    def rational(self, code: int, values: Any, *, signed: bool, name: str) -> None:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        self.add(code, _SRATIONAL if signed else _RATIONAL,
+                 [_fraction(v, signed=signed, name=name) for v in arr])
+
+    def build(self, offset: int) -> tuple[bytes, int]:
+        """Serialise the IFD placed at ``offset``; return (bytes, offset just past it)."""
+        codes = sorted(self.entries)
+        table_size = 2 + 12 * len(codes) + 4
+        extra_at = offset + table_size
+        table = [struct.pack("<H", len(codes))]
+        extra: list[bytes] = []
+        for code in codes:
+            ftype, count, raw = self.entries[code]
+            if len(raw) <= 4:
+                table.append(struct.pack("<HHI", code, ftype, count) + raw.ljust(4, b"\0"))
+            else:
+                if extra_at % 2:
+                    extra.append(b"\0")
+                    extra_at += 1
+                table.append(struct.pack("<HHII", code, ftype, count, extra_at))
+                extra.append(raw)
+                extra_at += len(raw)
+        table.append(struct.pack("<I", 0))
+        blob = b"".join(table) + b"".join(extra)
+        return blob, offset + len(blob)
+
+
+def _check_matrix(value: Any, name: str, *, required: bool = False) -> np.ndarray | None:
+    if value is None:
+        if required:
+            raise ParameterError(f"write_dng: {name} is required (a 3×3 XYZ→camera matrix)")
+        return None
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"write_dng: {name} must be a 3×3 matrix of numbers, got {value!r}") from None
+    if arr.shape != (3, 3):
+        raise ParameterError(f"write_dng: {name} must be 3×3, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or not np.any(arr):
+        raise ParameterError(f"write_dng: {name} must be finite and non-zero, got {arr.tolist()}")
+    return arr
+
+
+def _check_illuminant(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) <= 65535:
+        raise ParameterError(
+            f"write_dng: {name} must be an EXIF LightSource code (e.g. 17 = A, 21 = D65), got {value!r}")
+    return int(value)
+
+
+def _check_mosaic(mosaic: Any) -> np.ndarray:
+    arr = np.asarray(mosaic)
+    if arr.ndim != 2 or arr.size == 0:
+        raise InputError(f"write_dng: expected a non-empty H×W Bayer mosaic, got shape {arr.shape}")
+    if arr.dtype == np.uint16:
+        return np.ascontiguousarray(arr, dtype="<u2")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(
+            f"write_dng: the mosaic must hold integer raw counts (uint16), got dtype {arr.dtype}; "
+            "convert with np.rint(x).astype(np.uint16) after scaling to raw counts")
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi > 65535:
+        raise InputError(f"write_dng: raw counts must lie in [0, 65535], got [{lo}, {hi}]")
+    return np.ascontiguousarray(arr, dtype="<u2")
+
+
+def _ascii(value: Any, name: str) -> str:
+    s = str(value)
+    if not s or not s.isascii() or not s.isprintable():
+        raise ParameterError(f"write_dng: {name} must be a non-empty printable ASCII string, got {value!r}")
+    return s
+
+
+def _lj92_tiles(mosaic: np.ndarray, tile_length: int, tile_width: int) -> list[bytes]:
+    """Encode the mosaic as lossless-JPEG tiles in row-major tile order (edge tiles padded)."""
+    from ._ljpeg import encode_lj92  # numba: imported only when compressing
+
+    h, w = mosaic.shape
+    boxes = [(y, x) for y in range(0, h, tile_length) for x in range(0, w, tile_width)]
+
+    def encode(box: tuple[int, int]) -> bytes:
+        y, x = box
+        t = mosaic[y:y + tile_length, x:x + tile_width]
+        if t.shape != (tile_length, tile_width):
+            t = np.pad(t, ((0, tile_length - t.shape[0]), (0, tile_width - t.shape[1])), mode="edge")
+        return encode_lj92(t)
+
+    workers = max(1, min(len(boxes), os.cpu_count() or 1, 8))
+    if workers == 1:
+        return [encode(b) for b in boxes]
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # the kernels release the GIL
+        return list(pool.map(encode, boxes))
+
+
+def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: str, *,
+              black_level: float | Any, white_level: int, color_matrix1: Any,
+              calibration_illuminant1: int = 21, color_matrix2: Any = None,
+              calibration_illuminant2: int | None = None, forward_matrix1: Any = None,
+              forward_matrix2: Any = None, as_shot_neutral: Any = None, make: str = "ispkit",
+              model: str = "Synthetic", orientation: int = 1, compress: bool = False) -> Path:
+    """Write a Bayer mosaic as a minimal valid DNG 1.4 file that LibRaw reads.
+
+    Parameters
+    ----------
+    path : output file (written atomically: temp file beside it, then rename).
+    mosaic_uint16 : H×W integer raw counts in [0, 65535] (uint16 preferred).
+    cfa_pattern : "RGGB" | "BGGR" | "GRBG" | "GBRG", read from the top-left pixel.
+    black_level : scalar or (4,) per 2×2 position in raster order, raw counts.
+    white_level : saturation level in raw counts (> every black level, ≤ 65535).
+    color_matrix1, color_matrix2 : 3×3 XYZ→camera DNG ColorMatrix for
+        ``calibration_illuminant1/2`` (EXIF LightSource codes, 21 = D65, 17 = A).
+    forward_matrix1, forward_matrix2 : optional 3×3 camera→XYZ(D50) ForwardMatrix.
+    as_shot_neutral : optional (3,) camera RGB of the scene white (1 / wb gains).
+    make, model : written to Make, Model and UniqueCameraModel ("make model").
+    orientation : EXIF orientation 1..8.
+    compress : lossless-JPEG (Compression 7) 256×256 tiles — one strip for
+        images narrower than 256 — instead of one uncompressed strip.
+
+    Returns
+    -------
+    The written path.
+
+    Notes
+    -----
+    RAW_MOSAIC counts, H×W, uint16; odd sizes are allowed. The file holds one
+    IFD (the raw image, NewSubfileType 0, PhotometricInterpretation 32803 CFA,
+    BitsPerSample 16) with BlackLevelRepeatDim 2×2 when the four black levels
+    differ. Rationals are stored exactly for decimals with ≤ 6 places.
+    LibRaw refuses images smaller than 22×22 pixels, and for a Make/Model it
+    knows it reports its own built-in ``rgb_xyz_matrix`` (its ``rgb_cam``
+    still follows the file's ColorMatrix).
+
+    References
+    ----------
+    Adobe, *Digital Negative (DNG) Specification* 1.4, chapters 4–6.
+    """
+    out = check_output_path(path, "write_dng")
+    data = _check_mosaic(mosaic_uint16)
+    pattern = check_cfa_pattern(cfa_pattern, "write_dng")
+    try:
+        white = float(white_level)
+        black = np.broadcast_to(np.asarray(black_level, dtype=np.float64).ravel(), (4,)).copy()
+    except (TypeError, ValueError):
+        raise ParameterError(f"write_dng: black_level must be a number or 4 numbers and white_level a "
+                             f"number, got {black_level!r} and {white_level!r}") from None
+    if not (np.isfinite(white) and white == int(white) and 0 < white <= 65535):
+        raise ParameterError(f"write_dng: white_level must be an integer in (0, 65535], got {white_level!r}")
+    if not np.all(np.isfinite(black)) or np.any(black < 0) or np.any(black >= white):
+        raise ParameterError(f"write_dng: every black level must lie in [0, white_level={white:g}), "
+                             f"got {black.tolist()}")
+    cm1 = _check_matrix(color_matrix1, "color_matrix1", required=True)
+    cm2 = _check_matrix(color_matrix2, "color_matrix2")
+    fm1 = _check_matrix(forward_matrix1, "forward_matrix1")
+    fm2 = _check_matrix(forward_matrix2, "forward_matrix2")
+    ill1 = _check_illuminant(calibration_illuminant1, "calibration_illuminant1")
+    if (cm2 is None) != (calibration_illuminant2 is None):
+        raise ParameterError("write_dng: give color_matrix2 and calibration_illuminant2 together "
+                             f"(got color_matrix2={'set' if cm2 is not None else None}, "
+                             f"calibration_illuminant2={calibration_illuminant2!r})")
+    ill2 = None if calibration_illuminant2 is None else _check_illuminant(
+        calibration_illuminant2, "calibration_illuminant2")
+    if fm2 is not None and cm2 is None:
+        raise ParameterError("write_dng: forward_matrix2 needs color_matrix2 and calibration_illuminant2")
+    neutral = None
+    if as_shot_neutral is not None:
+        neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
+        if neutral.shape != (3,) or not np.all(np.isfinite(neutral)) or np.any(neutral <= 0):
+            raise ParameterError(f"write_dng: as_shot_neutral must be 3 positive numbers, got {as_shot_neutral!r}")
+    make_s, model_s = _ascii(make, "make"), _ascii(model, "model")
+    if isinstance(orientation, bool) or orientation not in range(1, 9):
+        raise ParameterError(f"write_dng: orientation must be an EXIF orientation 1..8, got {orientation!r}")
+    if not isinstance(compress, (bool, np.bool_)):
+        raise ParameterError(f"write_dng: compress must be True or False, got {compress!r}")
+
+    h, w = data.shape
+    ifd = _IFD()
+    ifd.add(254, _LONG, 0)
+    ifd.add(256, _LONG, w)
+    ifd.add(257, _LONG, h)
+    ifd.add(258, _SHORT, 16)
+    ifd.add(259, _SHORT, 7 if compress else 1)
+    ifd.add(262, _SHORT, 32803)
+    ifd.add(271, _ASCII, make_s)
+    ifd.add(272, _ASCII, model_s)
+    ifd.add(274, _SHORT, int(orientation))
+    ifd.add(277, _SHORT, 1)
+    ifd.add(284, _SHORT, 1)
+    ifd.add(305, _ASCII, "ispkit")
+    ifd.add(33421, _SHORT, [2, 2])
+    ifd.add(33422, _BYTE, [_CFA_CODE[c] for c in pattern])
+    ifd.add(50706, _BYTE, [1, 4, 0, 0])
+    ifd.add(50707, _BYTE, [1, 1, 0, 0])
+    ifd.add(50708, _ASCII, f"{make_s} {model_s}")
+    ifd.add(50710, _BYTE, [0, 1, 2])
+    ifd.add(50711, _SHORT, 1)
+    blacks = black if np.ptp(black) > 0 else black[:1]
+    ifd.add(50713, _SHORT, [2, 2] if blacks.size == 4 else [1, 1])
+    if np.all(blacks == np.round(blacks)):
+        ifd.add(50714, _LONG, [int(v) for v in blacks])
+    else:
+        ifd.rational(50714, blacks, signed=False, name="black_level")
+    ifd.add(50717, _LONG, int(white))
+    ifd.rational(50721, cm1, signed=True, name="color_matrix1")
+    ifd.add(50778, _SHORT, ill1)
+    if cm2 is not None:
+        ifd.rational(50722, cm2, signed=True, name="color_matrix2")
+        ifd.add(50779, _SHORT, ill2)
+    if neutral is not None:
+        ifd.rational(50728, neutral, signed=False, name="as_shot_neutral")
+    if fm1 is not None:
+        ifd.rational(50964, fm1, signed=True, name="forward_matrix1")
+    if fm2 is not None:
+        ifd.rational(50965, fm2, signed=True, name="forward_matrix2")
+
+    if compress and w < _TILE:
+        # LibRaw wraps tile rows at the image width, so a tile wider than the image would be
+        # misread: narrow images are one lossless-JPEG strip exactly as wide as the image
+        from ._ljpeg import encode_lj92
+
+        segments = [encode_lj92(data, components=2 if w % 2 == 0 else 1)]
+        counts = [len(segments[0])]
+        ifd.add(273, _LONG, [0])
+        ifd.add(278, _LONG, h)
+        ifd.add(279, _LONG, counts)
+        offsets_tag = 273
+    elif compress:
+        # LibRaw (lossless_dng_load_raw) reads a tile row as two JPEG rows when
+        # components × tile width == image width; 512-wide tiles avoid that for 512-wide images
+        tile_width = _TILE if w != 2 * _TILE else 2 * _TILE
+        segments = _lj92_tiles(data, _TILE, tile_width)
+        counts = [len(seg) for seg in segments]
+        ifd.add(322, _LONG, tile_width)
+        ifd.add(323, _LONG, _TILE)
+        ifd.add(324, _LONG, [0] * len(segments))
+        ifd.add(325, _LONG, counts)
+        offsets_tag = 324
+    else:
+        segments = [memoryview(data).cast("B")]
+        counts = [data.nbytes]
+        ifd.add(273, _LONG, [0])
+        ifd.add(278, _LONG, h)
+        ifd.add(279, _LONG, counts)
+        offsets_tag = 273
+    blob, end = ifd.build(8)
+    start = end + (-end % 16)
+    offsets, pos = [], start
+    for n in counts:
+        offsets.append(pos)
+        pos += n + (n % 2)  # word-align each segment
+    if pos >= 2**32:
+        raise ParameterError(f"write_dng: {pos} bytes exceed the 4 GiB limit of a classic TIFF/DNG")
+    ifd.add(offsets_tag, _LONG, offsets)
+    blob, _ = ifd.build(8)  # same layout: only the offset values changed
+
+    def write(fh: Any) -> None:
+        fh.write(b"II*\0" + struct.pack("<I", 8))
+        fh.write(blob)
+        fh.write(b"\0" * (start - end))
+        for seg, n in zip(segments, counts):
+            fh.write(seg)
+            if n % 2:
+                fh.write(b"\0")
+
+    return atomic_write(out, write)
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+class _ThreadQuiet(logging.Filter):
+    """Drop tifffile log records emitted by a thread while it reads RAW tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "quiet", False)
+
+
+_QUIET = _ThreadQuiet()
+
+
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's messages about maker-specific RAW variants (this thread only)."""
+    log = logging.getLogger("tifffile")
+    if _QUIET not in log.filters:
+        log.addFilter(_QUIET)
+    _QUIET.local.quiet = True
+    try:
+        yield
+    finally:
+        _QUIET.local.quiet = False
+
+
+def _tag_values(tag: Any) -> list[float] | None:
+    """Numeric values of a TIFF tag as floats (rationals divided out)."""
+    if tag is None:
+        return None
+    value = tag.value
+    if isinstance(value, (bytes, str)):
+        return None
+    flat = np.asarray(value, dtype=np.float64).ravel() if np.ndim(value) else np.array([float(value)])
+    if int(tag.dtype) in (_RATIONAL, _SRATIONAL):
+        if flat.size % 2:
+            return None
+        num, den = flat[0::2], flat[1::2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            flat = np.where(den != 0, num / np.where(den == 0, 1, den), np.nan)
+    return [float(v) for v in flat]
+
+
+def _matrix(tag: Any) -> np.ndarray | None:
+    vals = _tag_values(tag)
+    if vals is None or len(vals) < 9:
+        return None
+    m = np.array(vals[:9]).reshape(3, 3)
+    return m if np.all(np.isfinite(m)) and np.any(m) else None
+
+
+def _vector(tag: Any, n: int) -> np.ndarray | None:
+    vals = _tag_values(tag)
+    if vals is None or len(vals) < n:
+        return None
+    v = np.array(vals[:n])
+    return v if np.all(np.isfinite(v)) else None
+
+
+def _scalar(tag: Any) -> float | None:
+    vals = _tag_values(tag)
+    return vals[0] if vals and np.isfinite(vals[0]) else None
+
+
+def _text(tag: Any) -> str | None:
+    if tag is None:
+        return None
+    value = tag.value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\0", "").strip()
+    return value or None
+
+
+def _exif_number(value: Any) -> float | None:
+    try:
+        if isinstance(value, (tuple, list)):
+            if len(value) == 2 and float(value[1]) != 0:
+                return float(value[0]) / float(value[1])
+            value = value[0]
+        v = float(value)
+        return v if np.isfinite(v) and v > 0 else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _pages(tf: Any) -> list[Any]:
+    """Every IFD of the file: the top-level pages and their SubIFDs."""
+    out: list[Any] = []
+    for page in tf.pages:
+        out.append(page)
+        with contextlib.suppress(Exception):
+            for sub in page.pages or []:
+                out.append(sub)
+    return out
+
+
+def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
+    """Read the DNG colour tags, EXIF fields and image-data extent of a TIFF-based file.
+
+    Returns an empty dict for files tifffile cannot parse (CR3, RAF, garbage).
+    Keys (present when found): ``is_dng``, ``make``, ``model``,
+    ``unique_camera_model``, ``orientation``, ``iso``, ``exposure_time``,
+    ``color_matrix1/2``, ``camera_calibration1/2``, ``forward_matrix1/2``
+    (3×3 arrays), ``calibration_illuminant1/2``, ``analog_balance``,
+    ``as_shot_neutral`` (3,), ``baseline_exposure``, ``noise_profile``
+    (flat list), ``linearization_table``, ``black_level`` (flat list),
+    ``black_level_repeat_dim``, ``white_level``, ``cfa_pattern`` (from
+    CFAPattern), ``raw_shape``, ``samples_per_pixel``, ``photometric``,
+    ``data_end`` (largest offset + byte count over the big image IFDs).
+
+    Notes
+    -----
+    For DNGs the raw IFD is the one with NewSubfileType 0 and a CFA (32803)
+    or LinearRaw (34892) photometric interpretation.
+    """
+    import tifffile
+
+    out: dict[str, Any] = {}
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(os.fspath(path)) as tf:
+            page0 = tf.pages.first if hasattr(tf.pages, "first") else tf.pages[0]
+            tags0 = page0.tags
+            out["is_dng"] = tags0.get(50706) is not None
+            for key, code in (("make", 271), ("model", 272), ("unique_camera_model", 50708)):
+                text = _text(tags0.get(code))
+                if text:
+                    out[key] = text
+            orient = _scalar(tags0.get(274))
+            if orient is not None and 1 <= int(orient) <= 8:
+                out["orientation"] = int(orient)
+            exif = tags0.get(34665)
+            exif = exif.value if exif is not None and isinstance(exif.value, dict) else {}
+            iso = None
+            for key in ("PhotographicSensitivity", "ISOSpeedRatings", "ISOSpeed"):
+                if key in exif:
+                    iso = _exif_number(exif[key])
+                    if iso:
+                        break
+            if iso is None:
+                iso = _scalar(tags0.get(34855))
+            if iso:
+                out["iso"] = iso
+            exposure = _exif_number(exif.get("ExposureTime")) if "ExposureTime" in exif else None
+            if exposure is None:
+                exposure = _scalar(tags0.get(33434))
+            if exposure:
+                out["exposure_time"] = exposure
+            for key, code in (("color_matrix1", 50721), ("color_matrix2", 50722),
+                              ("camera_calibration1", 50723), ("camera_calibration2", 50724),
+                              ("forward_matrix1", 50964), ("forward_matrix2", 50965)):
+                m = _matrix(tags0.get(code))
+                if m is not None:
+                    out[key] = m
+            for key, code in (("calibration_illuminant1", 50778), ("calibration_illuminant2", 50779)):
+                v = _scalar(tags0.get(code))
+                if v is not None:
+                    out[key] = int(v)
+            for key, code in (("analog_balance", 50727), ("as_shot_neutral", 50728)):
+                v = _vector(tags0.get(code), 3)
+                if v is not None:
+                    out[key] = v
+            v = _scalar(tags0.get(50730))
+            if v is not None:
+                out["baseline_exposure"] = v
+            noise = _tag_values(tags0.get(51041))
+            if noise:
+                out["noise_profile"] = noise
+
+            pages = _pages(tf)
+            raw = None
+            for page in pages:
+                ph = int(getattr(page, "photometric", 0) or 0)
+                if ph in (32803, 34892) and int(getattr(page, "subfiletype", 0) or 0) == 0:
+                    raw = page
+                    break
+            if raw is not None:
+                rt = raw.tags
+                out["photometric"] = int(raw.photometric)
+                out["samples_per_pixel"] = int(raw.samplesperpixel)
+                out["raw_shape"] = (int(raw.imagelength), int(raw.imagewidth))
+                lut = rt.get(50712)
+                if lut is not None:
+                    out["linearization_table"] = np.asarray(lut.value, dtype=np.float64).ravel()
+                vals = _tag_values(rt.get(50714))
+                if vals:
+                    out["black_level"] = vals
+                dim = _tag_values(rt.get(50713))
+                if dim:
+                    out["black_level_repeat_dim"] = tuple(int(d) for d in dim[:2])
+                for key, code in (("black_level_delta_h", 50715), ("black_level_delta_v", 50716)):
+                    if rt.get(code) is not None:
+                        out[key] = True
+                white = _tag_values(rt.get(50717))
+                if white:
+                    out["white_level"] = white
+                for key, code in (("active_area", 50829), ("default_crop_origin", 50719),
+                                  ("default_crop_size", 50720)):
+                    vals = _tag_values(rt.get(code))
+                    if vals:
+                        out[key] = tuple(vals)
+                dims = _tag_values(rt.get(33421))
+                cfa = rt.get(33422)
+                if dims and [int(d) for d in dims[:2]] == [2, 2] and cfa is not None:
+                    codes = bytes(cfa.value) if isinstance(cfa.value, (bytes, bytearray)) else bytes(
+                        int(c) for c in np.ravel(cfa.value))
+                    if len(codes) == 4 and all(c in _CFA_LETTER for c in codes):
+                        out["cfa_pattern"] = "".join(_CFA_LETTER[c] for c in codes)
+            # data extent of the large image IFDs (the raw data and full-size previews)
+            areas = []
+            for page in pages:
+                with contextlib.suppress(Exception):
+                    areas.append((int(page.imagelength) * int(page.imagewidth), page))
+            if areas:
+                biggest = max(a for a, _ in areas)
+                end = 0
+                for area, page in areas:
+                    if area * 4 < biggest:
+                        continue
+                    with contextlib.suppress(Exception):
+                        offs, counts = page.dataoffsets, page.databytecounts
+                        if offs and counts:
+                            end = max(end, max(int(o) + int(c) for o, c in zip(offs, counts)))
+                out["data_end"] = end
+    except Exception:  # not TIFF-based, or damaged beyond what tifffile parses
+        return out
+    return out
