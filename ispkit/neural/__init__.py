@@ -1,1 +1,34 @@
-"""ispkit.neural"""
+"""Neural stages: a model zoo that loads official checkpoints, and wrappers for the stage graph.
+
+Importing ``ispkit.neural`` imports torch, registers every model family of
+the zoo (:func:`list_models`), the neural stages (``learned_raw_to_rgb``,
+``enhance``, ``super_resolution``) and the neural methods of classical
+stages (``WhiteBalance(method="fc4")``, ``BayerDenoise(method="unet")``).
+"""
+
+from __future__ import annotations
+
+from . import zoo
+from ._io import pack_bayer, to_numpy, to_tensor, unpack_bayer
+from .device import resolve_device, resolve_dtype
+from .export import export_onnx
+from .registry import MODELS, ModelEntry, create_model, get_model_entry, list_models, register_model
+from .stages import (
+    Enhance,
+    LearnedRawToRGB,
+    SuperResolution,
+    denoise_bayer_unet,
+    estimate_illuminant_fc4,
+    models_of_kind,
+)
+from .tiling import run_tiled
+from .weights import InputContract, RandomWeightsWarning, WeightsSpec, load_state_dict, load_weights
+
+__all__ = [
+    "create_model", "list_models", "get_model_entry", "register_model", "MODELS", "ModelEntry",
+    "WeightsSpec", "InputContract", "RandomWeightsWarning", "load_state_dict", "load_weights",
+    "export_onnx", "run_tiled", "resolve_device", "resolve_dtype",
+    "pack_bayer", "unpack_bayer", "to_tensor", "to_numpy",
+    "LearnedRawToRGB", "Enhance", "SuperResolution", "models_of_kind",
+    "estimate_illuminant_fc4", "denoise_bayer_unet",
+]

@@ -1,65 +1,174 @@
-"""Black level subtraction and normalisation to [0, 1] (the template stage).
+"""Black level subtraction, linearisation and normalisation to [0, 1].
+
+The DNG mapping from stored raw counts to linear reference values, in order:
+
+1. ``LinearizationTable``: ``v = lut[raw]`` (when present),
+2. ``BlackLevel`` with its ``BlackLevelRepeatDim`` pattern: ``v - black[r % R, c % C]``,
+3. ``WhiteLevel``: divide by ``white - black`` so every CFA position saturates at 1.
 
 References
 ----------
 Adobe, *Digital Negative (DNG) Specification* 1.6, §5 "Mapping Raw Values to
-Linear Reference Values" (BlackLevel, WhiteLevel).
+Linear Reference Values" (LinearizationTable, BlackLevelRepeatDim, BlackLevel,
+WhiteLevel).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
+from ._kernels import black_level as _k
+from ._kernels._parallel import threads_for
 
-__all__ = ["subtract_black_level", "BlackLevel"]
+__all__ = ["subtract_black_level", "BlackLevel", "BLACK_LEVEL_PATTERN_KEY"]
+
+#: ``meta.extra`` key of a black-level repeat pattern larger than 2×2: a 2-D
+#: array of shape (BlackLevelRepeatRows, BlackLevelRepeatCols) in raw counts,
+#: tiled from the top-left pixel; when present it replaces ``meta.black_level``.
+BLACK_LEVEL_PATTERN_KEY = "black_level_pattern"
 
 
-def subtract_black_level(mosaic: np.ndarray, black_level: np.ndarray, white_level: float,
-                         *, clip: bool = False) -> np.ndarray:
-    """Map raw counts to ``(x - black) / (white - black)`` per 2×2 CFA position.
+def _black_pattern(black_level: Any, black_level_pattern: Any) -> np.ndarray:
+    """Return the black-level repeat pattern as an R×C float64 array."""
+    if black_level_pattern is not None:
+        pat = np.array(black_level_pattern, dtype=np.float64)
+        if pat.ndim != 2 or pat.size == 0:
+            raise ParameterError(
+                "black_level: black_level_pattern must be a 2-D array of shape "
+                f"(BlackLevelRepeatRows, BlackLevelRepeatCols), got shape {pat.shape}"
+            )
+    else:
+        arr = np.array(black_level, dtype=np.float64).ravel()
+        if arr.size not in (1, 4):
+            raise ParameterError(
+                "black_level: black_level must be a scalar or 4 values in raster order of the "
+                f"2×2 CFA block, got {arr.size} values"
+            )
+        pat = np.broadcast_to(arr, (4,)).reshape(2, 2)
+    if not np.all(np.isfinite(pat)):
+        raise ParameterError(f"black_level: black levels must be finite, got {pat.ravel().tolist()}")
+    return pat
+
+
+def subtract_black_level(mosaic: np.ndarray, black_level: Any, white_level: float,
+                         *, clip: bool = False, linearization_table: Any = None,
+                         black_level_pattern: Any = None,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """Map raw counts to ``(lut[x] - black) / (white - black)`` per CFA position.
+
+    Parameters
+    ----------
+    mosaic : H×W raw counts (any real dtype).
+    black_level : scalar or (4,) black level in raster order of the 2×2 block.
+    white_level : saturation level (after linearisation).
+    clip : clip the result to [0, 1] (default keeps noise below black).
+    linearization_table : optional 1-D DNG LinearizationTable (raw count →
+        linear value, applied before black subtraction; samples past its end
+        use the last entry).
+    black_level_pattern : optional R×C black levels (DNG BlackLevelRepeatDim
+        larger than 2×2); replaces ``black_level`` when given.
+    out : optional H×W float32 buffer to write into.
+
+    Returns
+    -------
+    H×W float32, nominally [0, 1]; every position saturates at exactly 1.
+
+    Raises
+    ------
+    InputError : the mosaic is not 2-D, is empty, or holds NaN/inf.
+    ParameterError : ``white - black`` is zero or negative anywhere, or a
+        level is non-finite.
 
     Notes
     -----
     RAW_MOSAIC, H×W, any real dtype in → float32 out, nominally [0, 1].
-    ``black_level`` is (4,) in raster order of the 2×2 block (or a scalar).
+
+    References
+    ----------
+    Adobe, *DNG Specification* 1.6, §5 "Mapping Raw Values to Linear Reference Values".
     """
     x = np.asarray(mosaic)
     if x.ndim != 2:
         raise InputError(f"subtract_black_level: expected an H×W mosaic, got shape {x.shape}")
-    black = np.broadcast_to(np.asarray(black_level, dtype=np.float64).ravel(), (4,)).reshape(2, 2)
-    scale = float(white_level) - black
+    if x.size == 0:
+        raise InputError(f"subtract_black_level: the mosaic is empty (shape {x.shape})")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise InputError(f"subtract_black_level: expected real raw counts, got dtype {x.dtype}")
+    pat = _black_pattern(black_level, black_level_pattern)
+    white = float(white_level)
+    if not np.isfinite(white):
+        raise ParameterError(f"black_level: white level must be finite, got {white_level!r}")
+    scale = white - pat
     if np.any(scale <= 0):
         raise ParameterError(
-            f"black_level: white level {white_level} must exceed every black level {black.ravel().tolist()}"
+            f"black_level: white level {white:g} must exceed every black level "
+            f"{pat.ravel().tolist()} (white - black = {scale.ravel().tolist()}); "
+            "check meta.white_level and meta.black_level"
         )
-    out = np.empty(x.shape, dtype=np.float32)
-    for dy in (0, 1):
-        for dx in (0, 1):
-            sl = (slice(dy, None, 2), slice(dx, None, 2))
-            np.subtract(x[sl], np.float32(black[dy, dx]), out=out[sl], dtype=np.float32)
-            out[sl] *= np.float32(1.0 / scale[dy, dx])
-    if clip:
-        np.clip(out, 0.0, 1.0, out=out)
+    h, w = x.shape
+    cols = np.arange(w) % pat.shape[1]
+    black_rows = np.ascontiguousarray(pat[:, cols], dtype=np.float32)
+    inv_rows = np.ascontiguousarray(1.0 / scale[:, cols], dtype=np.float32)
+    if out is None:
+        out = np.empty((h, w), dtype=np.float32)
+    elif out.shape != (h, w) or out.dtype != np.float32:
+        raise ParameterError(
+            f"subtract_black_level: out must be a float32 array of shape {(h, w)}, "
+            f"got {out.dtype} {out.shape}"
+        )
+    if linearization_table is not None:
+        lut = np.asarray(linearization_table, dtype=np.float64).ravel()
+        if lut.size == 0 or not np.all(np.isfinite(lut)):
+            raise ParameterError(
+                f"black_level: linearization_table must be a non-empty finite 1-D table, got {lut.size} entries"
+            )
+        with threads_for(x.size):
+            probe = _k.normalize_rows_lut(x, lut.astype(np.float32), black_rows, inv_rows, bool(clip), out)
+    else:
+        with threads_for(x.size):
+            probe = _k.normalize_rows(x, black_rows, inv_rows, bool(clip), out)
+    if np.isnan(probe).any():
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise InputError(
+            f"subtract_black_level: the mosaic holds {bad} non-finite (NaN/inf) samples; "
+            "raw counts must be finite — repair or mask them before BlackLevel"
+        )
     return out
 
 
 @register_stage
 @dataclass(frozen=True)
 class BlackLevel(Stage):
-    """Subtract the per-channel black level and scale by the white level.
+    """Linearise, subtract the per-position black level and scale by the white level.
 
     Parameters
     ----------
     clip : clip the result to [0, 1] (default keeps negatives from noise).
+
+    Notes
+    -----
+    RAW_MOSAIC raw counts → RAW_MOSAIC float32 nominally [0, 1]. Uses
+    ``meta.black_level`` (or ``meta.extra["black_level_pattern"]``),
+    ``meta.white_level`` and ``meta.linearization_table``; afterwards the
+    frame carries black 0, white 1, no table, and ``white_point = (1, 1, 1)``.
+
+    References
+    ----------
+    Adobe, *DNG Specification* 1.6, §5.
     """
 
     type_name = "black_level"
     clip: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.clip, (bool, np.bool_)):
+            raise ParameterError(f"stage 'black_level': clip must be True or False, got {self.clip!r}")
 
     @property
     def spec(self) -> StageSpec:
@@ -68,5 +177,11 @@ class BlackLevel(Stage):
 
     def process(self, frame: Frame) -> Frame:
         m = frame.meta
-        out = subtract_black_level(frame.data, m.black_level, m.white_level, clip=self.clip)
-        return frame.replace(data=out, white_point=np.ones(3), black_level=np.zeros(4), white_level=1.0)
+        pattern = m.extra.get(BLACK_LEVEL_PATTERN_KEY)
+        out = subtract_black_level(frame.data, m.black_level, m.white_level, clip=self.clip,
+                                   linearization_table=m.linearization_table,
+                                   black_level_pattern=pattern)
+        extra = dict(m.extra)
+        extra.pop(BLACK_LEVEL_PATTERN_KEY, None)
+        return frame.replace(data=out, white_point=np.ones(3), black_level=np.zeros(4),
+                             white_level=1.0, linearization_table=None, extra=extra)

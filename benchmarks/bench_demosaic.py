@@ -1,0 +1,182 @@
+"""Benchmark ispkit's demosaicing on a 12-MP RGGB mosaic against colour-demosaicing and OpenCV.
+
+Prints medians of ``--runs`` timed runs (after one warm-up run each), the
+speed ratios measured in this process, and the SIMD width LLVM chose for each
+row kernel.
+
+Targets: malvar2004 and menon2007 at least 30× faster than
+colour-demosaicing (measured in its fastest setting, float32 default dtype);
+bilinear within 2× of ``cv2.demosaicing`` on uint16.
+
+Usage::
+
+    python benchmarks/bench_demosaic.py [--runs 5] [--size 4000x3000] [--no-colour]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import time
+import warnings
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Return (median wall seconds, median process CPU seconds) of ``runs`` calls after a warm-up."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def synthetic_mosaic(height: int, width: int) -> np.ndarray:
+    """A smooth-plus-texture RGB scene in [0, 1], sampled into an RGGB float32 mosaic."""
+    from ispkit.stages.demosaic import mosaic
+
+    rng = np.random.default_rng(0)
+    yy = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    xx = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    rgb = np.empty((height, width, 3), np.float32)
+    rgb[..., 0] = 0.5 + 0.3 * np.sin(40 * xx + 9 * yy)
+    rgb[..., 1] = 0.4 + 0.3 * np.cos(55 * yy) * xx
+    rgb[..., 2] = 0.3 + 0.2 * (xx > 0.5) + 0.2 * yy
+    rgb += rng.normal(0.0, 0.01, rgb.shape).astype(np.float32)
+    return mosaic(np.clip(rgb, 0.0, 1.0), "RGGB")
+
+
+def vector_report() -> list[tuple[str, int, int, int]]:
+    """Compile fresh (uncached) copies of the row kernels and count SIMD instructions.
+
+    Cached Numba code cannot be inspected, so each row function is recompiled
+    from its Python source with the argument types the kernels pass.
+    """
+    import numba
+
+    from ispkit.stages._kernels import demosaic as k
+
+    w = 256
+    p = k.MENON_PAD
+    f4, f8 = np.float32, np.float64
+    row = np.zeros(w, f4)
+    prow = np.zeros(w + 2 * p, f4)
+    prow8 = np.zeros(w + 2 * p, f8)
+    orow = np.zeros(3 * w, f4)
+    isg = np.zeros(w, np.bool_)
+    isgp = np.zeros(w + 2 * p, np.bool_)
+    m = np.zeros(w + 2 * p, np.bool_)
+    kc, kd = k.filter_constants(f4), k.filter_constants(f8)
+    calls = {
+        "_bilinear_row": (row, row, row, orow, isg, True, 1, w - 1, kc),
+        "_malvar_row": (row, row, row, row, row, orow, isg, True, 2, w - 2, kc),
+        "_menon_green_row": (row, row, row, row, row, prow, prow8, prow8, prow8, isgp, w, kd),
+        "_menon_dv_row": (row, prow8, row, prow8, prow8, w),
+        "_menon_decide_row": (prow8,) * 10 + (prow, m, w, kd),
+        "_menon_chroma_green_row": (prow,) * 8 + (isgp, w, kc),
+        "_menon_chroma_chroma_row": (prow,) * 6 + (m, prow, prow, isgp, w, kc),
+        "_menon_refine_green_row": (prow,) * 6 + (m, prow, isgp, w, kc),
+        "_menon_refine_chroma_green_row": (prow,) * 11 + (isgp, w, kc),
+        "_menon_refine_chroma_row": (prow,) * 7 + (m, orow, isgp, True, w, kc),
+    }
+    report = []
+    for name, args in calls.items():
+        fresh = numba.njit(getattr(k, name).py_func)
+        fresh(*args)
+        asm = "\n".join(fresh.inspect_asm().values())
+        ops = re.findall(r"^\s+(v\w+)\s+([^\n]*)$", asm, re.M)
+        zmm = sum(1 for _, a in ops if "zmm" in a)
+        ymm = sum(1 for _, a in ops if "ymm" in a)
+        scalar = sum(1 for o, _ in ops if o.endswith(("ss", "sd")) and not o.startswith("vmov"))
+        report.append((name, zmm, ymm, scalar))
+    return report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per method (median reported; ≥ 5)")
+    ap.add_argument("--size", default="4000x3000", help="mosaic size WxH (default 12 MP)")
+    ap.add_argument("--no-colour", action="store_true", help="skip colour-demosaicing (slow)")
+    args = ap.parse_args()
+    runs = max(5, args.runs)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    import cv2
+    import numba
+
+    from ispkit.stages.demosaic import demosaic
+
+    print(f"ispkit demosaic benchmark: {width}×{height} RGGB float32, median of {runs} runs after warm-up")
+    print(f"numba {numba.__version__} threads={numba.get_num_threads()}, OpenCV {cv2.__version__} "
+          f"threads={cv2.getNumThreads()}, cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    x = synthetic_mosaic(height, width)
+    out = np.empty((height, width, 3), np.float32)
+    out.fill(0.0)
+    x16 = np.rint(x * 65535).astype(np.uint16)
+    dst16 = np.empty((height, width, 3), np.uint16)
+    code = cv2.COLOR_BayerRGGB2RGB if hasattr(cv2, "COLOR_BayerRGGB2RGB") else cv2.COLOR_BayerBG2RGB
+
+    ours: dict[str, tuple[float, float]] = {}
+    ours_alloc: dict[str, tuple[float, float]] = {}
+    for method in ("bilinear", "malvar2004", "menon2007"):
+        ours[method] = timed(lambda m=method: demosaic(x, "RGGB", m, out=out), runs)
+        ours_alloc[method] = timed(lambda m=method: demosaic(x, "RGGB", m), runs)
+    cv_alloc = timed(lambda: cv2.demosaicing(x16, code), runs)
+    cv_dst = timed(lambda: cv2.demosaicing(x16, code, dst=dst16), runs)
+
+    theirs: dict[str, tuple[float, float]] = {}
+    if not args.no_colour:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import colour_demosaicing as cd
+            from colour.utilities import set_default_float_dtype
+
+            set_default_float_dtype(np.float32)  # its fastest setting: a conservative reference
+            try:
+                theirs["malvar2004"] = timed(lambda: cd.demosaicing_CFA_Bayer_Malvar2004(x, "RGGB"), runs)
+                theirs["menon2007"] = timed(lambda: cd.demosaicing_CFA_Bayer_Menon2007(x, "RGGB"), runs)
+            finally:
+                set_default_float_dtype(np.float64)
+
+    ms = 1e3
+    print()
+    print(f"{'method':12s} {'ispkit out=':>12s} {'ispkit alloc':>13s} {'(cpu)':>8s}  reference")
+    for method in ("bilinear", "malvar2004", "menon2007"):
+        w, c = ours[method]
+        wa, _ = ours_alloc[method]
+        print(f"{method:12s} {w * ms:9.1f} ms {wa * ms:10.1f} ms {c * ms:6.1f} ms", end="  ")
+        if method == "bilinear":
+            print(f"cv2.demosaicing uint16: {cv_alloc[0] * ms:.1f} ms (dst=: {cv_dst[0] * ms:.1f} ms)")
+        elif method in theirs:
+            print(f"colour-demosaicing (float32): {theirs[method][0] * ms:.0f} ms")
+        else:
+            print("colour-demosaicing: skipped")
+
+    print("\nratios (same process; > 1 means ispkit is faster)")
+    r_bil = cv_alloc[0] / ours_alloc["bilinear"][0]
+    r_bil_out = cv_dst[0] / ours["bilinear"][0]
+    print(f"  bilinear   vs cv2.demosaicing uint16: {r_bil:6.2f}× (both allocating), {r_bil_out:6.2f}× (both "
+          f"into preallocated outputs)  target ≥ 0.5×  {'PASS' if min(r_bil, r_bil_out) >= 0.5 else 'FAIL'}")
+    for method in ("malvar2004", "menon2007"):
+        if method in theirs:
+            r = theirs[method][0] / ours_alloc[method][0]
+            r_out = theirs[method][0] / ours[method][0]
+            print(f"  {method:10s} vs colour-demosaicing:     {r:6.1f}× (allocating), {r_out:6.1f}× (out=)  "
+                  f"target ≥ 30×  {'PASS' if r >= 30 else 'FAIL'}")
+
+    print("\nSIMD in the row kernels (instructions on zmm / ymm registers; scalar arithmetic = loop tails)")
+    for name, zmm, ymm, scalar in vector_report():
+        width_name = "AVX-512 (zmm)" if zmm else ("AVX2 (ymm)" if ymm else "scalar")
+        print(f"  {name:32s} {width_name:14s} zmm={zmm:4d} ymm={ymm:4d} scalar={scalar:4d}")
+
+
+if __name__ == "__main__":
+    main()

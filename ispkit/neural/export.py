@@ -1,0 +1,87 @@
+"""Export a registered model (or a neural stage's network) to ONNX.
+
+Uses torch's TorchScript-based exporter (``dynamo=False``), which needs no
+extra package, with dynamic batch, height and width axes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from ..errors import ParameterError
+from .registry import create_model, get_model_entry
+from .weights import InputContract
+
+__all__ = ["export_onnx", "default_input_shape"]
+
+
+def default_input_shape(contract: InputContract) -> tuple[int, int, int, int]:
+    """A modest 1×C×H×W example input honouring the contract's size multiple."""
+    side = max(64, 4 * contract.size_multiple)
+    side = int(math.ceil(side / contract.size_multiple) * contract.size_multiple)
+    if contract.scale == 0.0:  # global estimators (FC4) want some context
+        side = max(side, 128)
+    return (1, contract.in_channels, side, side)
+
+
+def export_onnx(name_or_stage: "str | nn.Module | object", path: str | Path, *,
+                input_shape: tuple[int, int, int, int] | None = None, opset: int = 17,
+                weights: str | Path | Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write a model as an ONNX file and return its path.
+
+    Parameters
+    ----------
+    name_or_stage : a registered model name (``"fc4.cwp"``, ``"unet.raw"``,
+        ``"mwispnet.aim2020"`` …), a neural stage (its cached network is
+        exported, weights included), or an ``nn.Module``.
+    path : the ``.onnx`` file to write.
+    input_shape : the N×C×H×W example input (default from the model's
+        InputContract); N, H and W stay dynamic in the exported graph.
+    opset : the ONNX opset version.
+    weights : a checkpoint for a model given by name (None exports random weights).
+
+    Notes
+    -----
+    The exported graph takes float32 NCHW input exactly as the network does
+    (already packed/normalised); wrapper logic (packing, tiling) is not exported.
+    """
+    contract: InputContract | None = None
+    if isinstance(name_or_stage, str):
+        model = create_model(name_or_stage, weights=weights, device="cpu")
+        contract = get_model_entry(name_or_stage).weights.contract
+    elif isinstance(name_or_stage, nn.Module):
+        model = name_or_stage
+    elif hasattr(name_or_stage, "network") and hasattr(name_or_stage, "contract"):
+        model, _dev = name_or_stage.network()  # type: ignore[attr-defined]
+        contract = name_or_stage.contract  # type: ignore[attr-defined]
+    else:
+        raise ParameterError(
+            f"export_onnx: expected a model name, a neural stage or an nn.Module, got {type(name_or_stage).__name__}"
+        )
+    if input_shape is None:
+        if contract is None:
+            raise ParameterError("export_onnx: give input_shape when exporting a bare nn.Module")
+        input_shape = default_input_shape(contract)
+    if len(input_shape) != 4 or any(int(s) < 1 for s in input_shape):
+        raise ParameterError(f"export_onnx: input_shape must be N×C×H×W positive ints, got {input_shape!r}")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
+    example = torch.rand(*[int(s) for s in input_shape])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript exporter deprecation notices
+        torch.onnx.export(
+            model, (example,), str(out), dynamo=False, opset_version=opset,
+            input_names=["input"], output_names=["output"],
+            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                          "output": {0: "batch"} if (contract is not None and contract.scale == 0.0)
+                          else {0: "batch", 2: "out_height", 3: "out_width"}},
+            do_constant_folding=True,
+        )
+    return out

@@ -1,0 +1,539 @@
+"""Neural stages: registered models wrapped as pipeline stages and stage methods.
+
+Every wrapper owns what surrounds its network — packing in the model's
+channel order, padding to its size multiple, tiling with blended overlaps,
+device and dtype, ``torch.inference_mode()``, cropping, metadata — so a
+model is one line in a pipeline::
+
+    pipe = pipe.replace("white_balance", WhiteBalance(method="fc4", weights="fc4.pth"))
+    Pipeline([BlackLevel(), LearnedRawToRGB(model="mwispnet.aim2020", weights="mw.pth")])
+
+The network is built once per stage instance and cached outside the
+dataclass fields (never pickled, never compared). Importing this module also
+registers ``"fc4"`` as an illuminant-estimation method and ``"unet"`` as a
+Bayer-denoise method of the classical stages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputError, ParameterError, unknown_name
+from ..frame import Domain, Frame, check_cfa_pattern
+from ..pipeline import Stage, StageSpec, register_stage
+from ._io import pack_bayer, to_numpy, to_tensor, unpack_bayer
+from .device import DTYPES, check_device_name, inference_context, resolve_device
+from .registry import MODELS, create_model, get_model_entry
+from .tiling import estimate_bytes_per_pixel, run_tiled
+from .weights import InputContract, RandomWeightsWarning
+
+__all__ = [
+    "MODEL_KINDS",
+    "models_of_kind",
+    "LearnedRawToRGB",
+    "Enhance",
+    "SuperResolution",
+    "estimate_illuminant_fc4",
+    "denoise_bayer_unet",
+    "FC4_MAX_SIDE",
+    "UNET_OVERLAP",
+    "REGISTERED_METHODS",
+]
+
+#: Longest side FC4 sees; larger images are box-averaged down first (the
+#: official test pipeline halves Shi-Gehler's ≈1.4k×2.1k frames).
+FC4_MAX_SIDE = 1024
+#: Shortest side FC4 sees; smaller images are enlarged by pixel repetition
+#: (SqueezeNet's pooling needs about 40 pixels).
+FC4_MIN_SIDE = 64
+#: Overlap of the U-Net denoiser's tiles: ≥ its receptive-field radius.
+UNET_OVERLAP = 48
+
+
+# -- which models fit which wrapper ---------------------------------------
+def _is_raw_to_rgb(c: InputContract) -> bool:
+    return c.domain == "raw_packed" and c.in_channels == 4 and c.out_channels == 3 and c.scale > 0
+
+
+def _is_rgb_image_model(c: InputContract) -> bool:
+    return c.domain in ("rgb_linear", "rgb_display") and c.in_channels == 3 and c.out_channels == 3
+
+
+MODEL_KINDS: dict[str, Callable[[InputContract], bool]] = {
+    "raw-to-RGB": _is_raw_to_rgb,
+    "enhancement": lambda c: _is_rgb_image_model(c) and 0 < c.scale <= 1,
+    "super-resolution": lambda c: _is_rgb_image_model(c) and c.scale > 1,
+}
+
+
+def models_of_kind(kind: str) -> list[str]:
+    """Registered model names a wrapper of ``kind`` accepts (see :data:`MODEL_KINDS`)."""
+    test = MODEL_KINDS[kind]
+    return sorted(n for n, e in MODELS.items() if test(e.weights.contract))
+
+
+def _run_rgb(stage: "_NeuralStage", data: np.ndarray) -> np.ndarray:
+    """Feed H×W×3 RGB to an RGB-image network in its channel order; return H'×W'×3 RGB."""
+    order = stage.contract.channel_order.replace(",", "").replace(" ", "").upper()
+    if order not in ("RGB", "BGR"):
+        raise ParameterError(f"model {stage.model!r}: unsupported RGB channel order {order!r} (RGB or BGR)")
+    flip = order == "BGR"
+    y = to_numpy(stage.run_network(to_tensor(data[..., ::-1] if flip else data)))
+    return np.ascontiguousarray(y[..., ::-1] if flip else y, dtype=np.float32)
+
+
+def _rgb_domains(contract: InputContract) -> tuple[Domain, ...]:
+    if contract.domain == "rgb_display":
+        return (Domain.DISPLAY_RGB,)
+    return (Domain.LINEAR_RGB, Domain.CAMERA_RGB)
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def _random_weights_warning(name: str, where: str) -> None:
+    warnings.warn(
+        f"{where}: model {name!r} runs with random initial weights (weights=None), so its output is "
+        "meaningless; pass weights='path/to/checkpoint' (see get_model_entry(name).weights.url)",
+        RandomWeightsWarning, stacklevel=4,
+    )
+
+
+def _min_size(net: nn.Module) -> int:
+    """The smallest input side a network accepts (its ``min_size`` attribute, else 1)."""
+    v = getattr(net, "min_size", 1)
+    return int(v) if isinstance(v, int) and v > 0 else 1
+
+
+def _prepare_cpu_model(model: nn.Module, device: torch.device) -> nn.Module:
+    if device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+# -- the stage base ------------------------------------------------------------
+class _NeuralStage(Stage):
+    """Shared behaviour of the model-wrapping stages (not registered itself)."""
+
+    kind: ClassVar[str] = ""
+    _CACHE: ClassVar[str] = "_neural_cache"
+
+    # fields every subclass declares: model, weights, device, dtype, tile, overlap
+    model: str
+    weights: str | None
+    device: str
+    dtype: str
+    tile: int | None
+    overlap: int
+
+    def _validate(self) -> None:
+        name = self.type_name
+        valid = models_of_kind(self.kind)
+        if self.model not in valid:
+            raise unknown_name(f"{self.kind} model", self.model, valid, f"stage {name!r} parameter 'model'")
+        if isinstance(self.weights, Path):
+            object.__setattr__(self, "weights", str(self.weights))
+        if self.weights is not None and not isinstance(self.weights, str):
+            raise ParameterError(
+                f"stage {name!r} parameter 'weights': expected a checkpoint path or None, got {self.weights!r}"
+            )
+        check_device_name(self.device, f"stage {name!r} parameter 'device'")
+        if self.dtype not in DTYPES:
+            raise ParameterError(
+                f"stage {name!r} parameter 'dtype': expected one of {', '.join(DTYPES)}, got {self.dtype!r}"
+            )
+        if self.tile is not None and (not isinstance(self.tile, int) or isinstance(self.tile, bool)
+                                      or self.tile < 16):
+            raise ParameterError(
+                f"stage {name!r} parameter 'tile': expected None (automatic) or an int >= 16, got {self.tile!r}"
+            )
+        if not isinstance(self.overlap, int) or isinstance(self.overlap, bool) or self.overlap < 0:
+            raise ParameterError(f"stage {name!r} parameter 'overlap': expected an int >= 0, got {self.overlap!r}")
+
+    # pickling leaves the built network behind
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop(self._CACHE, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    @property
+    def contract(self) -> InputContract:
+        """The :class:`InputContract` of the wrapped model."""
+        return get_model_entry(self.model).weights.contract
+
+    def network(self) -> tuple[nn.Module, torch.device]:
+        """Return the (built once, cached) network and the device it lives on."""
+        cached = self.__dict__.get(self._CACHE)
+        if cached is None:
+            with _BUILD_LOCK:
+                cached = self.__dict__.get(self._CACHE)
+                if cached is None:
+                    dev = resolve_device(self.device)
+                    if self.weights is None:
+                        _random_weights_warning(self.model, f"stage {self.type_name!r}")
+                    net = create_model(self.model, weights=self.weights, device=dev)
+                    net = _prepare_cpu_model(net, dev)
+                    cached = {"net": net, "device": dev, "bpp": None}
+                    object.__setattr__(self, self._CACHE, cached)
+        return cached["net"], cached["device"]
+
+    def run_network(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the network on a CPU NCHW tensor: pad, tile, blend, crop; return a CPU float32 tensor."""
+        net, dev = self.network()
+        c = self.contract
+        cache = self.__dict__[self._CACHE]
+
+        def fn(t: torch.Tensor) -> torch.Tensor:
+            t = t.to(dev, non_blocking=True)
+            if dev.type == "cpu":
+                t = t.contiguous(memory_format=torch.channels_last)
+            return net(t).float().to("cpu")
+
+        def bytes_per_pixel() -> float:
+            if cache["bpp"] is None:
+                cache["bpp"] = estimate_bytes_per_pixel(net, c.in_channels, multiple=c.size_multiple, device=dev,
+                                                        side=max(32, 2 * c.size_multiple, _min_size(net)))
+            return cache["bpp"]
+
+        with inference_context(dev, self.dtype):
+            return run_tiled(fn, x, tile=self.tile, overlap=self.overlap, scale=float(c.scale),
+                             multiple=c.size_multiple, bytes_per_pixel=bytes_per_pixel, min_size=_min_size(net))
+
+
+@register_stage
+@dataclass(frozen=True)
+class LearnedRawToRGB(_NeuralStage):
+    """Render a black-level-normalised Bayer mosaic to display RGB with a learned ISP.
+
+    Parameters
+    ----------
+    model : a raw-to-RGB model (``"mwispnet.aim2020"``, ``"pynet.level0"`` …).
+    weights : the checkpoint path; None runs random weights (with a warning).
+    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    dtype : ``"float32"``, ``"float16"`` (CUDA autocast) or ``"bfloat16"``.
+    tile : tile side in packed pixels; None picks it from the memory budget.
+    overlap : packed pixels of context kept beside every tile cut.
+
+    Notes
+    -----
+    RAW_MOSAIC H×W float32 (after BlackLevel, nominally [0, 1]) → packed in
+    the model's channel order (its InputContract) → DISPLAY_RGB at
+    ``scale`` × the packed size (H×W×3 for the 2× models), sRGB-encoded as
+    the model was trained, not clipped.
+
+    References
+    ----------
+    A. Ignatov, L. Van Gool, R. Timofte, "Replacing Mobile Camera ISP with a
+    Single Deep Learning Model" (PyNET), CVPRW 2020. Z. Dai et al.,
+    "AWNet"/MW-ISPNet entries of the AIM 2020 Learned Smartphone ISP Challenge.
+    """
+
+    type_name = "learned_raw_to_rgb"
+    kind = "raw-to-RGB"
+    model: str = "mwispnet.aim2020"
+    weights: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    tile: int | None = None
+    overlap: int = 32
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.RAW_MOSAIC,), out_domain=Domain.DISPLAY_RGB,
+                         requires=("cfa_pattern",), provides=("color_space",))
+
+    def process(self, frame: Frame) -> Frame:
+        c = self.contract
+        packed = pack_bayer(frame.data, frame.meta.cfa_pattern, c.channel_order)
+        y = self.run_network(to_tensor(packed))
+        out = np.ascontiguousarray(to_numpy(y), dtype=np.float32)
+        return frame.replace(data=out, domain=Domain.DISPLAY_RGB, color_space="sRGB")
+
+
+@register_stage
+@dataclass(frozen=True)
+class Enhance(_NeuralStage):
+    """Enhance an RGB image with a learned image-to-image network.
+
+    Parameters
+    ----------
+    model : an enhancement model (``"deepflexisp.enhance_2023"`` …); its
+        contract fixes the domain and the output scale (≤ 1).
+    weights, device, dtype, tile, overlap : as for :class:`LearnedRawToRGB`
+        (``tile`` and ``overlap`` in input pixels).
+
+    Notes
+    -----
+    DISPLAY_RGB (or LINEAR_RGB/CAMERA_RGB for linear-domain models) H×W×3
+    float32 → the same domain at ``contract.scale`` × H×W, not clipped.
+    """
+
+    type_name = "enhance"
+    kind = "enhancement"
+    model: str = "deepflexisp.enhance_2023"
+    weights: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    tile: int | None = None
+    overlap: int = 32
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=_rgb_domains(self.contract))
+
+    def process(self, frame: Frame) -> Frame:
+        return frame.replace(data=_run_rgb(self, frame.data))
+
+
+@register_stage
+@dataclass(frozen=True)
+class SuperResolution(_NeuralStage):
+    """Upscale an RGB image with a learned super-resolution network.
+
+    Parameters
+    ----------
+    model : a super-resolution model (``"hat.srx4"`` …); its contract fixes
+        the scale factor.
+    weights, device, dtype, tile, overlap : as for :class:`LearnedRawToRGB`
+        (``tile`` and ``overlap`` in input pixels).
+
+    Notes
+    -----
+    DISPLAY_RGB H×W×3 float32 [0, 1] → DISPLAY_RGB (scale·H)×(scale·W)×3, not clipped.
+
+    References
+    ----------
+    X. Chen et al., "Activating More Pixels in Image Super-Resolution
+    Transformer" (HAT), CVPR 2023.
+    """
+
+    type_name = "super_resolution"
+    kind = "super-resolution"
+    model: str = "hat.srx4"
+    weights: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    tile: int | None = None
+    overlap: int = 16
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=_rgb_domains(self.contract))
+
+    def process(self, frame: Frame) -> Frame:
+        return frame.replace(data=_run_rgb(self, frame.data))
+
+
+# -- methods plugged into classical stages ----------------------------------------
+_METHOD_MODELS: dict[tuple[str, str | None, int, str], tuple[nn.Module, torch.device]] = {}
+_METHOD_LOCK = threading.Lock()
+_METHOD_CACHE_SIZE = 4
+
+
+def _method_model(name: str, weights: str | os.PathLike | None, device: str, where: str
+                  ) -> tuple[nn.Module, torch.device]:
+    """Build (or reuse) the network of a stage method; keyed by name, file, file mtime and device."""
+    dev = resolve_device(device)
+    wkey: str | None = None
+    stamp = 0
+    if weights is not None:
+        if not isinstance(weights, (str, os.PathLike)):
+            raise ParameterError(f"{where}: weights must be a checkpoint path or None, got {weights!r}")
+        wkey = str(weights)
+        try:
+            stamp = os.stat(wkey).st_mtime_ns
+        except OSError:
+            stamp = -1
+    else:
+        _random_weights_warning(name, where)
+    key = (name, wkey, stamp, str(dev))
+    with _METHOD_LOCK:
+        hit = _METHOD_MODELS.get(key)
+        if hit is None:
+            net = create_model(name, weights=wkey, device=dev)
+            net = _prepare_cpu_model(net, dev)
+            if len(_METHOD_MODELS) >= _METHOD_CACHE_SIZE:
+                _METHOD_MODELS.pop(next(iter(_METHOD_MODELS)))
+            hit = _METHOD_MODELS[key] = (net, dev)
+    return hit
+
+
+def _bin_bayer_rgb(mosaic: np.ndarray, cfa_pattern: str) -> np.ndarray:
+    """Demosaic cheaply by 2×2 binning: (R, (Gr+Gb)/2, B) at half resolution."""
+    p = pack_bayer(mosaic, cfa_pattern, "R,Gr,Gb,B")
+    return np.stack([p[..., 0], 0.5 * (p[..., 1] + p[..., 2]), p[..., 3]], axis=-1)
+
+
+def _box_downscale(img: np.ndarray, factor: int) -> np.ndarray:
+    h, w = (img.shape[0] // factor) * factor, (img.shape[1] // factor) * factor
+    v = img[:h, :w].reshape(h // factor, factor, w // factor, factor, img.shape[2])
+    return v.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+
+
+def estimate_illuminant_fc4(image: np.ndarray, cfa_pattern: str | None = None, weights: str | None = None,
+                            device: str = "auto", variant: str = "cwp") -> np.ndarray:
+    """Estimate the scene illuminant with FC4.
+
+    Parameters
+    ----------
+    image : an H×W×3 linear camera-RGB image, or an H×W Bayer mosaic
+        (black-level-normalised) with ``cfa_pattern`` (binned 2×2 to RGB).
+    cfa_pattern : the mosaic's CFA layout; needed for a mosaic only.
+    weights : an ``fc4.cwp``/``fc4.sum`` checkpoint; None warns and uses random weights.
+    device : ``"auto" | "cpu" | "cuda" | "cuda:N"``.
+    variant : ``"cwp"`` (confidence-weighted pooling) or ``"sum"``.
+
+    Returns
+    -------
+    (3,) float64 camera-RGB illuminant with unit L2 norm.
+
+    Notes
+    -----
+    Pre-processing follows the official data pipeline: negatives clipped,
+    divided by the image maximum, raised to 1/2.2; images are box-averaged
+    to at most :data:`FC4_MAX_SIDE` pixels on their long side.
+
+    References
+    ----------
+    Y. Hu, B. Wang, S. Lin, "FC4: Fully Convolutional Color Constancy with
+    Confidence-weighted Pooling", CVPR 2017.
+    """
+    where = "illuminant method 'fc4'"
+    if variant not in ("cwp", "sum"):
+        raise unknown_name("FC4 variant", variant, ("cwp", "sum"), where)
+    a = np.asarray(image)
+    if a.ndim == 2:
+        if cfa_pattern is None:
+            raise InputError(f"{where}: an H×W mosaic needs cfa_pattern (e.g. 'RGGB')")
+        rgb = _bin_bayer_rgb(a.astype(np.float32, copy=False), check_cfa_pattern(cfa_pattern, where))
+    elif a.ndim == 3 and a.shape[2] == 3:
+        rgb = a.astype(np.float32, copy=False)
+    else:
+        raise InputError(f"{where}: expected an H×W×3 image or an H×W mosaic, got shape {a.shape}")
+    if rgb.size == 0:
+        raise InputError(f"{where}: the image is empty (shape {a.shape})")
+    if not np.isfinite(rgb).all():
+        raise InputError(f"{where}: the image holds NaN or infinite values")
+    longest = max(rgb.shape[:2])
+    if longest > FC4_MAX_SIDE:
+        rgb = _box_downscale(rgb, math.ceil(longest / FC4_MAX_SIDE))
+    shortest = min(rgb.shape[:2])
+    if shortest < FC4_MIN_SIDE:
+        k = math.ceil(FC4_MIN_SIDE / shortest)
+        rgb = np.repeat(np.repeat(rgb, k, axis=0), k, axis=1)
+    rgb = np.maximum(rgb, 0.0)
+    peak = float(rgb.max())
+    if peak <= 0.0:
+        raise InputError(f"{where}: the image is black (maximum {peak}); FC4 needs light to estimate from")
+    rgb = np.power(rgb / peak, 1.0 / 2.2, dtype=np.float32)
+    net, dev = _method_model(f"fc4.{variant}", weights, device, where)
+    with inference_context(dev, "float32"):
+        x = to_tensor(rgb, dev)
+        if dev.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = net(x)[0].double().cpu().numpy()
+    norm = float(np.linalg.norm(y))
+    if not np.isfinite(norm) or norm <= 0.0:
+        # an all-zero output (dead ReLUs of an untrained net) carries no information
+        return np.full(3, 1.0 / math.sqrt(3.0))
+    return y / norm
+
+
+def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.ndarray,
+                       weights: str | None = None, device: str = "auto") -> np.ndarray:
+    """Denoise a Bayer mosaic with the packed-Bayer U-Net ``unet.raw``.
+
+    Parameters
+    ----------
+    mosaic : H×W black-level-normalised mosaic (even H and W).
+    cfa_pattern : its CFA layout.
+    sigma : noise standard deviation in the mosaic's units: a scalar, or an
+        H×W map (averaged over each 2×2 block).
+    weights : a ``unet.raw`` checkpoint; None warns and uses the (identity) initialisation.
+    device : ``"auto" | "cpu" | "cuda" | "cuda:N"``.
+
+    Returns
+    -------
+    The denoised H×W float32 mosaic.
+
+    Notes
+    -----
+    Packs R, Gr, Gb, B, appends the σ map as a 5th channel, runs the network
+    tiled (overlap :data:`UNET_OVERLAP`), unpacks.
+    """
+    where = "Bayer-denoise method 'unet'"
+    m = np.asarray(mosaic, dtype=np.float32)
+    pattern = check_cfa_pattern(cfa_pattern, where)
+    packed = pack_bayer(m, pattern, "R,Gr,Gb,B")
+    s = np.asarray(sigma, dtype=np.float32)
+    if s.ndim == 0:
+        smap = np.full(packed.shape[:2] + (1,), float(s), dtype=np.float32)
+    elif s.shape == m.shape:
+        smap = s.reshape(m.shape[0] // 2, 2, m.shape[1] // 2, 2).mean(axis=(1, 3))[..., None]
+    else:
+        raise ParameterError(f"{where}: sigma must be a scalar or an H×W map like the mosaic {m.shape}, got shape {s.shape}")
+    if not np.isfinite(smap).all() or (smap < 0).any():
+        raise ParameterError(f"{where}: sigma must be finite and >= 0")
+    net, dev = _method_model("unet.raw", weights, device, where)
+    contract = get_model_entry("unet.raw").weights.contract
+    x = to_tensor(np.concatenate([packed, smap.astype(np.float32)], axis=-1))
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        t = t.to(dev)
+        if dev.type == "cpu":
+            t = t.contiguous(memory_format=torch.channels_last)
+        return net(t).float().cpu()
+
+    with inference_context(dev, "float32"):
+        y = run_tiled(fn, x, tile=None, overlap=UNET_OVERLAP, scale=1.0, multiple=contract.size_multiple,
+                      bytes_per_pixel=lambda: estimate_bytes_per_pixel(
+                          net, contract.in_channels, multiple=contract.size_multiple, device=dev))
+    return unpack_bayer(to_numpy(y), pattern, "R,Gr,Gb,B")
+
+
+def _register_methods() -> list[str]:
+    """Plug FC4 and the U-Net into the classical stages that exist; return what was registered."""
+    done = []
+    try:
+        wb = importlib.import_module("ispkit.stages.white_balance")
+    except ModuleNotFoundError as exc:
+        if exc.name != "ispkit.stages.white_balance":
+            raise
+    else:
+        wb.register_illuminant_method("fc4", estimate_illuminant_fc4, params=("weights", "device"))
+        done.append("white_balance:fc4")
+    try:
+        bd = importlib.import_module("ispkit.stages.bayer_denoise")
+    except ModuleNotFoundError as exc:
+        if exc.name != "ispkit.stages.bayer_denoise":
+            raise
+    else:
+        bd.register_bayer_denoise_method("unet", denoise_bayer_unet, params=("weights", "device"))
+        done.append("bayer_denoise:unet")
+    return done
+
+
+REGISTERED_METHODS = _register_methods()

@@ -1,0 +1,601 @@
+"""Numba kernels of the Bayer demosaicing methods (bilinear, Malvar 2004, Menon 2007).
+
+Layout shared by every kernel
+-----------------------------
+* ``x`` is the H×W mosaic in the compute dtype (float32, or float64 for
+  float64 input); ``out`` is a C-contiguous H×W×3 float32 array that the
+  kernels fill completely (RGB interleaved).
+* ``cfa`` is the 2×2 table of colour indices (0 = R, 1 = G, 2 = B) of the
+  pattern, so all four Bayer layouts run through one code path: a row of
+  parity ``p`` holds green at the columns where ``isg[p]`` is true and one
+  chroma colour (``cfa[p]`` without the 1) elsewhere. Rows holding red are
+  "red rows", the others "blue rows".
+* ``kc`` holds the filter constants in the compute dtype (see
+  :func:`filter_constants`), which keeps every product in that dtype.
+* Inner loops run over unsigned column indices: Numba then emits no
+  negative-index wraparound, and LLVM vectorises the loops (AVX-512 here).
+  Each loop computes the green-site and the chroma-site formula for every
+  column and selects by ``isg`` — branch-free, unit stride — and writes RGB
+  interleaved with compile-time offsets.
+* Borders are mirrored (whole-sample symmetric, scipy's ``mode="mirror"``):
+  mirroring keeps the Bayer parity, so the same formulas hold up to the
+  edge. Rows are mirrored by choosing row views; the one or two border
+  columns of bilinear and Malvar use a scalar per-pixel routine with the
+  same formulas; Menon mirror-pads its row buffers.
+* Menon streams each band of rows through rings of padded row buffers (8
+  rows per plane, mirror-padded by two columns), one stage per row function,
+  so every intermediate stays in cache and no full-frame temporary exists.
+
+References
+----------
+Malvar, H. S., He, L.-W., Cutler, R., "High-quality linear interpolation for
+demosaicing of Bayer-patterned color images", ICASSP 2004.
+
+Menon, D., Andriani, S., Calvagno, G., "Demosaicing With Directional
+Filtering and a posteriori Decision", IEEE Trans. Image Processing 16(1),
+2007.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "filter_constants",
+    "color_masks",
+    "bilinear_kernel",
+    "malvar2004_kernel",
+    "menon2007_kernel",
+    "menon2007_workspace",
+    "MENON_PAD",
+    "MENON_RING",
+]
+
+_U0 = np.uintp(0)
+_U1 = np.uintp(1)
+_U2 = np.uintp(2)
+_U3 = np.uintp(3)
+
+#: Columns of mirror padding on each side of a Menon row buffer.
+MENON_PAD = 2
+#: Rows kept per plane in the Menon ring buffers (a power of two).
+MENON_RING = 8
+_UP = np.uintp(MENON_PAD)
+_RMASK = MENON_RING - 1
+
+# indices into kc
+_K_HALF = 0      # 1/2
+_K_QUART = 1     # 1/4
+_K_EIGHTH = 2    # 1/8
+_K_5_8 = 3       # 5/8
+_K_16TH = 4      # 1/16
+_K_3_4 = 5       # 3/4
+_K_3_16 = 6      # 3/16
+_K_THIRD = 7     # 1/3
+_K_THREE = 8     # 3
+_K_ONE = 9       # 1
+
+
+def filter_constants(dtype) -> np.ndarray:
+    """Return the filter constants the kernels use, in ``dtype``."""
+    return np.array([0.5, 0.25, 0.125, 0.625, 0.0625, 0.75, 0.1875, 1.0 / 3.0, 3.0, 1.0], dtype=dtype)
+
+
+def color_masks(cfa: np.ndarray, width: int, pad: int = 0) -> np.ndarray:
+    """Return the (2, width + 2·pad) bool table "column is green" per row parity.
+
+    Column ``k`` of the table is image column ``k - pad`` (parity kept for
+    negative columns, as mirror padding keeps it).
+    """
+    cols = (np.arange(width + 2 * pad) - pad) & 1
+    return np.stack([cfa[0][cols] == 1, cfa[1][cols] == 1])
+
+
+# ---------------------------------------------------------------------------
+# index helper
+@njit(cache=True)
+def _mirror(k, n):
+    """scipy ``mirror`` (whole-sample symmetric): d c b | a b c d | c b a."""
+    if n == 1:
+        return 0
+    p = 2 * n - 2
+    k = k % p
+    if k >= n:
+        k = p - k
+    return k
+
+
+@njit(cache=True)
+def _is_red_row(cfa, p):
+    return cfa[p, 0] == 0 or cfa[p, 1] == 0
+
+
+# ---------------------------------------------------------------------------
+# bilinear
+@njit(cache=True)
+def _bilinear_row(xm, x0, x1, o, isg, red, j0, j1, kc):
+    """Interior bilinear row: columns [j0, j1) with j0 ≥ 1 and j1 ≤ W - 1."""
+    h = kc[_K_HALF]
+    q = kc[_K_QUART]
+    if red:
+        for j in range(np.uintp(j0), np.uintp(j1)):
+            c = x0[j]
+            lr = x0[j - _U1] + x0[j + _U1]
+            ud = xm[j] + x1[j]
+            diag = (xm[j - _U1] + xm[j + _U1]) + (x1[j - _U1] + x1[j + _U1])
+            g = isg[j]
+            o[_U3 * j] = h * lr if g else c
+            o[_U3 * j + _U1] = c if g else q * (lr + ud)
+            o[_U3 * j + _U2] = h * ud if g else q * diag
+    else:
+        for j in range(np.uintp(j0), np.uintp(j1)):
+            c = x0[j]
+            lr = x0[j - _U1] + x0[j + _U1]
+            ud = xm[j] + x1[j]
+            diag = (xm[j - _U1] + xm[j + _U1]) + (x1[j - _U1] + x1[j + _U1])
+            g = isg[j]
+            o[_U3 * j + _U2] = h * lr if g else c
+            o[_U3 * j + _U1] = c if g else q * (lr + ud)
+            o[_U3 * j] = h * ud if g else q * diag
+
+
+@njit(cache=True)
+def _bilinear_pixel(x, cfa, i, j, out, kc):
+    """Bilinear at one pixel with mirrored neighbours (the row formulas, scalar)."""
+    H, W = x.shape
+    rm = _mirror(i - 1, H)
+    rp = _mirror(i + 1, H)
+    cm = _mirror(j - 1, W)
+    cp = _mirror(j + 1, W)
+    c = x[i, j]
+    lr = x[i, cm] + x[i, cp]
+    ud = x[rm, j] + x[rp, j]
+    diag = (x[rm, cm] + x[rm, cp]) + (x[rp, cm] + x[rp, cp])
+    p = i & 1
+    own = 0 if _is_red_row(cfa, p) else 2
+    if cfa[p, j & 1] == 1:
+        out[i, j, own] = kc[_K_HALF] * lr
+        out[i, j, 1] = c
+        out[i, j, 2 - own] = kc[_K_HALF] * ud
+    else:
+        out[i, j, own] = c
+        out[i, j, 1] = kc[_K_QUART] * (lr + ud)
+        out[i, j, 2 - own] = kc[_K_QUART] * diag
+
+
+@njit(cache=True, parallel=True)
+def bilinear_kernel(x, cfa, isg, kc, out, nbands):
+    """Bilinear demosaicing of ``x`` into ``out`` (mirrored borders)."""
+    H, W = x.shape
+    of = out.reshape(H, 3 * W)
+    for b in prange(nbands):
+        r0 = b * H // nbands
+        r1 = (b + 1) * H // nbands
+        for i in range(r0, r1):
+            p = i & 1
+            if W >= 3:
+                _bilinear_row(x[_mirror(i - 1, H)], x[i], x[_mirror(i + 1, H)], of[i], isg[p],
+                              _is_red_row(cfa, p), 1, W - 1, kc)
+                _bilinear_pixel(x, cfa, i, 0, out, kc)
+                _bilinear_pixel(x, cfa, i, W - 1, out, kc)
+            else:
+                for j in range(W):
+                    _bilinear_pixel(x, cfa, i, j, out, kc)
+
+
+# ---------------------------------------------------------------------------
+# Malvar, He, Cutler (2004)
+@njit(cache=True)
+def _malvar_row(xm2, xm1, x0, xp1, xp2, o, isg, red, j0, j1, kc):
+    """Malvar row over columns [j0, j1) with j0 ≥ 2, j1 ≤ W - 2 (rows already mirrored)."""
+    k_h = kc[_K_HALF]
+    k_q = kc[_K_QUART]
+    k_e = kc[_K_EIGHTH]
+    k_58 = kc[_K_5_8]
+    k_16 = kc[_K_16TH]
+    k_34 = kc[_K_3_4]
+    k_316 = kc[_K_3_16]
+    if red:
+        for j in range(np.uintp(j0), np.uintp(j1)):
+            c = x0[j]
+            w1e1 = x0[j - _U1] + x0[j + _U1]
+            n1s1 = xm1[j] + xp1[j]
+            w2e2 = x0[j - _U2] + x0[j + _U2]
+            n2s2 = xm2[j] + xp2[j]
+            dg = (xm1[j - _U1] + xm1[j + _U1]) + (xp1[j - _U1] + xp1[j + _U1])
+            cross = k_h * c + k_q * (n1s1 + w1e1) - k_e * (n2s2 + w2e2)
+            horiz = k_58 * c + k_h * w1e1 - k_e * (w2e2 + dg) + k_16 * n2s2
+            vert = k_58 * c + k_h * n1s1 - k_e * (n2s2 + dg) + k_16 * w2e2
+            rbd = k_34 * c + k_q * dg - k_316 * (n2s2 + w2e2)
+            g = isg[j]
+            o[_U3 * j] = horiz if g else c
+            o[_U3 * j + _U1] = c if g else cross
+            o[_U3 * j + _U2] = vert if g else rbd
+    else:
+        for j in range(np.uintp(j0), np.uintp(j1)):
+            c = x0[j]
+            w1e1 = x0[j - _U1] + x0[j + _U1]
+            n1s1 = xm1[j] + xp1[j]
+            w2e2 = x0[j - _U2] + x0[j + _U2]
+            n2s2 = xm2[j] + xp2[j]
+            dg = (xm1[j - _U1] + xm1[j + _U1]) + (xp1[j - _U1] + xp1[j + _U1])
+            cross = k_h * c + k_q * (n1s1 + w1e1) - k_e * (n2s2 + w2e2)
+            horiz = k_58 * c + k_h * w1e1 - k_e * (w2e2 + dg) + k_16 * n2s2
+            vert = k_58 * c + k_h * n1s1 - k_e * (n2s2 + dg) + k_16 * w2e2
+            rbd = k_34 * c + k_q * dg - k_316 * (n2s2 + w2e2)
+            g = isg[j]
+            o[_U3 * j + _U2] = horiz if g else c
+            o[_U3 * j + _U1] = c if g else cross
+            o[_U3 * j] = vert if g else rbd
+
+
+@njit(cache=True)
+def _malvar_pixel(x, cfa, i, j, out, kc):
+    """Malvar at one pixel with mirrored neighbours (the row formulas, scalar)."""
+    H, W = x.shape
+    rm2 = _mirror(i - 2, H)
+    rm1 = _mirror(i - 1, H)
+    rp1 = _mirror(i + 1, H)
+    rp2 = _mirror(i + 2, H)
+    cm2 = _mirror(j - 2, W)
+    cm1 = _mirror(j - 1, W)
+    cp1 = _mirror(j + 1, W)
+    cp2 = _mirror(j + 2, W)
+    c = x[i, j]
+    w1e1 = x[i, cm1] + x[i, cp1]
+    n1s1 = x[rm1, j] + x[rp1, j]
+    w2e2 = x[i, cm2] + x[i, cp2]
+    n2s2 = x[rm2, j] + x[rp2, j]
+    dg = (x[rm1, cm1] + x[rm1, cp1]) + (x[rp1, cm1] + x[rp1, cp1])
+    cross = kc[_K_HALF] * c + kc[_K_QUART] * (n1s1 + w1e1) - kc[_K_EIGHTH] * (n2s2 + w2e2)
+    horiz = kc[_K_5_8] * c + kc[_K_HALF] * w1e1 - kc[_K_EIGHTH] * (w2e2 + dg) + kc[_K_16TH] * n2s2
+    vert = kc[_K_5_8] * c + kc[_K_HALF] * n1s1 - kc[_K_EIGHTH] * (n2s2 + dg) + kc[_K_16TH] * w2e2
+    rbd = kc[_K_3_4] * c + kc[_K_QUART] * dg - kc[_K_3_16] * (n2s2 + w2e2)
+    p = i & 1
+    own = 0 if _is_red_row(cfa, p) else 2
+    if cfa[p, j & 1] == 1:
+        out[i, j, own] = horiz
+        out[i, j, 1] = c
+        out[i, j, 2 - own] = vert
+    else:
+        out[i, j, own] = c
+        out[i, j, 1] = cross
+        out[i, j, 2 - own] = rbd
+
+
+@njit(cache=True, parallel=True)
+def malvar2004_kernel(x, cfa, isg, kc, out, nbands):
+    """Malvar (2004) demosaicing of ``x`` into ``out`` (mirrored borders)."""
+    H, W = x.shape
+    of = out.reshape(H, 3 * W)
+    for b in prange(nbands):
+        r0 = b * H // nbands
+        r1 = (b + 1) * H // nbands
+        for i in range(r0, r1):
+            p = i & 1
+            if W >= 5:
+                _malvar_row(x[_mirror(i - 2, H)], x[_mirror(i - 1, H)], x[i], x[_mirror(i + 1, H)],
+                            x[_mirror(i + 2, H)], of[i], isg[p], _is_red_row(cfa, p), 2, W - 2, kc)
+                for j in (0, 1, W - 2, W - 1):
+                    _malvar_pixel(x, cfa, i, j, out, kc)
+            else:
+                for j in range(W):
+                    _malvar_pixel(x, cfa, i, j, out, kc)
+
+
+# ---------------------------------------------------------------------------
+# Menon, Andriani, Calvagno (2007) — DDFAPD with the refining step
+#
+# Ring planes in the compute dtype (each MENON_RING rows of W + 2·MENON_PAD):
+_XP = 0    # the mosaic row, mirror-padded
+_G = 1     # green after the directional decision
+_R1 = 2    # R after the green-site interpolation (chroma site of the other colour: 0)
+_B1 = 3
+_R1P = 4   # R, B complete (before refining)
+_B1P = 5
+_G2 = 6    # refined green
+_R2 = 7    # refined R, B at green sites
+_B2 = 8
+_NPLANES = 9
+# Ring planes of the direction classifier, always float64: its decision is
+# discontinuous, and float32 rounding would break exact-arithmetic ties
+# differently from a float64 evaluation of the same mosaic.
+_GH = 0    # horizontal green estimate
+_GV = 1    # vertical green estimate
+_DH = 2    # |C_H(i,j) - C_H(i,j+2)|, zero-padded
+_DV = 3    # |C_V(i,j) - C_V(i+2,j)|, zero-padded
+_ZERO = 4  # an all-zero row (constant-mode rows outside the image); only row 0 used
+_NPLANES64 = 5
+
+
+def menon2007_workspace(nbands: int, width: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Allocate the ring buffers of :func:`menon2007_kernel` for ``nbands`` bands."""
+    shape = (nbands, MENON_RING, width + 2 * MENON_PAD)
+    ws = np.empty((nbands, _NPLANES) + shape[1:], dtype=dtype)
+    wd = np.empty((nbands, _NPLANES64) + shape[1:], dtype=np.float64)
+    wm = np.empty(shape, dtype=np.bool_)
+    return ws, wd, wm
+
+
+@njit(cache=True)
+def _mirror_pad(row, W):
+    """Fill the MENON_PAD columns on each side of a padded row by mirroring."""
+    for d in range(1, MENON_PAD + 1):
+        row[MENON_PAD - d] = row[MENON_PAD + _mirror(-d, W)]
+        row[MENON_PAD + W - 1 + d] = row[MENON_PAD + _mirror(W - 1 + d, W)]
+
+
+@njit(cache=True)
+def _menon_green_row(xm2, xm1, x0, xp1, xp2, xp, gh, gv, dh, isg, W, kd):
+    """Row r: padded copy of x, G_H, G_V (Menon eq. 4 filters, float64) and D_H."""
+    h = kd[_K_HALF]
+    q = kd[_K_QUART]
+    for j in range(np.uintp(W)):
+        xp[j + _UP] = x0[j]
+    _mirror_pad(xp, W)
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        c = np.float64(xp[jj])
+        g = isg[jj]
+        # convolve1d(h_0) + convolve1d(h_1) in scipy's summation order, in float64
+        est_h = (h * (np.float64(xp[jj - _U1]) + np.float64(xp[jj + _U1]))
+                 + (h * c - q * (np.float64(xp[jj - _U2]) + np.float64(xp[jj + _U2]))))
+        est_v = (h * (np.float64(xm1[j]) + np.float64(xp1[j]))
+                 + (h * c - q * (np.float64(xm2[j]) + np.float64(xp2[j]))))
+        gh[jj] = c if g else est_h
+        gv[jj] = c if g else est_v
+    _mirror_pad(gh, W)
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        dh[jj] = abs((np.float64(xp[jj]) - gh[jj]) - (np.float64(xp[jj + _U2]) - gh[jj + _U2]))
+
+
+@njit(cache=True)
+def _menon_dv_row(x0, gv0, x2, gv2, dv, W):
+    """D_V of row r from C_V rows r and mirror(r + 2)."""
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        dv[jj] = abs((np.float64(x0[j]) - gv0[jj]) - (np.float64(x2[j]) - gv2[jj]))
+
+
+@njit(cache=True)
+def _menon_decide_row(dhm2, dhm1, dh0, dhp1, dhp2, dvm2, dvm1, dv0, gh, gv, gout, mout, W, kd):
+    """Classifiers d_H, d_V (zero-padded 5×5 sums, float64), decision M = d_V ≥ d_H and G."""
+    three = kd[_K_THREE]
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        d_h = (dhm2[jj - _U2] + dhm2[jj] + dhm1[jj - _U1] + dh0[jj - _U2] * three + dh0[jj] * three
+               + dhp1[jj - _U1] + dhp2[jj - _U2] + dhp2[jj])
+        d_v = (dvm2[jj - _U2] + dvm2[jj] * three + dvm2[jj + _U2] + dvm1[jj - _U1] + dvm1[jj + _U1]
+               + dv0[jj - _U2] + dv0[jj] * three + dv0[jj + _U2])
+        m = d_v >= d_h
+        a = gh[jj]
+        b = gv[jj]
+        mout[jj] = m
+        gout[jj] = a if m else b
+    _mirror_pad(gout, W)
+
+
+@njit(cache=True)
+def _menon_chroma_green_row(gm, g0, gp, xm, x0, xp, own, oth, isg, W, kc):
+    """R and B at the green sites: own colour along the row, the other along the column."""
+    h = kc[_K_HALF]
+    zero = kc[_K_ONE] - kc[_K_ONE]
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        c = x0[jj]
+        gc = g0[jj]
+        g = isg[jj]
+        e_own = (gc + (x0[jj - _U1] + x0[jj + _U1]) * h) - (g0[jj - _U1] + g0[jj + _U1]) * h
+        e_oth = (gc + (xm[jj] + xp[jj]) * h) - (gm[jj] + gp[jj]) * h
+        own[jj] = e_own if g else c
+        oth[jj] = e_oth if g else zero
+    _mirror_pad(own, W)
+    _mirror_pad(oth, W)
+
+
+@njit(cache=True)
+def _menon_chroma_chroma_row(ownm, own0, ownp, othm, oth0, othp, m, own_out, oth_out, isg, W, kc):
+    """The other chroma colour at the chroma sites, along the decided direction."""
+    h = kc[_K_HALF]
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        c = own0[jj]
+        e_h = (c + (oth0[jj - _U1] + oth0[jj + _U1]) * h) - (own0[jj - _U1] + own0[jj + _U1]) * h
+        e_v = (c + (othm[jj] + othp[jj]) * h) - (ownm[jj] + ownp[jj]) * h
+        e = e_h if m[jj] else e_v
+        keep = oth0[jj]
+        own_out[jj] = c
+        oth_out[jj] = keep if isg[jj] else e
+    _mirror_pad(own_out, W)
+    _mirror_pad(oth_out, W)
+
+
+@njit(cache=True)
+def _menon_refine_green_row(ownm, own0, ownp, gm, g0, gp, m, g2, isg, W, kc):
+    """Refining step 1: green at the chroma sites from the 3-tap mean of (chroma - G)."""
+    t = kc[_K_THIRD]
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        c = own0[jj]
+        d0 = c - g0[jj]
+        b_h = d0 * t + ((own0[jj - _U1] - g0[jj - _U1]) + (own0[jj + _U1] - g0[jj + _U1])) * t
+        b_v = d0 * t + ((ownm[jj] - gm[jj]) + (ownp[jj] - gp[jj])) * t
+        e = c - (b_h if m[jj] else b_v)
+        keep = g0[jj]
+        g2[jj] = keep if isg[jj] else e
+    _mirror_pad(g2, W)
+
+
+@njit(cache=True)
+def _menon_refine_chroma_green_row(ownm, own0, ownp, othm, oth0, othp, gm, g0, gp, own2, oth2, isg, W, kc):
+    """Refining step 2: R and B at the green sites from the refined green."""
+    h = kc[_K_HALF]
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        gc = g0[jj]
+        e_own = gc + ((own0[jj - _U1] - g0[jj - _U1]) + (own0[jj + _U1] - g0[jj + _U1])) * h
+        e_oth = gc + ((othm[jj] - gm[jj]) + (othp[jj] - gp[jj])) * h
+        g = isg[jj]
+        k_own = own0[jj]
+        k_oth = oth0[jj]
+        own2[jj] = e_own if g else k_own
+        oth2[jj] = e_oth if g else k_oth
+    _mirror_pad(own2, W)
+    _mirror_pad(oth2, W)
+
+
+@njit(cache=True)
+def _menon_refine_chroma_row(ownm, own0, ownp, othm, oth0, othp, g0, m, o, isg, red, W, kc):
+    """Refining step 3: the other chroma at the chroma sites; writes the RGB output row."""
+    t = kc[_K_THIRD]
+    if red:
+        for j in range(np.uintp(W)):
+            jj = j + _UP
+            c = own0[jj]
+            d0 = c - oth0[jj]
+            b_h = d0 * t + ((own0[jj - _U1] - oth0[jj - _U1]) + (own0[jj + _U1] - oth0[jj + _U1])) * t
+            b_v = d0 * t + ((ownm[jj] - othm[jj]) + (ownp[jj] - othp[jj])) * t
+            e = c - (b_h if m[jj] else b_v)
+            gc = g0[jj]
+            keep = oth0[jj]
+            o[_U3 * j] = c
+            o[_U3 * j + _U1] = gc
+            o[_U3 * j + _U2] = keep if isg[jj] else e
+    else:
+        for j in range(np.uintp(W)):
+            jj = j + _UP
+            c = own0[jj]
+            d0 = c - oth0[jj]
+            b_h = d0 * t + ((own0[jj - _U1] - oth0[jj - _U1]) + (own0[jj + _U1] - oth0[jj + _U1])) * t
+            b_v = d0 * t + ((ownm[jj] - othm[jj]) + (ownp[jj] - othp[jj])) * t
+            e = c - (b_h if m[jj] else b_v)
+            gc = g0[jj]
+            keep = oth0[jj]
+            o[_U3 * j + _U2] = c
+            o[_U3 * j + _U1] = gc
+            o[_U3 * j] = keep if isg[jj] else e
+
+
+@njit(cache=True)
+def _interleave_row(r, g, b, o, W):
+    """Write padded planar rows R, G, B into an interleaved output row."""
+    for j in range(np.uintp(W)):
+        jj = j + _UP
+        o[_U3 * j] = r[jj]
+        o[_U3 * j + _U1] = g[jj]
+        o[_U3 * j + _U2] = b[jj]
+
+
+@njit(cache=True)
+def _menon_band(x, cfa, isg, kc, kd, refine, of, y0, y1, ws, wd, wm):
+    """Stream rows [y0, y1) of the output through the Menon stages (lag ≤ 7 rows)."""
+    H, W = x.shape
+    Q = _RMASK
+    wd[_DH, :, :] = 0
+    wd[_DV, :, :] = 0
+    wd[_ZERO, 0, :] = 0
+    zero = wd[_ZERO, 0]
+    for t in range(y0 - 7, y1 + 7):
+        # stage 1: G_H, G_V, D_H of row t (needed for rows [y0 - 7, y1 + 7))
+        r = t
+        if 0 <= r < H:
+            _menon_green_row(x[_mirror(r - 2, H)], x[_mirror(r - 1, H)], x[r], x[_mirror(r + 1, H)],
+                             x[_mirror(r + 2, H)], ws[_XP, r & Q], wd[_GH, r & Q], wd[_GV, r & Q],
+                             wd[_DH, r & Q], isg[r & 1], W, kd)
+        # stage 1b: D_V of row t - 2 (needs C_V of row t - 2 and mirror(t))
+        r = t - 2
+        if max(0, y0 - 7) <= r < min(H, y1 + 5):
+            r2 = _mirror(r + 2, H)
+            _menon_dv_row(x[r], wd[_GV, r & Q], x[r2], wd[_GV, r2 & Q], wd[_DV, r & Q], W)
+        # stage 2: decision and green of row t - 2
+        if max(0, y0 - 5) <= r < min(H, y1 + 5):
+            _menon_decide_row(
+                wd[_DH, (r - 2) & Q] if r >= 2 else zero,
+                wd[_DH, (r - 1) & Q] if r >= 1 else zero,
+                wd[_DH, r & Q],
+                wd[_DH, (r + 1) & Q] if r + 1 < H else zero,
+                wd[_DH, (r + 2) & Q] if r + 2 < H else zero,
+                wd[_DV, (r - 2) & Q] if r >= 2 else zero,
+                wd[_DV, (r - 1) & Q] if r >= 1 else zero,
+                wd[_DV, r & Q],
+                wd[_GH, r & Q], wd[_GV, r & Q], ws[_G, r & Q], wm[r & Q], W, kd)
+        # stage 3a: R, B at the green sites of row t - 3
+        r = t - 3
+        if max(0, y0 - 4) <= r < min(H, y1 + 4):
+            rm = _mirror(r - 1, H) & Q
+            rp = _mirror(r + 1, H) & Q
+            rq = r & Q
+            if _is_red_row(cfa, r & 1):
+                own, oth = ws[_R1, rq], ws[_B1, rq]
+            else:
+                own, oth = ws[_B1, rq], ws[_R1, rq]
+            _menon_chroma_green_row(ws[_G, rm], ws[_G, rq], ws[_G, rp], ws[_XP, rm], ws[_XP, rq],
+                                    ws[_XP, rp], own, oth, isg[r & 1], W, kc)
+        # stage 3b: the other chroma at the chroma sites of row t - 4
+        r = t - 4
+        if max(0, y0 - 3) <= r < min(H, y1 + 3):
+            rm = _mirror(r - 1, H) & Q
+            rp = _mirror(r + 1, H) & Q
+            rq = r & Q
+            if _is_red_row(cfa, r & 1):
+                po, pt, qo, qt = _R1, _B1, _R1P, _B1P
+            else:
+                po, pt, qo, qt = _B1, _R1, _B1P, _R1P
+            _menon_chroma_chroma_row(ws[po, rm], ws[po, rq], ws[po, rp], ws[pt, rm], ws[pt, rq], ws[pt, rp],
+                                     wm[rq], ws[qo, rq], ws[qt, rq], isg[r & 1], W, kc)
+            if not refine and y0 <= r < y1:
+                _interleave_row(ws[_R1P, rq], ws[_G, rq], ws[_B1P, rq], of[r], W)
+        if not refine:
+            continue
+        # stage 4: refined green at the chroma sites of row t - 5
+        r = t - 5
+        if max(0, y0 - 2) <= r < min(H, y1 + 2):
+            rm = _mirror(r - 1, H) & Q
+            rp = _mirror(r + 1, H) & Q
+            rq = r & Q
+            po = _R1P if _is_red_row(cfa, r & 1) else _B1P
+            _menon_refine_green_row(ws[po, rm], ws[po, rq], ws[po, rp], ws[_G, rm], ws[_G, rq], ws[_G, rp],
+                                    wm[rq], ws[_G2, rq], isg[r & 1], W, kc)
+        # stage 5: refined R, B at the green sites of row t - 6
+        r = t - 6
+        if max(0, y0 - 1) <= r < min(H, y1 + 1):
+            rm = _mirror(r - 1, H) & Q
+            rp = _mirror(r + 1, H) & Q
+            rq = r & Q
+            if _is_red_row(cfa, r & 1):
+                po, pt, qo, qt = _R1P, _B1P, _R2, _B2
+            else:
+                po, pt, qo, qt = _B1P, _R1P, _B2, _R2
+            _menon_refine_chroma_green_row(ws[po, rm], ws[po, rq], ws[po, rp], ws[pt, rm], ws[pt, rq],
+                                           ws[pt, rp], ws[_G2, rm], ws[_G2, rq], ws[_G2, rp],
+                                           ws[qo, rq], ws[qt, rq], isg[r & 1], W, kc)
+        # stage 6: refined other chroma at the chroma sites of row t - 7, output
+        r = t - 7
+        if y0 <= r < y1:
+            rm = _mirror(r - 1, H) & Q
+            rp = _mirror(r + 1, H) & Q
+            rq = r & Q
+            red = _is_red_row(cfa, r & 1)
+            po, pt = (_R2, _B2) if red else (_B2, _R2)
+            _menon_refine_chroma_row(ws[po, rm], ws[po, rq], ws[po, rp], ws[pt, rm], ws[pt, rq], ws[pt, rp],
+                                     ws[_G2, rq], wm[rq], of[r], isg[r & 1], red, W, kc)
+
+
+@njit(cache=True, parallel=True)
+def menon2007_kernel(x, cfa, isg, kc, kd, refine, out, ws, wd, wm):
+    """Menon (2007) DDFAPD demosaicing of ``x`` into ``out``; one band per workspace slot.
+
+    ``isg`` is the padded green table (``color_masks(cfa, W, MENON_PAD)``),
+    ``kc``/``kd`` the filter constants in the compute dtype and in float64,
+    ``ws``/``wd``/``wm`` come from :func:`menon2007_workspace`.
+    """
+    H, W = x.shape
+    of = out.reshape(H, 3 * W)
+    nbands = ws.shape[0]
+    for b in prange(nbands):
+        y0 = b * H // nbands
+        y1 = (b + 1) * H // nbands
+        if y1 > y0:
+            _menon_band(x, cfa, isg, kc, kd, refine, of, y0, y1, ws[b], wd[b], wm[b])

@@ -1,0 +1,176 @@
+"""Numba kernels for global tone operators (pointwise; arrays and scalars in, arrays out).
+
+RGB kernels take C-contiguous (N, 3) float32 views of an H×W×3 image and
+write into an ``out`` of the same shape (which may alias the input).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+__all__ = [
+    "lut_apply",
+    "luminance",
+    "log_mean",
+    "reinhard_rgb",
+    "hable_rgb",
+    "narkowicz_rgb",
+    "night_tone_rgb",
+    "count_nonfinite",
+]
+
+
+@numba.njit(parallel=True, cache=True)
+def count_nonfinite(x):
+    """Number of NaN / inf values in a flat float array."""
+    bad = 0
+    for i in prange(x.size):
+        v = x[i]
+        bad += (v - v) != 0.0
+    return bad
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"contract"})
+def lut_apply(x, out, lut, x0, x1, slope_lo, slope_hi):
+    """Evaluate a uniformly sampled curve with linear interpolation.
+
+    Notes
+    -----
+    ``lut`` samples the curve at ``x0 + i * (x1 - x0) / (n - 1)``; inputs
+    outside [x0, x1] continue along straight lines of slope ``slope_lo`` /
+    ``slope_hi`` from the end samples. ``x``/``out`` are flat float32.
+    """
+    n = lut.size
+    scale = np.float32((n - 1) / (x1 - x0))
+    fx0 = np.float32(x0)
+    fx1 = np.float32(x1)
+    slo = np.float32(slope_lo)
+    shi = np.float32(slope_hi)
+    ylo = lut[0]
+    yhi = lut[n - 1]
+    for i in prange(x.size):
+        v = x[i]
+        pos = (v - fx0) * scale
+        pos_c = min(max(pos, np.float32(0.0)), np.float32(n - 1))
+        j = min(np.int64(pos_c), n - 2)
+        f = pos_c - np.float32(j)
+        y = lut[j] + (lut[j + 1] - lut[j]) * f
+        y = ylo + (v - fx0) * slo if v < fx0 else y
+        y = yhi + (v - fx1) * shi if v > fx1 else y
+        out[i] = y
+
+
+@numba.njit(parallel=True, cache=True)
+def luminance(rgb, out, wr, wg, wb):
+    """Weighted sum of the three channels of an (N, 3) array into ``out`` (N,)."""
+    r = np.float32(wr)
+    g = np.float32(wg)
+    b = np.float32(wb)
+    for i in prange(rgb.shape[0]):
+        out[i] = r * rgb[i, 0] + g * rgb[i, 1] + b * rgb[i, 2]
+
+
+@numba.njit(parallel=True, cache=True)
+def log_mean(rgb, wr, wg, wb, delta):
+    """exp(mean(log(delta + max(L, 0)))): the log-average luminance of Reinhard et al."""
+    n = rgb.shape[0]
+    acc = 0.0
+    for i in prange(n):
+        lum = wr * rgb[i, 0] + wg * rgb[i, 1] + wb * rgb[i, 2]
+        acc += np.log(delta + max(lum, 0.0))
+    return np.exp(acc / max(n, 1))
+
+
+@numba.njit(parallel=True, cache=True)
+def reinhard_rgb(rgb, out, wr, wg, wb, scale, inv_white2):
+    """Reinhard global operator on luminance, applied as an RGB ratio (hue kept).
+
+    ``L = scale * Y``; ``Ld = L (1 + L / white²) / (1 + L)``; RGB × Ld / Y.
+    """
+    r = np.float32(wr)
+    g = np.float32(wg)
+    b = np.float32(wb)
+    s = np.float32(scale)
+    iw = np.float32(inv_white2)
+    for i in prange(rgb.shape[0]):
+        y = r * rgb[i, 0] + g * rgb[i, 1] + b * rgb[i, 2]
+        lum = s * max(y, np.float32(0.0))
+        ratio = s * (np.float32(1.0) + lum * iw) / (np.float32(1.0) + lum)
+        out[i, 0] = rgb[i, 0] * ratio
+        out[i, 1] = rgb[i, 1] * ratio
+        out[i, 2] = rgb[i, 2] * ratio
+
+
+@numba.njit(inline="always")
+def _hable(x):
+    a = np.float32(0.15)
+    b = np.float32(0.50)
+    c = np.float32(0.10)
+    d = np.float32(0.20)
+    e = np.float32(0.02)
+    f = np.float32(0.30)
+    return (x * (a * x + c * b) + d * e) / (x * (a * x + b) + d * f) - e / f
+
+
+@numba.njit(parallel=True, cache=True)
+def hable_rgb(x, out, exposure, white):
+    """Hable's Uncharted 2 curve per value, normalised so ``white`` maps to 1, clipped to [0, 1]."""
+    ex = np.float32(exposure)
+    inv_w = np.float32(1.0) / _hable(np.float32(white))
+    for i in prange(x.size):
+        v = max(x[i], np.float32(0.0)) * ex
+        out[i] = min(_hable(v) * inv_w, np.float32(1.0))
+
+
+@numba.njit(parallel=True, cache=True)
+def narkowicz_rgb(x, out, exposure):
+    """Narkowicz's fit of the ACES RRT+ODT curve per value, clipped to [0, 1]."""
+    ex = np.float32(exposure)
+    for i in prange(x.size):
+        v = max(x[i], np.float32(0.0)) * ex
+        y = (v * (np.float32(2.51) * v + np.float32(0.03))) / (
+            v * (np.float32(2.43) * v + np.float32(0.59)) + np.float32(0.14))
+        out[i] = min(max(y, np.float32(0.0)), np.float32(1.0))
+
+
+_BELOW_ONE = np.float32(1.0 - 2.0 ** -24)
+
+
+@numba.njit(parallel=True, cache=True)
+def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee):
+    """Shadow lift on luminance (asinh, hue kept) then a per-channel exponential shoulder.
+
+    Notes
+    -----
+    ``u = rgb * asinh(lift·Y) / (asinh(lift) · Y)`` (slope ``lift/asinh(lift)``
+    at Y → 0; ``lift = 0`` is the identity), then for each channel
+    ``y = u`` below ``knee`` and ``knee + (1-knee)(1 - exp(-(u-knee)/(1-knee)))``
+    above: C¹, increasing, below 1 for every finite input (float32 output
+    saturates at 1 - 2⁻²⁴).
+    Negative values pass the shoulder unchanged.
+    """
+    r = np.float32(wr)
+    g = np.float32(wg)
+    b = np.float32(wb)
+    a = np.float64(lift)
+    norm = np.arcsinh(a) if a > 0 else 1.0
+    slope0 = a / norm if a > 0 else 1.0
+    k = np.float32(knee)
+    span = np.float32(1.0) - k
+    inv_span = np.float32(1.0) / span
+    for i in prange(rgb.shape[0]):
+        y = np.float64(r * rgb[i, 0] + g * rgb[i, 1] + b * rgb[i, 2])
+        ym = max(y, 0.0)
+        if a > 0 and ym > 1e-12:
+            ratio = np.arcsinh(a * ym) / (norm * ym)
+        else:
+            ratio = slope0
+        fr = np.float32(ratio)
+        for c in range(3):
+            u = rgb[i, c] * fr
+            if u > k:
+                u = k + span * (np.float32(1.0) - np.exp(-(u - k) * inv_span))
+                u = min(u, _BELOW_ONE)
+            out[i, c] = u

@@ -1,0 +1,641 @@
+"""Camera RGB → XYZ → a named working space: DNG dual-illuminant colour and the ColorMatrix stage.
+
+The DNG part follows the DNG 1.6 specification, chapter 6 "Mapping Camera
+Color Space to CIE XYZ Space", and the reference implementation in the Adobe
+DNG SDK (``dng_color_spec``): the white's chromaticity is found from the
+camera neutral by fixed-point iteration, the ColorMatrix / CameraCalibration
+/ ForwardMatrix pairs are interpolated linearly in inverse CCT between the two
+calibration illuminants, and the result maps camera-native RGB to XYZ
+relative to D50 (the DNG profile connection space).
+
+Matrix conventions: column vectors, ``xyz = M @ rgb``. "Camera-native" is the
+RAW space after black level (the space of ``AsShotNeutral``);
+"white-balanced" camera RGB is ``diag(g) · native`` with ``g ∝ 1 / illuminant``.
+
+References
+----------
+Adobe, *Digital Negative (DNG) Specification* 1.6.0.0 (2020), chapter 6,
+"Mapping Camera Color Space to CIE XYZ Space" (Camera Calibration Matrices,
+Translating White Balance xy Coordinates to Camera Neutral Coordinates and
+back, Camera to XYZ (D50) Transform), and tags ColorMatrix1/2,
+CameraCalibration1/2, AnalogBalance, ForwardMatrix1/2, CalibrationIlluminant1/2.
+Adobe DNG SDK 1.6, ``dng_color_spec.cpp`` and ``dng_camera_profile.cpp``
+(NormalizeColorMatrix, NormalizeForwardMatrix, IlluminantToTemperature).
+CIPA DC-008 (Exif 2.32), tag LightSource (0x9208).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import DomainError, InputError, MissingMetadataError, ParameterError, unknown_name
+from ..frame import CaptureMetadata, Domain, Frame
+from ..pipeline import Stage, StageSpec, register_stage
+from .colorspaces import (
+    _colour,
+    apply_color_matrix,
+    canonical_color_space,
+    chromatic_adaptation_matrix,
+    get_color_space,
+    rgb_to_rgb_matrix,
+    xy_to_cct,
+    _chromatic_adaptation_key,
+)
+
+__all__ = [
+    "ColorimetryWarning",
+    "EXIF_LIGHT_SOURCES",
+    "COLOR_SOURCES",
+    "light_source_cct",
+    "DNGProfile",
+    "DNGColorSolution",
+    "dng_color_solution",
+    "dng_camera_to_xyz",
+    "scene_illuminant_rgb",
+    "resolve_color_source",
+    "camera_to_working_matrix",
+    "ColorMatrix",
+    "ColorConvert",
+]
+
+
+class ColorimetryWarning(UserWarning):
+    """The output is not colorimetric (e.g. a camera without any colour matrix)."""
+
+
+# Exif LightSource code → (name, colour-science illuminant whose CCT stands for it, or a
+# nominal CCT in K). Fluorescent classes use the middle of the Exif CCT range.
+EXIF_LIGHT_SOURCES: Mapping[int, tuple[str, str | float]] = MappingProxyType({
+    1: ("Daylight", "D55"),
+    2: ("Fluorescent", (3900.0 + 4500.0) / 2),
+    3: ("Tungsten (incandescent light)", "A"),
+    4: ("Flash", "D55"),
+    9: ("Fine weather", "D55"),
+    10: ("Cloudy weather", "D65"),
+    11: ("Shade", "D75"),
+    12: ("Daylight fluorescent (D 5700 - 7100K)", (5700.0 + 7100.0) / 2),
+    13: ("Day white fluorescent (N 4600 - 5400K)", (4600.0 + 5400.0) / 2),
+    14: ("Cool white fluorescent (W 3900 - 4500K)", (3900.0 + 4500.0) / 2),
+    15: ("White fluorescent (WW 3200 - 3700K)", (3200.0 + 3700.0) / 2),
+    16: ("Warm white fluorescent (L 2600 - 3250K)", (2600.0 + 3250.0) / 2),
+    17: ("Standard light A", "A"),
+    18: ("Standard light B", "B"),
+    19: ("Standard light C", "C"),
+    20: ("D55", "D55"),
+    21: ("D65", "D65"),
+    22: ("D75", "D75"),
+    23: ("D50", "D50"),
+    24: ("ISO studio tungsten", 3200.0),
+})
+"""Exif LightSource codes with a known colour temperature (0 unknown and 255 other are absent)."""
+
+COLOR_SOURCES = frozenset({"auto", "dng", "cam_to_xyz", "libraw", "none"})
+"""Where :func:`camera_to_working_matrix` takes the camera's colour from."""
+
+_PCS = "D50"  # the DNG profile connection space white
+
+
+@functools.lru_cache(maxsize=None)
+def _illuminant_xy(name: str) -> tuple[float, float]:
+    colour = _colour()
+    xy = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"][name]
+    return float(xy[0]), float(xy[1])
+
+
+@functools.lru_cache(maxsize=None)
+def light_source_cct(code: int | None) -> float | None:
+    """Return the correlated colour temperature (K) of an Exif LightSource code, or None.
+
+    Notes
+    -----
+    CIE illuminants (A, B, C, D50, D55, D65, D75) get the Robertson (1968) CCT
+    of their colour-science chromaticity — the same method that measures the
+    white during DNG interpolation, so a white exactly at a calibration
+    illuminant gets that illuminant's matrix alone: A 2855.6 K, D50 5000.7 K,
+    D55 5501.1 K, D65 6503.7 K, D75 7504.8 K. (The DNG SDK rounds these to
+    2850, 5000, 5500, 6500, 7500 K; the interpolation weights differ by < 1e-3.)
+    Weather / flash codes use the nearest D illuminant, fluorescent classes
+    the middle of their Exif range, ISO studio tungsten 3200 K. Unknown (0),
+    other (255) and undefined codes give None.
+    """
+    if code is None:
+        return None
+    entry = EXIF_LIGHT_SOURCES.get(int(code))
+    if entry is None:
+        return None
+    ref = entry[1]
+    if isinstance(ref, str):
+        return float(xy_to_cct(_illuminant_xy(ref)))
+    return float(ref)
+
+
+def _xyz_to_xy(xyz: np.ndarray) -> np.ndarray:
+    s = float(np.sum(xyz))
+    if not np.isfinite(s) or s <= 0 or xyz[1] <= 0:
+        raise InputError(
+            f"the camera neutral maps to XYZ {np.round(xyz, 6).tolist()}, which is not a colour; "
+            "check meta.illuminant_rgb / wb_gains (positive camera-native RGB of the scene white)"
+        )
+    return np.array([xyz[0] / s, xyz[1] / s])
+
+
+def _xy_to_xyz(xy: np.ndarray) -> np.ndarray:
+    return np.array([xy[0] / xy[1], 1.0, (1.0 - xy[0] - xy[1]) / xy[1]])
+
+
+def _normalize_color_matrix(cm: np.ndarray) -> np.ndarray:
+    # dng_camera_profile::NormalizeColorMatrix: the PCS white should give a camera maximum of 1
+    coord = cm @ _xy_to_xyz(np.array(_illuminant_xy(_PCS)))
+    top = float(coord.max())
+    if top > 0.0 and (top < 0.99 or top > 1.01):
+        cm = cm / top
+    return cm
+
+
+def _normalize_forward_matrix(fm: np.ndarray) -> np.ndarray:
+    # dng_camera_profile::NormalizeForwardMatrix: camera (1, 1, 1) maps exactly to the D50 white
+    xyz = fm @ np.ones(3)
+    return np.diag(_xy_to_xyz(np.array(_illuminant_xy(_PCS))) / xyz) @ fm
+
+
+def _as_matrix(value: Any, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    m = np.asarray(value, dtype=np.float64)
+    if m.shape != (3, 3) or not np.all(np.isfinite(m)):
+        raise ParameterError(f"DNGProfile.{name}: expected a finite 3×3 matrix, got shape {np.shape(value)}")
+    return m
+
+
+@dataclass(frozen=True, eq=False)
+class DNGProfile:
+    """The DNG colour tags of one camera, ready for dual-illuminant interpolation.
+
+    Attributes
+    ----------
+    color_matrix1, color_matrix2 : XYZ → reference camera (3, 3); ``color_matrix2`` optional.
+    cct1, cct2 : CCT (K) of the calibration illuminants (None when unknown).
+    camera_calibration1/2 : reference → individual camera (identity when absent).
+    analog_balance : (3,) AnalogBalance (ones when absent).
+    forward_matrix1/2 : white-balanced camera → XYZ D50 (optional).
+
+    Notes
+    -----
+    ColorMatrices are scaled as the DNG SDK does (so the D50 white gives a
+    camera maximum of 1 when it is off by more than 1 %), ForwardMatrices so
+    that camera (1, 1, 1) maps exactly to the D50 white (Y = 1).
+    """
+
+    color_matrix1: np.ndarray
+    color_matrix2: np.ndarray | None = None
+    cct1: float | None = None
+    cct2: float | None = None
+    camera_calibration1: np.ndarray | None = None
+    camera_calibration2: np.ndarray | None = None
+    analog_balance: np.ndarray | None = None
+    forward_matrix1: np.ndarray | None = None
+    forward_matrix2: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("color_matrix1", "color_matrix2", "camera_calibration1", "camera_calibration2",
+                     "forward_matrix1", "forward_matrix2"):
+            object.__setattr__(self, name, _as_matrix(getattr(self, name), name))
+        if self.color_matrix1 is None:
+            raise MissingMetadataError("DNGProfile needs color_matrix1 (the DNG ColorMatrix1 tag)")
+        ab = np.ones(3) if self.analog_balance is None else np.asarray(self.analog_balance, np.float64)
+        if ab.shape != (3,) or not np.all(np.isfinite(ab)) or np.any(ab <= 0):
+            raise ParameterError(f"DNGProfile.analog_balance: expected 3 positive gains, got {self.analog_balance!r}")
+        object.__setattr__(self, "analog_balance", ab)
+        for name in ("cct1", "cct2"):
+            v = getattr(self, name)
+            if v is not None and (not np.isfinite(v) or v <= 0):
+                v = None
+            object.__setattr__(self, name, None if v is None else float(v))
+
+    @classmethod
+    def from_metadata(cls, meta: CaptureMetadata) -> "DNGProfile":
+        """Build the profile from ``meta.color_matrix1/2`` and the other DNG tags."""
+        cm1, cm2 = meta.color_matrix1, meta.color_matrix2
+        cc1, cc2 = meta.camera_calibration1, meta.camera_calibration2
+        fm1, fm2 = meta.forward_matrix1, meta.forward_matrix2
+        ill1, ill2 = meta.calibration_illuminant1, meta.calibration_illuminant2
+        if cm1 is None and cm2 is not None:  # only the second set: use it as the single one
+            cm1, cm2, cc1, cc2, fm1, fm2, ill1, ill2 = cm2, None, cc2, None, fm2, None, ill2, None
+        if cm1 is None:
+            meta.require("color_matrix1", "color_matrix")
+        return cls(color_matrix1=cm1, color_matrix2=cm2, cct1=light_source_cct(ill1),
+                   cct2=light_source_cct(ill2), camera_calibration1=cc1, camera_calibration2=cc2,
+                   analog_balance=meta.analog_balance, forward_matrix1=fm1, forward_matrix2=fm2)
+
+    @property
+    def dual(self) -> bool:
+        """Whether two calibrations are interpolated (both matrices, two distinct known CCTs)."""
+        return (self.color_matrix2 is not None and self.cct1 is not None and self.cct2 is not None
+                and self.cct1 != self.cct2)
+
+    def weight(self, cct: float) -> float:
+        """Weight of calibration 1 at ``cct``: linear in 1/CCT, clipped to [0, 1]."""
+        if not self.dual:
+            return 1.0
+        g = (1.0 / cct - 1.0 / self.cct2) / (1.0 / self.cct1 - 1.0 / self.cct2)
+        return float(min(max(g, 0.0), 1.0))
+
+    def _mix(self, a: np.ndarray | None, b: np.ndarray | None, g: float) -> np.ndarray | None:
+        if a is None:
+            return b
+        if b is None or g >= 1.0:
+            return a
+        return g * a + (1.0 - g) * b
+
+    def interpolated(self, white_xy: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float, float]:
+        """Return (XYZ→camera = AB·CC·CM, AB·CC, FM or None, CCT, weight) for a white xy."""
+        xy = np.asarray(white_xy, dtype=np.float64)
+        cct = float(xy_to_cct(xy)) if self.dual else float("nan")
+        g = self.weight(cct)
+        cm1 = _normalize_color_matrix(self.color_matrix1)
+        fm1 = None if self.forward_matrix1 is None else _normalize_forward_matrix(self.forward_matrix1)
+        cc1 = self.camera_calibration1
+        if self.dual:
+            cm2 = _normalize_color_matrix(self.color_matrix2)
+            fm2 = None if self.forward_matrix2 is None else _normalize_forward_matrix(self.forward_matrix2)
+            cm = self._mix(cm1, cm2, g)
+            fm = self._mix(fm1, fm2, g)
+            eye = np.eye(3)
+            cc2 = self.camera_calibration2
+            cc = self._mix(eye if cc1 is None else cc1, eye if cc2 is None else cc2, g)
+        else:
+            cm, fm, cc = cm1, fm1, cc1
+        cc = np.eye(3) if cc is None else cc
+        abcc = np.diag(self.analog_balance) @ cc
+        return abcc @ cm, abcc, fm, cct, g
+
+    def neutral_to_xy(self, camera_neutral: Any, *, max_iterations: int = 30,
+                      tolerance: float = 1e-12) -> tuple[np.ndarray, int]:
+        """Return (white xy, iterations) of a camera-native neutral, iterating as the DNG spec says.
+
+        Notes
+        -----
+        Start at D50; repeat ``xy ← xy(inverse(XYZtoCamera(xy)) · neutral)``
+        until |Δx| + |Δy| < ``tolerance``; if it has not converged after
+        ``max_iterations`` passes, return the mean of the last two (the SDK's
+        answer to a two-value oscillation). One pass when not dual.
+        """
+        n = np.asarray(camera_neutral, dtype=np.float64)
+        last = np.array(_illuminant_xy(_PCS))
+        for it in range(1, max_iterations + 1):
+            xyz_to_cam = self.interpolated(last)[0]
+            nxt = _xyz_to_xy(np.linalg.solve(xyz_to_cam, n))
+            if not self.dual or abs(nxt[0] - last[0]) + abs(nxt[1] - last[1]) < tolerance:
+                return nxt, it
+            if it == max_iterations:
+                return (last + nxt) / 2.0, it
+            last = nxt
+        return last, max_iterations
+
+
+@dataclass(frozen=True, eq=False)
+class DNGColorSolution:
+    """What :func:`dng_color_solution` found for one camera neutral.
+
+    Attributes
+    ----------
+    white_xy : (2,) chromaticity of the scene white.
+    cct : its Robertson (1968) CCT in K (NaN for a single-illuminant profile).
+    weight : interpolation weight of calibration 1 (1.0 when single).
+    iterations : passes of the neutral → xy iteration.
+    camera_neutral : (3,) the camera-native white, scaled to a maximum of 1.
+    xyz_to_camera : (3, 3) interpolated AB·CC·CM.
+    camera_to_xyz_d50 : (3, 3) camera-native → XYZ (D50); maps ``camera_neutral`` to the D50 white (Y = 1).
+    forward_matrix_used : whether the ForwardMatrix path was taken.
+    """
+
+    white_xy: np.ndarray
+    cct: float
+    weight: float
+    iterations: int
+    camera_neutral: np.ndarray
+    xyz_to_camera: np.ndarray
+    camera_to_xyz_d50: np.ndarray
+    forward_matrix_used: bool
+
+
+def scene_illuminant_rgb(meta: CaptureMetadata, illuminant_rgb: Any = None) -> np.ndarray:
+    """Return the camera-native RGB of the scene white (any scale).
+
+    ``illuminant_rgb`` if given, else ``meta.illuminant_rgb``, else
+    ``1 / meta.wb_gains`` (the as-shot neutral), else (1, 1, 1).
+    """
+    if illuminant_rgb is not None:
+        ill = np.asarray(illuminant_rgb, dtype=np.float64)
+    elif meta.illuminant_rgb is not None:
+        ill = np.asarray(meta.illuminant_rgb, dtype=np.float64)
+    elif meta.wb_gains is not None:
+        gains = np.asarray(meta.wb_gains, dtype=np.float64)
+        if np.any(gains <= 0):
+            raise ParameterError(f"meta.wb_gains must be positive, got {gains.tolist()}")
+        ill = 1.0 / gains
+    else:
+        ill = np.ones(3)
+    if ill.shape != (3,) or not np.all(np.isfinite(ill)) or np.any(ill <= 0):
+        raise ParameterError(
+            f"the scene illuminant must be 3 positive camera-native values, got {np.asarray(ill).tolist()}"
+        )
+    return ill
+
+
+def dng_color_solution(meta: CaptureMetadata | DNGProfile, illuminant_rgb: Any = None,
+                       *, cat: str = "bradford") -> DNGColorSolution:
+    """Solve the DNG camera → XYZ (D50) mapping for a scene white.
+
+    Parameters
+    ----------
+    meta : frame metadata carrying the DNG colour tags (or a :class:`DNGProfile`).
+    illuminant_rgb : camera-native RGB of the white (default: see :func:`scene_illuminant_rgb`).
+    cat : adaptation from the white to D50 on the ColorMatrix path
+        (the DNG SDK uses Bradford).
+
+    Notes
+    -----
+    With ForwardMatrices (spec 6, "Camera to XYZ (D50) Transform")::
+
+        ReferenceNeutral = inverse(AB·CC) · CameraNeutral
+        D = inverse(diag(ReferenceNeutral))
+        CameraToXYZ_D50 = FM · D · inverse(AB·CC)
+
+    Without: ``CameraToXYZ_D50 = CAT(white → D50) · inverse(AB·CC·CM)``, scaled
+    so that the camera neutral (maximum 1) maps to Y = 1, as the SDK does.
+
+    References
+    ----------
+    DNG Specification 1.6, chapter 6; Adobe DNG SDK ``dng_color_spec::SetWhiteXY``.
+    """
+    profile = meta if isinstance(meta, DNGProfile) else DNGProfile.from_metadata(meta)
+    if isinstance(meta, DNGProfile):
+        neutral = np.asarray(illuminant_rgb if illuminant_rgb is not None else np.ones(3), np.float64)
+        if neutral.shape != (3,) or not np.all(np.isfinite(neutral)) or np.any(neutral <= 0):
+            raise ParameterError(f"dng_color_solution: the neutral must be 3 positive values, got {neutral!r}")
+    else:
+        neutral = scene_illuminant_rgb(meta, illuminant_rgb)
+    neutral = neutral / neutral.max()
+    white_xy, iterations = profile.neutral_to_xy(neutral)
+    xyz_to_cam, abcc, fm, cct, g = profile.interpolated(white_xy)
+    if not profile.dual:
+        cct = float(xy_to_cct(white_xy))
+    if fm is not None:
+        reference = np.linalg.solve(abcc, neutral)
+        cam_to_xyz = fm @ np.diag(1.0 / reference) @ np.linalg.inv(abcc)
+    else:
+        adapt = chromatic_adaptation_matrix(white_xy, _illuminant_xy(_PCS), cat)
+        cam_to_xyz = adapt @ np.linalg.inv(xyz_to_cam)
+        cam_to_xyz = cam_to_xyz / float((cam_to_xyz @ neutral)[1])
+    return DNGColorSolution(white_xy=white_xy, cct=cct, weight=g, iterations=iterations,
+                            camera_neutral=neutral, xyz_to_camera=xyz_to_cam,
+                            camera_to_xyz_d50=cam_to_xyz, forward_matrix_used=fm is not None)
+
+
+def dng_camera_to_xyz(meta: CaptureMetadata | DNGProfile, illuminant_rgb: Any = None) -> np.ndarray:
+    """Return the (3, 3) camera-native → XYZ (D50) matrix of the DNG colour model.
+
+    Notes
+    -----
+    The scene white (``illuminant_rgb`` scaled to a maximum of 1) maps to the
+    D50 white with Y = 1. See :func:`dng_color_solution` for the details and
+    the found white xy / CCT.
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, chapter 6 "Mapping Camera Color Space to CIE XYZ Space".
+    """
+    return dng_color_solution(meta, illuminant_rgb).camera_to_xyz_d50
+
+
+def resolve_color_source(meta: CaptureMetadata, source: str = "auto") -> str | None:
+    """Return the colour source to use for ``meta`` (None when ``"auto"`` finds nothing).
+
+    ``"auto"`` prefers the DNG tags, then ``cam_to_xyz``, then LibRaw's ``cam_to_srgb``.
+    An explicit source whose metadata is missing raises
+    :class:`~ispkit.errors.MissingMetadataError`.
+    """
+    if source not in COLOR_SOURCES:
+        raise unknown_name("color source", source, COLOR_SOURCES, "camera_to_working_matrix")
+    has_dng = meta.color_matrix1 is not None or meta.color_matrix2 is not None
+    if source == "auto":
+        if has_dng:
+            return "dng"
+        if meta.cam_to_xyz is not None:
+            return "cam_to_xyz"
+        if meta.cam_to_srgb is not None:
+            return "libraw"
+        return None
+    if source == "dng" and not has_dng:
+        meta.require("color_matrix1", "color_matrix")
+    if source == "cam_to_xyz":
+        meta.require("cam_to_xyz", "color_matrix")
+    if source == "libraw":
+        meta.require("cam_to_srgb", "color_matrix")
+    return source
+
+
+def _native_to_space(cam_to_xyz: np.ndarray, illuminant: np.ndarray, space: str, cat: str) -> np.ndarray:
+    """``RGB_from_XYZ · CAT(white → space white) · cam_to_xyz · diag(illuminant / Y_white)``."""
+    white = cam_to_xyz @ illuminant
+    if not np.isfinite(white[1]) or white[1] <= 0:
+        raise InputError(
+            f"the camera matrix maps the scene white {illuminant.tolist()} to XYZ {white.tolist()} "
+            "(Y must be positive); check the illuminant / white-balance metadata"
+        )
+    scaled = illuminant / white[1]
+    cs = get_color_space(space)
+    adapt = chromatic_adaptation_matrix(_xyz_to_xy(white), cs.whitepoint, cat)
+    return cs.xyz_to_rgb @ adapt @ cam_to_xyz @ np.diag(scaled)
+
+
+def camera_to_working_matrix(meta: CaptureMetadata, output_space: str = "sRGB", source: str = "auto",
+                             *, cat: str = "bradford") -> np.ndarray:
+    """Return the (3, 3) matrix from white-balanced camera RGB to linear ``output_space``.
+
+    Parameters
+    ----------
+    meta : frame metadata (the white is ``meta.illuminant_rgb``, else
+        ``1 / meta.wb_gains``, else (1, 1, 1); see :func:`scene_illuminant_rgb`).
+    output_space : a name or alias from :data:`~ispkit.stages.colorspaces.COLOR_SPACES`.
+    source : ``"dng"`` (dual-illuminant DNG tags), ``"cam_to_xyz"`` (``meta.cam_to_xyz``,
+        camera-native → XYZ under the scene illuminant), ``"libraw"`` (``meta.cam_to_srgb``,
+        LibRaw's ``rgb_cam``: already white-balanced camera → linear sRGB), ``"auto"``
+        (dng > cam_to_xyz > libraw) or ``"none"`` (identity: camera RGB).
+    cat : chromatic adaptation from the scene white to the space white.
+
+    Notes
+    -----
+    ``M = RGB_from_XYZ(space) · CAT(white → space white) · cam_to_xyz_native ·
+    diag(illuminant)`` with the illuminant scaled so that the white has Y = 1:
+    white-balanced (1, 1, 1) maps to the space's white (1, 1, 1) to ~1e-15
+    (for ``"XYZ"``: to the D50 white, Y = 1). For ``"dng"`` the white is
+    already at D50 after :func:`dng_camera_to_xyz`, so the adaptation is
+    D50 → space white.
+    Raises :class:`~ispkit.errors.MissingMetadataError` when the chosen (or,
+    for ``"auto"``, every) source is missing.
+    """
+    space = canonical_color_space(output_space, "camera_to_working_matrix")
+    cat = _chromatic_adaptation_key(cat)
+    resolved = resolve_color_source(meta, source)
+    if resolved is None:
+        raise MissingMetadataError(
+            f"camera_to_working_matrix: {meta.source or 'this frame'} carries no colour matrix "
+            "(neither DNG color_matrix1/2, cam_to_xyz nor cam_to_srgb); pass an explicit ccm "
+            "or use source='none' to keep camera RGB"
+        )
+    if resolved == "none":
+        return np.eye(3)
+    if resolved == "libraw":
+        return rgb_to_rgb_matrix("sRGB", space, cat) @ np.asarray(meta.cam_to_srgb, dtype=np.float64)
+    illuminant = scene_illuminant_rgb(meta)
+    if resolved == "dng":
+        cam_to_xyz = dng_color_solution(meta, illuminant, cat=cat).camera_to_xyz_d50
+    else:
+        cam_to_xyz = np.asarray(meta.cam_to_xyz, dtype=np.float64)
+    return _native_to_space(cam_to_xyz, illuminant, space, cat)
+
+
+def _check_space_param(stage: str, param: str, value: object) -> str:
+    return canonical_color_space(value, f"{stage}.{param}")
+
+
+def _check_ccm(value: Any) -> tuple[tuple[float, float, float], ...] | None:
+    if value is None:
+        return None
+    try:
+        m = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        m = np.zeros(0)
+    if m.shape != (3, 3) or not np.all(np.isfinite(m)):
+        raise ParameterError(
+            f"ColorMatrix.ccm: expected a 3×3 matrix as three tuples of three finite numbers, got {value!r}"
+        )
+    return tuple(tuple(float(v) for v in row) for row in m)  # type: ignore[return-value]
+
+
+@register_stage
+@dataclass(frozen=True)
+class ColorMatrix(Stage):
+    """Convert white-balanced camera RGB to a linear working space.
+
+    Parameters
+    ----------
+    output_space : name or alias of the target space (``"sRGB"``, ``"prophoto"``, ``"xyz"`` …).
+    source : where the camera colour comes from: ``"auto"`` | ``"dng"`` |
+        ``"cam_to_xyz"`` | ``"libraw"`` | ``"none"`` (see :func:`camera_to_working_matrix`).
+    ccm : optional explicit 3×3 (three tuples of three) from white-balanced
+        camera RGB to ``output_space``; overrides ``source``.
+    clip : clip the result to [0, 1].
+
+    Notes
+    -----
+    CAMERA_RGB → LINEAR_RGB, H×W×3 float32, scene-linear. Sets
+    ``meta.color_space`` to the canonical space name, or ``"camera"`` for
+    ``source="none"``. With ``source="auto"`` and no matrix at all the frame
+    stays in camera RGB (``color_space="camera"``) and a
+    :class:`ColorimetryWarning` names the file.
+    """
+
+    type_name = "color_matrix"
+    output_space: str = "sRGB"
+    source: str = "auto"
+    ccm: tuple[tuple[float, float, float], ...] | None = None
+    clip: bool = False
+
+    def __post_init__(self) -> None:
+        _check_space_param("ColorMatrix", "output_space", self.output_space)
+        if self.source not in COLOR_SOURCES:
+            raise unknown_name("color source", self.source, COLOR_SOURCES, "ColorMatrix.source")
+        object.__setattr__(self, "ccm", _check_ccm(self.ccm))
+        if not isinstance(self.clip, (bool, np.bool_)):
+            raise ParameterError(f"ColorMatrix.clip: expected a bool, got {self.clip!r}")
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.CAMERA_RGB,), out_domain=Domain.LINEAR_RGB,
+                         provides=("color_space",), pointwise=True)
+
+    def matrix_for(self, meta: CaptureMetadata) -> tuple[np.ndarray, str]:
+        """Return (3×3 matrix, resulting color_space) for a frame's metadata, warning on fallback."""
+        space = canonical_color_space(self.output_space, "ColorMatrix.output_space")
+        if self.ccm is not None:
+            return np.asarray(self.ccm, dtype=np.float64), space
+        resolved = resolve_color_source(meta, self.source)
+        if resolved is None:
+            warnings.warn(
+                f"ColorMatrix: {meta.source or 'the in-memory frame'} has no colour matrix (no DNG "
+                "ColorMatrix, cam_to_xyz or cam_to_srgb); the output is camera RGB, not colorimetric "
+                f"{space} (color_space='camera'). Pass ccm=... for a calibrated render.",
+                ColorimetryWarning, stacklevel=3,
+            )
+            return np.eye(3), "camera"
+        if resolved == "none":
+            return np.eye(3), "camera"
+        return camera_to_working_matrix(meta, space, resolved), space
+
+    def process(self, frame: Frame) -> Frame:
+        matrix, space = self.matrix_for(frame.meta)
+        out = apply_color_matrix(frame.data, matrix, clip=self.clip)
+        return frame.replace(data=out, domain=Domain.LINEAR_RGB, color_space=space)
+
+
+@register_stage
+@dataclass(frozen=True)
+class ColorConvert(Stage):
+    """Convert linear RGB from ``meta.color_space`` to another named space.
+
+    Parameters
+    ----------
+    output_space : name or alias of the target space.
+    cat : chromatic adaptation between the whites (a key of
+        :data:`~ispkit.stages.colorspaces.CHROMATIC_ADAPTATION_METHODS`).
+    clip : clip the result to [0, 1].
+
+    Notes
+    -----
+    LINEAR_RGB → LINEAR_RGB, H×W×3 float32. The frame's ``meta.color_space``
+    must name a space (not ``"camera"``); a frame without one raises
+    :class:`~ispkit.errors.MissingMetadataError`.
+    """
+
+    type_name = "color_convert"
+    output_space: str = "sRGB"
+    cat: str = "bradford"
+    clip: bool = False
+
+    def __post_init__(self) -> None:
+        _check_space_param("ColorConvert", "output_space", self.output_space)
+        try:
+            _chromatic_adaptation_key(self.cat)
+        except ParameterError as exc:
+            raise ParameterError(f"ColorConvert.cat: {exc}") from None
+        if not isinstance(self.clip, (bool, np.bool_)):
+            raise ParameterError(f"ColorConvert.clip: expected a bool, got {self.clip!r}")
+
+    @property
+    def spec(self) -> StageSpec:
+        # meta.color_space is checked when the frame arrives, not declared in ``requires``: a
+        # LINEAR_RGB input read from a file carries it without any upstream stage providing it
+        return StageSpec(in_domains=(Domain.LINEAR_RGB,), out_domain=Domain.LINEAR_RGB,
+                         provides=("color_space",), pointwise=True)
+
+    def process(self, frame: Frame) -> Frame:
+        src = frame.meta.require("color_space", self.type_name)
+        if src == "camera":
+            raise DomainError(
+                f"stage 'color_convert' needs a named colour space, but {frame.meta.source or 'the frame'} "
+                "is in camera RGB (its ColorMatrix stage found no colour matrix); give ColorMatrix a ccm"
+            )
+        src = canonical_color_space(src, "ColorConvert (meta.color_space)")
+        dst = canonical_color_space(self.output_space, "ColorConvert.output_space")
+        matrix = rgb_to_rgb_matrix(src, dst, self.cat)
+        out = apply_color_matrix(frame.data, matrix, clip=self.clip)
+        return frame.replace(data=out, color_space=dst)

@@ -1,0 +1,222 @@
+"""Highlight recovery on white-balanced camera RGB: keep blown highlights neutral, not magenta.
+
+After white balance the channels saturate at different levels
+(``meta.white_point``, e.g. (2.1, 1.0, 1.5) when red and blue were gained):
+where green has clipped but red and blue have not, a white object turns
+magenta. The three methods:
+
+* ``"clip"`` — clip every channel to the lowest saturation level,
+  ``min(white_point)``, so a blown pixel is (m, m, m): dcraw ``-H 0``.
+* ``"blend"`` — as the most saturated channel approaches its white point
+  (from ``threshold``·white to white), blend the pixel toward the grey of its
+  own mean (same R+G+B "lightness" as dcraw's ``blend_highlights``, ``-H 2``);
+  fully reached, the pixel is exactly grey.
+* ``"reconstruct"`` — rebuild each clipped channel from the unclipped ones
+  with the local channel ratio. Demosaicing spreads a clipped channel into
+  its neighbours just below the clip level (the magenta fringe of a blown
+  highlight), so a channel within 2 px of where it clips and above 0.8 of
+  its clip level is rebuilt too, and the colour reference skips that
+  fringe: 4×4-pixel tiles holding clean, bright unclipped pixels (no
+  clipped channel within 2 px, one channel at least half its clip level)
+  give a ratio (R : G : B summed over those pixels), which is grown
+  breadth-first through the tiles to rebuild, so a clipped region takes the
+  colour of its own unclipped border. Each rebuilt channel becomes
+  ``ratio_c / Σ_U ratio_u · Σ_U x_u`` over the kept channels U, never below
+  its observed value; a pixel with all three channels to rebuild carries no
+  colour information and becomes grey at its largest channel. This is a
+  simplified version of dcraw's ``recover_highlights`` (``-H 3``…``-H 9``:
+  channel ratios on a coarse grid, grown from unclipped cells into clipped
+  ones), with the unclipped surround of the clipped region as the colour
+  reference, as in darktable's "inpaint opposed".
+
+References
+----------
+D. Coffin, *dcraw.c* v9.28 (2018): ``blend_highlights()`` and
+``recover_highlights()``, options ``-H 0``, ``-H 2``, ``-H 3..9``.
+H. Schwalm, darktable 4.4 (2023), ``src/iop/hlrecovery_v2.c``
+("inpaint opposed" highlight reconstruction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, ParameterError, unknown_name
+from ..frame import Domain, Frame
+from ..pipeline import Stage, StageSpec, register_stage
+from .colorspaces import _readonly_c
+from ._kernels.highlights import (
+    blend_highlights_rows,
+    clip_highlights_rows,
+    clipped_channels,
+    propagate_tile_ratios,
+    reconstruct_highlights_rows,
+    tile_statistics,
+)
+
+__all__ = ["HIGHLIGHT_METHODS", "recover_highlights", "highlight_white_point", "HighlightRecovery"]
+
+HIGHLIGHT_METHODS: Mapping[str, float] = MappingProxyType({
+    "clip": 1.0,
+    "blend": 0.9,
+    "reconstruct": 0.98,
+})
+"""Method name → its default ``threshold`` (fraction of the per-channel white point).
+
+``clip`` clips at ``min(white_point)`` and ignores the threshold; ``blend``
+starts blending at ``threshold``; ``reconstruct`` treats a channel at or above
+``threshold × white_point`` as clipped.
+"""
+
+_BLOCK = 4            # tile size of the ratio statistics (px)
+_MIN_COUNT = 4.0      # reference pixels a tile needs to give a ratio
+_BRIGHT = 0.5         # a reference pixel reaches at least half its clip level in some channel
+_SMEAR = 2            # demosaicing spreads a clipped channel this far (px; 5×5 kernels)
+_SUSPECT = 0.8        # ... into neighbours at ≥ this fraction of the clip level: rebuilt too
+_SMEAR_KERNEL = np.ones((2 * _SMEAR + 1, 2 * _SMEAR + 1), dtype=np.uint8)
+
+
+def _check_white_point(white_point: object | None) -> np.ndarray:
+    if white_point is None:
+        return np.ones(3)
+    wp = np.broadcast_to(np.asarray(white_point, dtype=np.float64), (3,)).copy()
+    if not np.all(np.isfinite(wp)) or np.any(wp <= 0):
+        raise ParameterError(f"recover_highlights: white_point must be 3 positive levels, got {wp.tolist()}")
+    return wp
+
+
+def _check_method(method: object, where: str) -> str:
+    if not isinstance(method, str) or method not in HIGHLIGHT_METHODS:
+        raise unknown_name("highlight method", method, HIGHLIGHT_METHODS, where)
+    return method
+
+
+def _check_threshold(threshold: object, where: str) -> float:
+    try:
+        t = float(threshold)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        t = float("nan")
+    if isinstance(threshold, bool) or not (0.0 < t <= 1.0):
+        raise ParameterError(f"{where}: threshold must be a fraction of the white point in (0, 1], got {threshold!r}")
+    return t
+
+
+def highlight_white_point(white_point: object | None, method: str) -> np.ndarray:
+    """Return the per-channel saturation level after :func:`recover_highlights`.
+
+    ``clip``: min(white_point) per channel; ``blend``: the mean of the white
+    point (a fully blown pixel becomes that grey); ``reconstruct``: the max.
+    """
+    wp = _check_white_point(white_point)
+    level = {"clip": wp.min(), "blend": wp.mean(), "reconstruct": wp.max()}[
+        _check_method(method, "highlight_white_point")]
+    return np.full(3, level)
+
+
+def recover_highlights(image: np.ndarray, white_point: object | None = None, method: str = "clip",
+                       threshold: float | None = None, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Make clipped highlights of white-balanced camera RGB neutral.
+
+    Parameters
+    ----------
+    image : H×W×3 white-balanced camera RGB.
+    white_point : (3,) per-channel saturation level after the white-balance
+        gains (``meta.white_point``); None means 1.0 per channel.
+    method : a key of :data:`HIGHLIGHT_METHODS`.
+    threshold : fraction of the white point (default per method, see
+        :data:`HIGHLIGHT_METHODS`).
+    out : optional C-contiguous H×W×3 float32 buffer; may be ``image`` itself.
+
+    Notes
+    -----
+    CAMERA_RGB, H×W×3 float32 in and out, scene-linear. Pixels whose channels
+    all stay below ``threshold × white_point`` (below ``min(white_point)``
+    for ``"clip"``; for ``"reconstruct"`` below 0.8 of that, or farther than
+    2 px from a clipped pixel) are returned unchanged. Non-finite input raises
+    :class:`~ispkit.errors.InputError`.
+
+    References
+    ----------
+    dcraw ``-H 0`` / ``-H 2`` / ``recover_highlights``; darktable "inpaint opposed".
+    """
+    method = _check_method(method, "recover_highlights")
+    t = HIGHLIGHT_METHODS[method] if threshold is None else _check_threshold(threshold, "recover_highlights")
+    wp = _check_white_point(white_point)
+    x = np.asarray(image)
+    if x.ndim != 3 or x.shape[2] != 3:
+        raise InputError(f"recover_highlights: expected an H×W×3 image, got shape {x.shape}")
+    if x.dtype != np.float32:
+        x = x.astype(np.float32)
+    if out is None:
+        out = np.empty(x.shape, dtype=np.float32)
+    elif (not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != np.float32
+          or not out.flags.writeable or not out.flags.c_contiguous):
+        raise ParameterError(
+            f"recover_highlights: out must be a writable C-contiguous float32 array of shape {x.shape}")
+    if x.size == 0:
+        return out
+    x = _readonly_c(x)
+    if method == "clip":
+        bad = clip_highlights_rows(x.reshape(x.shape[0], -1), np.float32(wp.min()), out.reshape(x.shape[0], -1))
+    elif method == "blend":
+        bad = blend_highlights_rows(x, (1.0 / wp).astype(np.float32), float(t), out)
+    else:  # each pixel reads only itself and the tile statistics: in place is safe
+        level = (t * wp).astype(np.float32)
+        clipped = np.empty(x.shape, dtype=np.uint8)
+        bad = clipped_channels(x, level, clipped)
+        if not bad:
+            if not clipped.any():
+                out[...] = x
+            else:
+                near = cv2.dilate(clipped, _SMEAR_KERNEL)
+                code = np.empty(x.shape[:2], dtype=np.uint8)
+                tiles = tile_statistics(x, level, clipped, near, np.float32(_SUSPECT), np.float32(_BRIGHT),
+                                        _BLOCK, code)
+                ratio, weight = propagate_tile_ratios(tiles, _MIN_COUNT)
+                reconstruct_highlights_rows(x, code, ratio, weight, _BLOCK, out)
+    if bad:
+        raise InputError("recover_highlights: the image holds NaN or infinite values; "
+                         "fix the upstream stage or replace them (np.nan_to_num) first")
+    return out
+
+
+@register_stage
+@dataclass(frozen=True)
+class HighlightRecovery(Stage):
+    """Keep blown highlights neutral in white-balanced camera RGB.
+
+    Parameters
+    ----------
+    method : ``"clip"`` | ``"blend"`` | ``"reconstruct"`` (see :data:`HIGHLIGHT_METHODS`).
+    threshold : fraction of the white point (None: the method's default).
+
+    Notes
+    -----
+    CAMERA_RGB → CAMERA_RGB, after white balance and demosaicing, before the
+    colour matrix. Uses ``meta.white_point`` (1.0 per channel when absent) and
+    sets it to the new saturation level (:func:`highlight_white_point`).
+    """
+
+    type_name = "highlight_recovery"
+    method: str = "clip"
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_method(self.method, "HighlightRecovery.method")
+        if self.threshold is not None:
+            _check_threshold(self.threshold, "HighlightRecovery.threshold")
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.CAMERA_RGB,), provides=("white_point",),
+                         pointwise=self.method != "reconstruct")
+
+    def process(self, frame: Frame) -> Frame:
+        wp = frame.meta.white_point
+        out = recover_highlights(frame.data, wp, self.method, self.threshold)
+        return frame.replace(data=out, white_point=highlight_white_point(wp, self.method))
