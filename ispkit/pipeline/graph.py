@@ -212,14 +212,31 @@ class Pipeline:
         return self._with(nodes)
 
     # -- running ------------------------------------------------------
+    def compiled_nodes(self) -> list[tuple[str, Stage]]:
+        """The nodes as they run fused: runs of stages replaced by equivalent fast stages."""
+        compiled = self.__dict__.get("_compiled")
+        if compiled is None:
+            from .fusion import fuse_nodes
+            compiled = fuse_nodes(self._nodes)
+            self.__dict__["_compiled"] = compiled
+        return list(compiled)
+
     def __call__(self, frame: Frame) -> Frame:
-        """Run every stage on ``frame`` and return the output frame."""
-        return run_stages(self._nodes, frame).output
+        """Run the (fused) pipeline on ``frame`` and return the output frame."""
+        return run_stages(self.compiled_nodes(), frame).output
 
     def run(self, frame: Frame, *, keep_intermediates: bool = False,
-            hooks: Sequence[StageHook] = ()) -> RunResult:
-        """Run and return a :class:`RunResult` with timings (and intermediates if asked)."""
-        return run_stages(self._nodes, frame, keep_intermediates=keep_intermediates, hooks=hooks)
+            hooks: Sequence[StageHook] = (), fuse: bool | None = None) -> RunResult:
+        """Run and return a :class:`RunResult` with per-stage timings.
+
+        ``keep_intermediates`` records every stage's output (and runs unfused);
+        ``fuse`` (default: when no intermediates are kept) runs the compiled
+        nodes, so timings are then per fused node.
+        """
+        if fuse is None:
+            fuse = not keep_intermediates
+        nodes = self.compiled_nodes() if fuse else self._nodes
+        return run_stages(nodes, frame, keep_intermediates=keep_intermediates, hooks=hooks)
 
     # -- configuration ------------------------------------------------
     def to_config(self) -> dict[str, Any]:

@@ -1,6 +1,49 @@
-"""Classical stages (NumPy/Numba; never import torch). Importing registers them."""
+"""Classical stages (NumPy/Numba; never import torch). Importing registers them.
 
-from . import black_level
+One stage family per module; each exposes pure functions plus thin Stage
+classes (design.md §3).
+"""
+
+from .bayer_denoise import (BAYER_DENOISE_METHODS, BayerDenoise, denoise_bayer,
+                            register_bayer_denoise_method)
 from .black_level import BlackLevel, subtract_black_level
+from .chroma_denoise import ChromaDenoise, chroma_denoise
+from .color_matrix import (ColorConvert, ColorimetryWarning, ColorMatrix, camera_to_working_matrix,
+                           dng_camera_to_xyz)
+from .colorspaces import (COLOR_SPACES, apply_color_matrix, cct_to_xy, chromatic_adaptation_matrix,
+                          rgb_to_rgb_matrix, xy_to_cct, xyz_to_rgb_matrix)
+from .defective_pixels import DefectivePixelCorrection, correct_defective_pixels, detect_defective_pixels
+from .demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, mosaic
+from .exposure import Exposure, apply_exposure
+from .fused import FusedRender, fuse_render_chain
+from .gamma import Gamma, GammaExpand, gamma_compress, gamma_expand
+from .highlights import HighlightRecovery, recover_highlights
+from .lens_shading import LensShading, apply_gain_map, read_gain_maps
+from .quantize import Quantize, quantize
+from .resize import Resize, resize
+from .sharpen import Sharpen, unsharp_mask
+from .tone import (AutoExposure, Filmic, LocalContrast, NightTone, Reinhard, ToneCurve, apply_tone_curve,
+                   auto_exposure, filmic, local_contrast, night_tone, reinhard)
+from .white_balance import (ILLUMINANT_METHODS, IlluminantEstimation, WhiteBalance, apply_white_balance,
+                            estimate_illuminant, register_illuminant_method, white_balance_gains)
 
-__all__ = ["BlackLevel", "subtract_black_level"]
+__all__ = [
+    "BlackLevel", "subtract_black_level",
+    "Exposure", "apply_exposure",
+    "LensShading", "apply_gain_map", "read_gain_maps",
+    "DefectivePixelCorrection", "detect_defective_pixels", "correct_defective_pixels",
+    "BayerDenoise", "denoise_bayer", "BAYER_DENOISE_METHODS", "register_bayer_denoise_method",
+    "WhiteBalance", "IlluminantEstimation", "estimate_illuminant", "white_balance_gains",
+    "apply_white_balance", "ILLUMINANT_METHODS", "register_illuminant_method",
+    "Demosaic", "demosaic", "mosaic", "DEMOSAIC_METHODS",
+    "HighlightRecovery", "recover_highlights",
+    "ColorMatrix", "ColorConvert", "ColorimetryWarning", "camera_to_working_matrix", "dng_camera_to_xyz",
+    "COLOR_SPACES", "apply_color_matrix", "rgb_to_rgb_matrix", "xyz_to_rgb_matrix",
+    "chromatic_adaptation_matrix", "xy_to_cct", "cct_to_xy",
+    "ToneCurve", "Reinhard", "Filmic", "AutoExposure", "LocalContrast", "NightTone",
+    "apply_tone_curve", "reinhard", "filmic", "auto_exposure", "local_contrast", "night_tone",
+    "Gamma", "GammaExpand", "gamma_compress", "gamma_expand",
+    "Sharpen", "unsharp_mask", "ChromaDenoise", "chroma_denoise", "Resize", "resize",
+    "Quantize", "quantize",
+    "FusedRender", "fuse_render_chain",
+]

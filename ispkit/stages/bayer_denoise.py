@@ -40,7 +40,7 @@ from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import denoise as _k
-from ._kernels._parallel import threads_for
+from ._kernels._parallel import readonly, threads_for
 from ._kernels.white_balance import finite_probe as _finite_probe
 from .black_level import BLACK_LEVEL_PATTERN_KEY, subtract_black_level
 
@@ -223,7 +223,7 @@ def _estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
         raise InputError(f"estimate_noise_profile: expected an H×W mosaic of at least 2×2, got shape {x.shape}")
     planes = split_cfa_planes(_pad_even(x))
-    if not np.isfinite(_finite_probe(np.ascontiguousarray(planes))):
+    if not np.isfinite(_finite_probe(readonly(np.ascontiguousarray(planes)))):
         raise InputError("estimate_noise_profile: the mosaic holds NaN/inf values; repair them first")
     _, h, w = planes.shape
     npos = (h - _PATCH + 1) * (w - _PATCH + 1)
@@ -377,11 +377,13 @@ def register_bayer_denoise_method(name: str, fn: Callable[..., np.ndarray], *,
     ----------
     name : lowercase key, e.g. ``"unet"``.
     fn : ``fn(mosaic, cfa_pattern, sigma, **params) -> H×W float32``.
-        ``mosaic`` is H×W float32, black-subtracted and normalised to
+        ``mosaic`` is H×W float32 with even H and W (odd inputs are padded
+        and the result cropped), black-subtracted and normalised to
         [0, 1]; ``sigma`` is the noise standard deviation already multiplied
-        by ``strength``: a float for signal-independent noise, an H×W
-        float32 map ``sqrt(scale·x + offset)`` when a noise profile is known
-        (x = 3×3 local mean of the plane), or None when nothing is known.
+        by ``strength``: a float when a constant ``sigma`` was given,
+        otherwise an H×W float32 map ``sqrt(scale·x + offset)`` (x = 3×3
+        local mean of each CFA plane) from the noise profile — the frame's
+        or one estimated with :func:`estimate_noise_profile`.
     params : which :class:`BayerDenoise` fields (e.g. ``("weights", "device")``)
         are passed to ``fn`` as keywords.
     """
@@ -539,7 +541,7 @@ def _denoise_bayer(mosaic: np.ndarray, cfa_pattern: str, method: str = "bilatera
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise InputError(f"{where}: expected real values, got dtype {x.dtype}")
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if np.isnan(_finite_probe(x)):
+    if np.isnan(_finite_probe(readonly(x))):
         raise InputError(
             f"{where}: the mosaic holds {int(np.count_nonzero(~np.isfinite(x)))} non-finite (NaN/inf) "
             "values; repair them first"
@@ -550,11 +552,11 @@ def _denoise_bayer(mosaic: np.ndarray, cfa_pattern: str, method: str = "bilatera
     planes = split_cfa_planes(xe)
 
     if not entry.planes:
-        sig = _plugin_sigma(planes, cfa, sigma, noise_profile, strength, (h, w))
-        res = np.asarray(entry.fn(x, cfa, sig, **params), dtype=np.float32)
-        if res.shape != x.shape:
-            raise InputError(f"{where}: the plug-in returned shape {res.shape}, expected {x.shape}")
-        return res
+        sig = _plugin_sigma(planes, cfa, sigma, noise_profile, strength, xe, white_level)
+        res = np.asarray(entry.fn(xe, cfa, sig, **params), dtype=np.float32)
+        if res.shape != xe.shape:
+            raise InputError(f"{where}: the plug-in returned shape {res.shape}, expected {xe.shape}")
+        return np.ascontiguousarray(res[:h, :w])
 
     if strength == 0:
         return x.copy()
@@ -605,23 +607,21 @@ def _check_method_params(method: str, params: dict[str, Any]) -> None:
 
 
 def _plugin_sigma(planes: np.ndarray, cfa: str, sigma: Any, noise_profile: Any, strength: float,
-                  shape: tuple[int, int]) -> Any:
-    """The noise level handed to a plug-in: float, H×W σ map, or None."""
+                  mosaic: np.ndarray, white_level: float | None) -> Any:
+    """The noise level handed to a plug-in: a float, or an H×W σ map (mosaic layout)."""
     if sigma is not None:
         s = _per_plane(sigma, cfa, "sigma")
-        if not np.all(np.isfinite(s)) or np.any(s < 0):
+        if s.ndim != 1 or not np.all(np.isfinite(s)) or np.any(s < 0):
             raise ParameterError(f"denoise_bayer: sigma must be finite and >= 0, got {np.ravel(sigma).tolist()}")
         if np.all(s == s[0]):
             return float(s[0] * strength)
         smap = np.broadcast_to(s[:, None, None], planes.shape).astype(np.float32)
-    elif noise_profile is not None:
-        a, b = _noise_model(planes, cfa, None, noise_profile, None, np.empty((0, 0)))
+    else:
+        a, b = _noise_model(planes, cfa, None, noise_profile, white_level, mosaic)
         local = np.empty_like(planes)
         _k.box3(np.ascontiguousarray(planes), local)
         smap = np.sqrt(np.maximum(a[:, None, None] * np.maximum(local, 0) + b[:, None, None], 0)).astype(np.float32)
-    else:
-        return None
-    return np.ascontiguousarray(merge_cfa_planes(smap * np.float32(strength))[: shape[0], : shape[1]])
+    return merge_cfa_planes(smap * np.float32(strength))
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ..errors import InputError, ParameterError
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import black_level as _k
-from ._kernels._parallel import threads_for
+from ._kernels._parallel import readonly, threads_for
 
 __all__ = ["subtract_black_level", "BlackLevel", "BLACK_LEVEL_PATTERN_KEY"]
 
@@ -111,6 +111,8 @@ def subtract_black_level(mosaic: np.ndarray, black_level: Any, white_level: floa
             f"{pat.ravel().tolist()} (white - black = {scale.ravel().tolist()}); "
             "check meta.white_level and meta.black_level"
         )
+    # one compiled kernel per input type (uint16 or float32, C-contiguous, read-only)
+    x = readonly(np.ascontiguousarray(x, dtype=x.dtype if x.dtype == np.uint16 else np.float32))
     h, w = x.shape
     cols = np.arange(w) % pat.shape[1]
     black_rows = np.ascontiguousarray(pat[:, cols], dtype=np.float32)

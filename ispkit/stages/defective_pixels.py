@@ -37,9 +37,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ParameterError, unknown_name
-from ..frame import Domain, Frame, cfa_color_indices, check_cfa_pattern
+from ..frame import Domain, Frame, cfa_color_indices, cfa_position_of, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import defective_pixels as _k
+from ._kernels._parallel import threads_for
 
 __all__ = [
     "DEFECT_CORRECTION_METHODS",
@@ -96,8 +97,6 @@ def same_color_offsets(cfa_pattern: str) -> dict[str, list[tuple[int, int]]]:
     Keys ``"R"``, ``"Gr"``, ``"Gb"``, ``"B"``; offsets are (dy, dx). Green
     pixels count both greens as the same colour.
     """
-    from ..frame import cfa_position_of
-
     offsets, counts, _, _ = _tables(check_cfa_pattern(cfa_pattern, "same_color_offsets"))
     out = {}
     for name, (py, px) in cfa_position_of(cfa_pattern).items():
@@ -222,8 +221,9 @@ def detect_defective_pixels(mosaic: Any, cfa_pattern: str, threshold: float = 8.
                              f"got {noise_sigma!r}")
     offsets, counts, _, _ = _tables(pattern)
     mask = np.empty(x.shape, dtype=np.bool_)
-    _k.detect_defects(x, black, offsets, counts, float(threshold), float(ratio), float(noise_sigma),
-                      _REL_FLOOR, mask)
+    with threads_for(x.size):
+        _k.detect_defects(x, black, offsets, counts, float(threshold), float(ratio), float(noise_sigma),
+                          _REL_FLOOR, mask)
     return mask
 
 
@@ -266,10 +266,11 @@ def correct_defective_pixels(mosaic: Any, cfa_pattern: str, mask: Any = None, *,
     offsets, counts, pairs, npairs = _tables(pattern)
     m = _readonly(m)
     out = np.empty(x.shape, dtype=np.float32)
-    if method == "median":
-        _k.correct_median(x, m, offsets, counts, out)
-    else:
-        _k.correct_gradient(x, m, offsets, counts, pairs, npairs, out)
+    with threads_for(x.size):
+        if method == "median":
+            _k.correct_median(x, m, offsets, counts, out)
+        else:
+            _k.correct_gradient(x, m, offsets, counts, pairs, npairs, out)
     return out
 
 

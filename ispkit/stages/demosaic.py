@@ -51,17 +51,20 @@ def _check_mosaic(mosaic: object, where: str) -> np.ndarray:
     return x
 
 
-def _compute_array(x: np.ndarray, where: str) -> np.ndarray:
-    """The mosaic as a C-contiguous float32 (float64 stays float64) array, checked finite."""
+def _compute_array(x: np.ndarray, where: str, check: bool = True) -> np.ndarray:
+    """The mosaic as a C-contiguous float32 (float64 stays float64) array, checked finite if ``check``."""
     dtype = np.float64 if x.dtype in (np.float64, np.longdouble) else np.float32
     xc = np.ascontiguousarray(x, dtype=dtype)
-    if np.issubdtype(x.dtype, np.floating):
+    if check and np.issubdtype(x.dtype, np.floating):
         # one fast reduction; the exact (slower) test only when the sum is not finite
         if not np.isfinite(np.sum(xc)) and not np.isfinite(xc).all():
-            bad = int(np.count_nonzero(~np.isfinite(xc)))
-            raise InputError(f"{where}: the mosaic holds {bad} NaN or infinite value(s); "
-                             "repair or mask them before demosaicing")
+            _raise_nonfinite(int(np.count_nonzero(~np.isfinite(xc))), where)
     return xc
+
+
+def _raise_nonfinite(count: int, where: str) -> None:
+    raise InputError(f"{where}: the mosaic holds {count} NaN or infinite value(s); "
+                     "repair or mask them before demosaicing")
 
 
 def _check_out(out: np.ndarray | None, shape: tuple[int, int], x: np.ndarray, where: str) -> np.ndarray:
@@ -112,11 +115,13 @@ def demosaic_bilinear(mosaic: np.ndarray, cfa_pattern: str = "RGGB", *, out: np.
     Advances in Imaging and Electron Physics 162, 2010.
     """
     where = "demosaic(method='bilinear')"
-    x = _compute_array(_check_mosaic(mosaic, where), where)
+    x = _compute_array(_check_mosaic(mosaic, where), where, check=False)
     cfa = cfa_color_indices(check_cfa_pattern(cfa_pattern, where))
     res = _check_out(out, x.shape, x, where)
-    _k.bilinear_kernel(x, cfa, _k.color_masks(cfa, x.shape[1]), _k.filter_constants(x.dtype), res,
-                       _nbands(x.shape[0], 8))
+    bad = _k.bilinear_kernel(x, cfa, _k.color_masks(cfa, x.shape[1]), _k.filter_constants(x.dtype), res,
+                             _nbands(x.shape[0], 8))
+    if bad:
+        _raise_nonfinite(bad, where)
     return res
 
 
@@ -141,11 +146,13 @@ def demosaic_malvar2004(mosaic: np.ndarray, cfa_pattern: str = "RGGB", *, out: n
     for demosaicing of Bayer-patterned color images", ICASSP 2004.
     """
     where = "demosaic(method='malvar2004')"
-    x = _compute_array(_check_mosaic(mosaic, where), where)
+    x = _compute_array(_check_mosaic(mosaic, where), where, check=False)
     cfa = cfa_color_indices(check_cfa_pattern(cfa_pattern, where))
     res = _check_out(out, x.shape, x, where)
-    _k.malvar2004_kernel(x, cfa, _k.color_masks(cfa, x.shape[1]), _k.filter_constants(x.dtype), res,
-                         _nbands(x.shape[0], 8))
+    bad = _k.malvar2004_kernel(x, cfa, _k.color_masks(cfa, x.shape[1]), _k.filter_constants(x.dtype), res,
+                               _nbands(x.shape[0], 8))
+    if bad:
+        _raise_nonfinite(bad, where)
     return res
 
 
@@ -179,12 +186,15 @@ def demosaic_menon2007(mosaic: np.ndarray, cfa_pattern: str = "RGGB", *, refine:
     where = "demosaic(method='menon2007')"
     if not isinstance(refine, (bool, np.bool_)):
         raise ParameterError(f"{where}: refine must be True or False, got {refine!r}")
-    x = _compute_array(_check_mosaic(mosaic, where), where)
+    x = _compute_array(_check_mosaic(mosaic, where), where, check=False)
     cfa = cfa_color_indices(check_cfa_pattern(cfa_pattern, where))
     res = _check_out(out, x.shape, x, where)
     ws, wd, wm = _k.menon2007_workspace(_nbands(x.shape[0], 96), x.shape[1], x.dtype)
-    _k.menon2007_kernel(x, cfa, _k.color_masks(cfa, x.shape[1], _k.MENON_PAD), _k.filter_constants(x.dtype),
-                        _k.filter_constants(np.float64), bool(refine), res, ws, wd, wm)
+    bad = _k.menon2007_kernel(x, cfa, _k.color_masks(cfa, x.shape[1], _k.MENON_PAD),
+                              _k.filter_constants(x.dtype), _k.filter_constants(np.float64), bool(refine), res,
+                              ws, wd, wm)
+    if bad:
+        _raise_nonfinite(bad, where)
     return res
 
 
@@ -346,7 +356,9 @@ def demosaic(mosaic: np.ndarray, cfa_pattern: str = "RGGB", method: str = "malva
     Raises
     ------
     UnknownNameError : unknown ``method`` or ``cfa_pattern`` (lists the valid ones).
-    InputError : not 2-D, smaller than 2×2, not real, or not finite.
+    InputError : not 2-D, smaller than 2×2, not real, or not finite (the
+        Numba kernels count non-finite values while they run, so a given
+        ``out`` is overwritten with meaningless values before this is raised).
     ParameterError : bad ``out``; ``refine=False`` for a method other than
         menon2007; data ``opencv_vng`` cannot take.
 

@@ -40,6 +40,7 @@ import numpy as np
 from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
+from ._kernels._parallel import threads_for
 from ._kernels.gamma import piecewise_power_f32, piecewise_power_f64
 
 __all__ = [
@@ -179,7 +180,8 @@ def _apply(x: Any, curve: str, gamma: float, toe_slope: float, clip: bool,
         if float(t32) < params[0]:
             t32 = np.nextafter(t32, np.float32(np.inf))
         params = (float(t32),) + params[1:]
-    bad = kernel(flat_in, flat_out, *params, bool(clip))
+    with threads_for(flat_in.size):
+        bad = kernel(flat_in, flat_out, *params, bool(clip))
     if bad:
         raise InputError(f"{where}: input holds {bad} NaN or inf values; fix or mask them before this stage")
     return out

@@ -37,6 +37,7 @@ from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import tone as _k
+from ._kernels._parallel import threads_for
 
 __all__ = [
     "LUMA_WEIGHTS",
@@ -82,9 +83,15 @@ def _rgb_input(img: Any, where: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise InputError(f"{where}: expected a real numeric array, got dtype {arr.dtype}")
     arr = _readonly(np.ascontiguousarray(arr, dtype=np.float32))
-    if arr.size and _k.count_nonfinite(arr.reshape(-1)):
+    if arr.size and _run(_k.count_nonfinite, arr.size, arr.reshape(-1)):
         raise InputError(f"{where}: input holds NaN or inf values; fix or mask them first")
     return arr
+
+
+def _run(kernel: Any, n_items: int, *args: Any) -> Any:
+    """Call a parallel kernel, on one thread when the input is small (see ``_kernels._parallel``)."""
+    with threads_for(n_items):
+        return kernel(*args)
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -100,7 +107,7 @@ def _flat_input(img: Any, where: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise InputError(f"{where}: expected a real numeric array, got dtype {arr.dtype}")
     arr = _readonly(np.ascontiguousarray(arr, dtype=np.float32))
-    if arr.size and _k.count_nonfinite(arr.reshape(-1)):
+    if arr.size and _run(_k.count_nonfinite, arr.size, arr.reshape(-1)):
         raise InputError(f"{where}: input holds NaN or inf values; fix or mask them first")
     return arr
 
@@ -117,7 +124,7 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     flat = rgb.reshape(-1, 3)
     out = np.empty(flat.shape[0], dtype=np.float32)
     if flat.shape[0]:
-        _k.luminance(flat, out, *LUMA_WEIGHTS)
+        _run(_k.luminance, flat.size, flat, out, *LUMA_WEIGHTS)
     return out.reshape(rgb.shape[:-1])
 
 
@@ -192,7 +199,7 @@ def apply_tone_curve(img: Any, points: Any, *, lut_size: int = 4096) -> np.ndarr
     lut, x0, x1, slo, shi = tone_curve_lut(points, lut_size)
     out = np.empty_like(arr)
     if arr.size:
-        _k.lut_apply(arr.reshape(-1), out.reshape(-1), lut, x0, x1, slo, shi)
+        _run(_k.lut_apply, arr.size, arr.reshape(-1), out.reshape(-1), lut, x0, x1, slo, shi)
     return out
 
 
@@ -277,12 +284,12 @@ def reinhard(img: Any, key: float = 0.18, white: float | None = None, *,
     if not flat.shape[0]:
         return out
     if log_average is None:
-        log_average = float(_k.log_mean(flat, *LUMA_WEIGHTS, 1e-6))
+        log_average = float(_run(_k.log_mean, flat.size, flat, *LUMA_WEIGHTS, 1e-6))
     elif not _is_number(log_average) or log_average <= 0:
         raise ParameterError(f"reinhard: parameter 'log_average' must be a number > 0, got {log_average!r}")
     scale = key / max(log_average, 1e-12)
     inv_white2 = 0.0 if white is None else 1.0 / (white * white)
-    _k.reinhard_rgb(flat, out.reshape(-1, 3), *LUMA_WEIGHTS, scale, inv_white2)
+    _run(_k.reinhard_rgb, flat.size, flat, out.reshape(-1, 3), *LUMA_WEIGHTS, scale, inv_white2)
     return out
 
 
@@ -366,11 +373,11 @@ def filmic(img: Any, method: str = "hable2010", *, exposure: float | None = None
     if not arr.size:
         return out
     if method == "hable2010":
-        _k.hable_rgb(arr.reshape(-1), out.reshape(-1),
+        _run(_k.hable_rgb, arr.size, arr.reshape(-1), out.reshape(-1),
                      _HABLE_EXPOSURE if exposure is None else exposure,
                      _HABLE_WHITE if white is None else white)
     else:
-        _k.narkowicz_rgb(arr.reshape(-1), out.reshape(-1), 1.0 if exposure is None else exposure)
+        _run(_k.narkowicz_rgb, arr.size, arr.reshape(-1), out.reshape(-1), 1.0 if exposure is None else exposure)
     return out
 
 
@@ -630,7 +637,8 @@ def night_tone(img: Any, shadows: float = 8.0, highlights: float = 0.35) -> np.n
     out = np.empty_like(rgb)
     flat = rgb.reshape(-1, 3)
     if flat.shape[0]:
-        _k.night_tone_rgb(flat, out.reshape(-1, 3), *LUMA_WEIGHTS, float(shadows), 1.0 - float(highlights))
+        _run(_k.night_tone_rgb, flat.size, flat, out.reshape(-1, 3), *LUMA_WEIGHTS, float(shadows),
+             1.0 - float(highlights))
     return out
 
 

@@ -39,7 +39,7 @@ from ..errors import InputError, MissingMetadataError, ParameterError, unknown_n
 from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices, cfa_position_of, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import white_balance as _k
-from ._kernels._parallel import threads_for
+from ._kernels._parallel import readonly, threads_for
 
 __all__ = [
     "ILLUMINANT_METHODS",
@@ -131,8 +131,8 @@ def _as_image(image: Any, cfa_pattern: str | None, where: str) -> tuple[np.ndarr
             raise InputError(f"{where}: the image is empty (shape {x.shape})")
     else:
         raise InputError(f"{where}: expected an H×W mosaic or an H×W×3 image, got shape {x.shape}")
-    x = np.ascontiguousarray(x)
-    if x.dtype.kind == "f" and np.isnan(_k.finite_probe(x)):
+    x = readonly(np.ascontiguousarray(x, dtype=np.float32))
+    if np.isnan(_k.finite_probe(x)):
         raise InputError(
             f"{where}: the image holds {int(np.count_nonzero(~np.isfinite(x)))} non-finite (NaN/inf) "
             "values; repair them first"
@@ -143,20 +143,20 @@ def _as_image(image: Any, cfa_pattern: str | None, where: str) -> tuple[np.ndarr
 def _reduce(x: np.ndarray, cfa_pattern: str | None, thr: np.ndarray, dark: float,
             p: float, mode: int) -> np.ndarray:
     if cfa_pattern is not None:
-        return _k.minkowski_bayer(_even(x), _cfa_positions(cfa_pattern), thr, float(dark), float(p), mode)
-    return _k.minkowski_rgb(x, np.zeros((0, 0), np.uint8), thr, float(dark), float(p), mode)
+        return _k.minkowski_bayer(readonly(np.ascontiguousarray(_even(x))), _cfa_positions(cfa_pattern), thr, float(dark), float(p), mode)
+    return _k.minkowski_rgb(readonly(x), np.zeros((0, 0), np.uint8), thr, float(dark), float(p), mode)
 
 
 def _binned(x: np.ndarray, cfa_pattern: str | None, thr: np.ndarray,
             dark: float) -> tuple[np.ndarray, np.ndarray]:
     """Half-size RGB (or the RGB image itself) and its usable-pixel mask."""
     if cfa_pattern is not None:
-        m = _even(x)
+        m = np.ascontiguousarray(_even(x))
         rgb = np.empty((m.shape[0] // 2, m.shape[1] // 2, 3), dtype=np.float32)
         mask = np.empty(rgb.shape[:2], dtype=np.uint8)
-        _k.bin_bayer(m, _cfa_positions(cfa_pattern), thr, float(dark), rgb, mask)
+        _k.bin_bayer(readonly(m), _cfa_positions(cfa_pattern), thr, float(dark), rgb, mask)
         return rgb, mask
-    rgb = x.astype(np.float32, copy=False)
+    rgb = readonly(x.astype(np.float32, copy=False))
     mask = np.empty(rgb.shape[:2], dtype=np.uint8)
     _k.valid_mask_rgb(rgb, thr.astype(np.float32), np.float32(dark), mask)
     return rgb, mask
@@ -309,7 +309,7 @@ def gray_edge(image: np.ndarray, cfa_pattern: str | None = None, *, order: int =
             mag[..., c] = np.sqrt(dxx * dxx + 4.0 * dxy * dxy + dyy * dyy)
     inf3 = np.full(3, np.inf)
     mode = 1 if math.isinf(p) else 0
-    acc = _k.minkowski_rgb(mag, usable.astype(np.uint8), inf3, -1.0, 1.0 if mode else p, mode)
+    acc = _k.minkowski_rgb(readonly(mag), usable.astype(np.uint8), inf3, -1.0, 1.0 if mode else p, mode)
     if acc[3] == 0:
         raise _no_pixels("gray_edge")
     if mode == 1:
@@ -544,7 +544,7 @@ def apply_white_balance(image: np.ndarray, gains: Any, *, cfa_pattern: str | Non
     elif out.shape != x.shape or out.dtype != np.float32:
         raise ParameterError(f"apply_white_balance: out must be float32 {x.shape}, got {out.dtype} {out.shape}")
     with threads_for(x.size):
-        probe = _k.apply_row_gains(x2, np.ascontiguousarray(rows), np.float32(0.0), np.float32(1.0),
+        probe = _k.apply_row_gains(readonly(x2), np.ascontiguousarray(rows), np.float32(0.0), np.float32(1.0),
                                    bool(clip), out.reshape(x2.shape))
     if np.isnan(probe).any():
         raise InputError(

@@ -72,7 +72,8 @@ def test_official_checkpoint_loads_strict_through_registry(official):
     from ispkit.neural.registry import create_model, get_model_entry
 
     # A stand-in for mwcnnvggssim4_epoch_60.pth: DataParallel keys, each tensor filled with its index.
-    fake = {"module." + k: torch.full(shape, float(i) / 1000.0) for i, (k, shape) in enumerate(official["keys"].items())}
+    items = enumerate(official["keys"].items())
+    fake = {"module." + k: torch.full(shape, float(i) / 1000.0) for i, (k, shape) in items}
     model = create_model("mwispnet.aim2020", weights=fake)
     sd = model.state_dict()
     for i, k in enumerate(official["keys"]):
@@ -153,6 +154,8 @@ def test_narrow_model_is_dtype_agnostic():
     model = MWISPNet(channels=(8, 8, 8), num_blocks=1, reduction=4).eval()
     x = torch.rand(1, 4, 16, 16, generator=torch.Generator().manual_seed(2))
     ref = model(x)
+    cl = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(cl, ref, rtol=1e-5, atol=1e-6)
     y64 = model.double()(x.double())
     assert y64.dtype == torch.float64
     torch.testing.assert_close(y64.float(), ref, rtol=1e-4, atol=1e-5)

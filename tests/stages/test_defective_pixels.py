@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ispkit.errors import InputError, ParameterError, UnknownNameError
-from ispkit.frame import CFA_PATTERNS, CaptureMetadata, Domain, Frame, cfa_color_indices
+from ispkit.frame import CFA_PATTERNS, CaptureMetadata, Domain, Frame, cfa_color_indices, cfa_position_of
 from ispkit.pipeline import STAGES
 from ispkit.stages.defective_pixels import (DefectivePixelCorrection, correct_defective_pixels,
                                             detect_defective_pixels, estimate_noise_sigma, same_color_offsets)
@@ -150,7 +150,7 @@ def test_kernel_matches_numpy_reference(pattern):
     mask = detect_defective_pixels(bad, pattern, black_level=64)
     fixed = correct_defective_pixels(bad, pattern, mask)
     offs = same_color_offsets(pattern)
-    names = {(py, px): n for n, (py, px) in __import__("ispkit.frame", fromlist=["x"]).cfa_position_of(pattern).items()}
+    names = {(py, px): n for n, (py, px) in cfa_position_of(pattern).items()}
     for y, x in zip(*np.nonzero(mask)):
         vals = []
         for dy, dx in offs[names[(y % 2, x % 2)]]:

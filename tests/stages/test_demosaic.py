@@ -330,6 +330,15 @@ def test_non_finite_input_raises(method, bad):
         demosaic(x, "RGGB", method)
 
 
+@pytest.mark.parametrize("method", NUMBA_METHODS)
+def test_non_finite_values_are_counted(method):
+    x = np.full((37, 41), 0.5)
+    x[0, 0], x[20, 7], x[36, 40] = np.nan, np.inf, np.nan
+    for dtype in (np.float32, np.float64):
+        with pytest.raises(InputError, match=r"holds 3 NaN or infinite"):
+            demosaic(x.astype(dtype), "GBRG", method)
+
+
 @pytest.mark.parametrize("method", list(DEMOSAIC_METHODS))
 def test_bad_shapes_raise(method):
     for shape in [(4, 4, 3), (16,), (1, 8), (8, 1), (0, 0)]:

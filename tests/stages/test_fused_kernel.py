@@ -1,4 +1,8 @@
-"""The fused render kernel equals the stage-by-stage computation (NumPy + colour-demosaicing)."""
+"""The fused render kernel equals the stage-by-stage computation.
+
+Reference: NumPy + colour-demosaicing on the whole-sample mirror-padded mosaic
+(the border convention of ispkit.stages.demosaic).
+"""
 
 import numpy as np
 import pytest
@@ -19,7 +23,7 @@ def _reference(mosaic, pattern, black, scale, wb_clip, method, hl_clip, ccm):
     h, w = mosaic.shape
     norm = (mosaic.astype(np.float64) - np.tile(black, (h // 2, w // 2))) * np.tile(scale, (h // 2, w // 2))
     norm = np.minimum(norm, wb_clip)
-    rgb = REFS[method](norm, pattern)
+    rgb = REFS[method](np.pad(norm, 2, mode="reflect"), pattern)[2:-2, 2:-2]  # parity-keeping mirror
     rgb = np.minimum(rgb, hl_clip) @ ccm.T
     return _srgb(np.clip(rgb, 0, 1))
 
@@ -39,11 +43,11 @@ def test_fused_matches_reference(pattern, method):
     ref = _reference(mosaic, pattern, black, scale, 1.0, method, 1.0, ccm)
     lut = _srgb(np.linspace(0, 1, 16385))
     out = np.empty((h, w, 3), np.float32)
-    fused_render_f32(mosaic, cfa, black, scale, 1.0, method, 1.0, ccm, 0.0, 1.0, lut, out)
+    fused_render_f32(mosaic, cfa, black, scale, -np.inf, 1.0, method, 1.0, ccm, 0.0, 1.0, lut, out)
     np.testing.assert_allclose(out, ref, atol=2e-5)
     codes = np.round(_srgb(np.linspace(0, 1, 65536)) * 255).astype(np.uint8)
     out8 = np.empty((h, w, 3), np.uint8)
-    fused_render_u8(mosaic, cfa, black, scale, 1.0, method, 1.0, ccm, 0.0, 1.0, codes, out8)
+    fused_render_u8(mosaic, cfa, black, scale, -np.inf, 1.0, method, 1.0, ccm, 0.0, 1.0, codes, out8)
     diff = np.abs(out8.astype(int) - np.round(ref * 255).astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
@@ -51,7 +55,7 @@ def test_fused_matches_reference(pattern, method):
 def test_fused_uint16_input_equals_float32():
     rng = np.random.default_rng(5)
     raw = rng.integers(0, 4096, size=(32, 40)).astype(np.uint16)
-    args = (cfa_color_indices("GRBG"), np.full((2, 2), 64.0), np.full((2, 2), 1 / 4000), 1.0,
+    args = (cfa_color_indices("GRBG"), np.full((2, 2), 64.0), np.full((2, 2), 1 / 4000), 0.0, 1.0,
             METHOD_MALVAR, 1.0, np.eye(3), 0.0, 1.0, np.linspace(0, 1, 16385))
     a = fused_render_f32(raw, *args, np.empty((32, 40, 3), np.float32))
     b = fused_render_f32(raw.astype(np.float32), *args, np.empty((32, 40, 3), np.float32))

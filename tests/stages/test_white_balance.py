@@ -182,7 +182,15 @@ def test_bad_parameters_raise(call):
         call()
 
 
-def test_unknown_method_and_bad_shapes():
+@pytest.fixture
+def no_providers(monkeypatch):
+    """Unknown names would import the plug-in providers (torch); not needed to test the error."""
+    import ispkit.pipeline.registry as registry
+
+    monkeypatch.setattr(registry, "load_providers", lambda: [])
+
+
+def test_unknown_method_and_bad_shapes(no_providers):
     with pytest.raises(UnknownNameError, match="gray_world"):
         estimate_illuminant(np.ones((4, 4, 3)), "grey_world")
     for x in (np.ones((4, 4, 2)), np.ones(4), np.ones((1, 5)), np.ones((0, 3, 3))):
@@ -429,7 +437,7 @@ def test_illuminant_estimation_camera_method():
 @pytest.mark.parametrize("kwargs", [dict(method="nope"), dict(p=0.5), dict(percentile=101.0), dict(order=0),
                                     dict(sigma=-1.0), dict(saturation=0.0), dict(weights=3), dict(device=""),
                                     dict(p="6")])
-def test_illuminant_estimation_bad_params(kwargs):
+def test_illuminant_estimation_bad_params(kwargs, no_providers):
     with pytest.raises(ParameterError):
         IlluminantEstimation(**kwargs)
 
@@ -523,7 +531,7 @@ def test_white_balance_scales_noise_profile():
     dict(method="manual", gains=(1.0, 2.0)), dict(method="manual", gains="abc"), dict(method="manual", cct=500.0),
     dict(normalize="max"), dict(clip=1), dict(tint=0.2), dict(method="unknown"), dict(order=3),
 ])
-def test_white_balance_bad_params(kwargs):
+def test_white_balance_bad_params(kwargs, no_providers):
     with pytest.raises(ParameterError):
         WhiteBalance(**kwargs)
 

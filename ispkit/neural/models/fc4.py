@@ -92,7 +92,7 @@ class FC4(nn.Module):
         )
 
         # torchvision's SqueezeNet initialisation (He-uniform, zero bias) for a usable random start
-        for m in self.modules():
+        for m in self.backbone.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_uniform_(m.weight)
                 if m.bias is not None:

@@ -89,10 +89,12 @@ register_model(
         source="q935970314/Deep-FlexISP Night_Photography_2024/network_raw_denoise.py (sc_net_1f)",
         contract=DEEPFLEXISP_RAW_DENOISE_CONTRACT,
         key_remap=((r"^module\.", ""),),
-        notes=("PyTorch port of the TensorFlow sc_net_1f of the 2022/2023 pipelines (same layer names; "
-               "no biases). Trained on the NTIRE night-photography RAW data; the 2022/2023 data were "
-               "Canon 600D GBRG frames cropped by one column to BGGR, so for those the second plane is "
-               "the blue-row green. Output is a residual, not the clean image."),
+        notes=("PyTorch port of the TensorFlow sc_net_1f used in the 2022/2023 pipelines (same layer names, "
+               "no biases, 'SAME' 2×2 average pools). The 2022/2023 pipelines fed Canon 600D GBRG frames "
+               "cropped by one column to BGGR, for which bayer_to_offsets puts the blue-row green second "
+               "(R, Gb, B, Gr in ispkit naming); which data the 2024 checkpoint saw is not stated. Output "
+               "is a residual, not the clean image. The checkpoint file itself was not inspected here "
+               "(not in the searchable index): its layout is inferred from the module and get_net()."),
     ),
     description="Deep-FlexISP Bayer-domain residual U-Net denoiser (sc_net_1f), packed RAW → noise residual",
     family="deepflexisp",
@@ -111,7 +113,9 @@ register_model(
         notes=("Refines a classically rendered night image toward Photoshop-retouched targets and returns "
                "it at 1/4 size (head: 2×2 average pool, pixel-unshuffle, Haar DWT); the official pipeline "
                "upscales with HAT ×4. BGR in, BGR out. The official loader also accepts a "
-               "'state_dict_model' container, which ispkit's unwrapper does not know."),
+               "'state_dict_model' container, which ispkit's unwrapper does not know. Where 100.pth is "
+               "published (repository or the team's Docker image) was not verified; its layout is "
+               "inferred from network.py and get_net()."),
     ),
     description="NEW Deep-FlexISP (NTIRE 2023) MWRCAN enhancer: display RGB (BGR order) → refined at 1/4 size",
     family="deepflexisp",

@@ -42,7 +42,8 @@ _NOTES = ("Track 1 (fidelity) model mwcnnvggssim4_epoch_60.pth, saved from DataP
           "The optional Track 1 pre-denoiser (ckpt/raw_denoising, 'urcan' Net) is a separate network and "
           "is not part of this entry. The official mwcnn_model.py is not in the searchable index; its "
           "layout was read from two copies found by content (the same file with its PatchGAN Discriminator, "
-          "and an 'MWISP' class in a later project's networks.py) and cross-checked against networks.py and the Deep-FlexISP "
+          "and an 'MWISP' class in a later project's networks.py) and cross-checked against networks.py "
+          "and the Deep-FlexISP "
           "adaptation (which changes c2 to 96).")
 
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numba
 
-__all__ = ["PARALLEL_MIN_ITEMS", "threads_for"]
+__all__ = ["PARALLEL_MIN_ITEMS", "threads_for", "readonly"]
 
 #: Inputs with fewer elements than this run single-threaded.
 PARALLEL_MIN_ITEMS = 1 << 20
@@ -31,3 +31,15 @@ def threads_for(n_items: int) -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(old)
+
+
+def readonly(x):
+    """Return a read-only view of ``x`` (no copy).
+
+    Numba compiles a separate specialisation for read-only arrays (frame
+    data is read-only); passing every kernel input as read-only keeps one
+    compiled version per kernel and dtype.
+    """
+    v = x.view()
+    v.setflags(write=False)
+    return v

@@ -12,6 +12,9 @@ Layout shared by every kernel
   "red rows", the others "blue rows".
 * ``kc`` holds the filter constants in the compute dtype (see
   :func:`filter_constants`), which keeps every product in that dtype.
+* Each kernel returns the number of non-finite input values it met: the
+  check rides along with the rows already in cache instead of costing a
+  separate pass over the mosaic.
 * Inner loops run over unsigned column indices: Numba then emits no
   negative-index wraparound, and LLVM vectorises the loops (AVX-512 here).
   Each loop computes the green-site and the chroma-site formula for every
@@ -107,6 +110,16 @@ def _mirror(k, n):
 
 
 @njit(cache=True)
+def _count_nonfinite(row):
+    """Number of NaN/±inf values in a row (v - v is NaN exactly for those)."""
+    n = 0
+    for j in range(row.shape[0]):
+        d = row[j] - row[j]
+        n += d != d
+    return n
+
+
+@njit(cache=True)
 def _is_red_row(cfa, p):
     return cfa[p, 0] == 0 or cfa[p, 1] == 0
 
@@ -166,13 +179,15 @@ def _bilinear_pixel(x, cfa, i, j, out, kc):
 
 @njit(cache=True, parallel=True)
 def bilinear_kernel(x, cfa, isg, kc, out, nbands):
-    """Bilinear demosaicing of ``x`` into ``out`` (mirrored borders)."""
+    """Bilinear demosaicing of ``x`` into ``out`` (mirrored borders); return the count of non-finite inputs."""
     H, W = x.shape
     of = out.reshape(H, 3 * W)
+    nbad = 0
     for b in prange(nbands):
         r0 = b * H // nbands
         r1 = (b + 1) * H // nbands
         for i in range(r0, r1):
+            nbad += _count_nonfinite(x[i])
             p = i & 1
             if W >= 3:
                 _bilinear_row(x[_mirror(i - 1, H)], x[i], x[_mirror(i + 1, H)], of[i], isg[p],
@@ -182,6 +197,7 @@ def bilinear_kernel(x, cfa, isg, kc, out, nbands):
             else:
                 for j in range(W):
                     _bilinear_pixel(x, cfa, i, j, out, kc)
+    return nbad
 
 
 # ---------------------------------------------------------------------------
@@ -266,13 +282,15 @@ def _malvar_pixel(x, cfa, i, j, out, kc):
 
 @njit(cache=True, parallel=True)
 def malvar2004_kernel(x, cfa, isg, kc, out, nbands):
-    """Malvar (2004) demosaicing of ``x`` into ``out`` (mirrored borders)."""
+    """Malvar (2004) demosaicing of ``x`` into ``out`` (mirrored borders); return the count of non-finite inputs."""
     H, W = x.shape
     of = out.reshape(H, 3 * W)
+    nbad = 0
     for b in prange(nbands):
         r0 = b * H // nbands
         r1 = (b + 1) * H // nbands
         for i in range(r0, r1):
+            nbad += _count_nonfinite(x[i])
             p = i & 1
             if W >= 5:
                 _malvar_row(x[_mirror(i - 2, H)], x[_mirror(i - 1, H)], x[i], x[_mirror(i + 1, H)],
@@ -282,6 +300,7 @@ def malvar2004_kernel(x, cfa, isg, kc, out, nbands):
             else:
                 for j in range(W):
                     _malvar_pixel(x, cfa, i, j, out, kc)
+    return nbad
 
 
 # ---------------------------------------------------------------------------
@@ -497,9 +516,12 @@ def _menon_band(x, cfa, isg, kc, kd, refine, of, y0, y1, ws, wd, wm):
     wd[_DV, :, :] = 0
     wd[_ZERO, 0, :] = 0
     zero = wd[_ZERO, 0]
+    nbad = 0
     for t in range(y0 - 7, y1 + 7):
         # stage 1: G_H, G_V, D_H of row t (needed for rows [y0 - 7, y1 + 7))
         r = t
+        if y0 <= r < y1:
+            nbad += _count_nonfinite(x[r])
         if 0 <= r < H:
             _menon_green_row(x[_mirror(r - 2, H)], x[_mirror(r - 1, H)], x[r], x[_mirror(r + 1, H)],
                              x[_mirror(r + 2, H)], ws[_XP, r & Q], wd[_GH, r & Q], wd[_GV, r & Q],
@@ -581,6 +603,7 @@ def _menon_band(x, cfa, isg, kc, kd, refine, of, y0, y1, ws, wd, wm):
             po, pt = (_R2, _B2) if red else (_B2, _R2)
             _menon_refine_chroma_row(ws[po, rm], ws[po, rq], ws[po, rp], ws[pt, rm], ws[pt, rq], ws[pt, rp],
                                      ws[_G2, rq], wm[rq], of[r], isg[r & 1], red, W, kc)
+    return nbad
 
 
 @njit(cache=True, parallel=True)
@@ -589,13 +612,16 @@ def menon2007_kernel(x, cfa, isg, kc, kd, refine, out, ws, wd, wm):
 
     ``isg`` is the padded green table (``color_masks(cfa, W, MENON_PAD)``),
     ``kc``/``kd`` the filter constants in the compute dtype and in float64,
-    ``ws``/``wd``/``wm`` come from :func:`menon2007_workspace`.
+    ``ws``/``wd``/``wm`` come from :func:`menon2007_workspace`. Returns the
+    count of non-finite input values (the output is then meaningless).
     """
     H, W = x.shape
     of = out.reshape(H, 3 * W)
     nbands = ws.shape[0]
+    nbad = 0
     for b in prange(nbands):
         y0 = b * H // nbands
         y1 = (b + 1) * H // nbands
         if y1 > y0:
-            _menon_band(x, cfa, isg, kc, kd, refine, of, y0, y1, ws[b], wd[b], wm[b])
+            nbad += _menon_band(x, cfa, isg, kc, kd, refine, of, y0, y1, ws[b], wd[b], wm[b])
+    return nbad

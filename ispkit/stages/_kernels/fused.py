@@ -7,8 +7,9 @@ planar half-row buffers, applies the highlight clip and the 3×3 matrix, and
 stores through the OETF table as interleaved uint8 or float32. No full-frame
 temporaries (design.md §5).
 
-Borders follow ``scipy.ndimage.convolve(mode="reflect")`` as
-colour-demosaicing does, so the fused result equals the stage-by-stage one.
+Borders are mirrored whole-sample (Bayer parity kept) as
+:mod:`ispkit.stages.demosaic` does, so the fused result equals the
+stage-by-stage one (and colour-demosaicing run on the mirror-padded mosaic).
 Frames must have even height and width ≥ 4 (the caller falls back otherwise).
 """
 
@@ -26,15 +27,16 @@ _BLOCK = 32
 
 @numba.njit(cache=True, inline="always")
 def _reflect(i, n):
+    """Whole-sample mirror (… c b | a b c …): keeps the Bayer parity at the border."""
     if i < 0:
-        i = -i - 1
+        i = -i
     if i >= n:
-        i = 2 * n - i - 1
+        i = 2 * n - 2 - i
     return i
 
 
 @numba.njit(cache=True, fastmath=True)
-def _load_row(mosaic, y, black, scale, wb_clip, ev, od):
+def _load_row(mosaic, y, black, scale, wb_lo, wb_clip, ev, od):
     """Normalise source row ``y`` into even/odd half rows padded by one sample each side.
 
     ``ev[j + 1]`` is full column 2j, ``od[j + 1]`` full column 2j+1; the pads
@@ -48,12 +50,12 @@ def _load_row(mosaic, y, black, scale, wb_clip, ev, od):
     s1 = scale[py, 1]
     src = mosaic[y]
     for j in range(hw):
-        ev[j + 1] = min((np.float32(src[2 * j]) - b0) * s0, wb_clip)
-        od[j + 1] = min((np.float32(src[2 * j + 1]) - b1) * s1, wb_clip)
-    ev[0] = od[1]          # column -2 → 1
-    od[0] = ev[1]          # column -1 → 0
-    ev[hw + 1] = od[hw]    # column w → w-1
-    od[hw + 1] = ev[hw]    # column w+1 → w-2
+        ev[j + 1] = min(max((np.float32(src[2 * j]) - b0) * s0, wb_lo), wb_clip)
+        od[j + 1] = min(max((np.float32(src[2 * j + 1]) - b1) * s1, wb_lo), wb_clip)
+    ev[0] = ev[2]           # column -2 → 2
+    od[0] = od[1]           # column -1 → 1
+    ev[hw + 1] = ev[hw]     # column w → w-2
+    od[hw + 1] = od[hw - 1]  # column w+1 → w-3
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -107,43 +109,6 @@ def _bilinear_rb(c1, c2, c3, o1, o2, o3, lo, hw, own, G, opp):
         opp[j] = 0.25 * (o1[k + lo] + o1[k + lo + 1] + o3[k + lo] + o3[k + lo + 1])
 
 
-@numba.njit(cache=True)
-def _full(ev, od, x, w):
-    """Value at full column ``x`` (reflected) of a split row."""
-    x = _reflect(x, w)
-    if x & 1:
-        return od[x // 2 + 1]
-    return ev[x // 2 + 1]
-
-
-@numba.njit(cache=True)
-def _bilinear_masked(evs, ods, ys, cfa, x, w, out3):
-    """colour-demosaicing's masked bilinear convolution at one border pixel.
-
-    ``evs/ods`` hold rows y-1, y, y+1 (already reflected); ``ys`` their source row indices.
-    """
-    acc0 = 0.0
-    acc1 = 0.0
-    acc2 = 0.0
-    for dy in range(3):
-        for dx in range(-1, 2):
-            xs = _reflect(x + dx, w)
-            v = _full(evs[dy], ods[dy], x + dx, w)
-            ch = cfa[ys[dy] & 1, xs & 1]
-            if ch == 1:
-                if dy == 1 or dx == 0:
-                    acc1 += v * (4.0 if (dy == 1 and dx == 0) else 1.0)
-            else:
-                wgt = 4.0 if (dy == 1 and dx == 0) else (2.0 if (dy == 1 or dx == 0) else 1.0)
-                if ch == 0:
-                    acc0 += v * wgt
-                else:
-                    acc2 += v * wgt
-    out3[0] = acc0 * 0.25
-    out3[1] = acc1 * 0.25
-    out3[2] = acc2 * 0.25
-
-
 @numba.njit(cache=True, fastmath=True)
 def _color_half(R, G, B, hw, hl_clip, ccm, lo, hi, lut_max):
     """Highlight clip, 3×3 matrix, output clip, and scaling to table positions (in place)."""
@@ -160,7 +125,7 @@ def _color_half(R, G, B, hw, hl_clip, ccm, lo, hi, lut_max):
 
 
 @numba.njit(cache=True, parallel=True)
-def _render(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi,
+def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi,
             lut, lut8, out_u8, out_f32, to_u8):
     h, w = mosaic.shape
     hw = w // 2
@@ -177,14 +142,13 @@ def _render(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi,
         slot_y = np.full(5, -1000000, np.int64)
         order = np.empty(5, np.int64)
         src_y = np.empty(5, np.int64)
-        px3 = np.empty(3, np.float32)
         I = np.empty((2, 3, hw), np.int32)
         for y in range(y0, y1):
             for k in range(5):
                 yy = y + k - 2
                 slot = yy % 5
                 if slot_y[slot] != yy:
-                    _load_row(mosaic, _reflect(yy, h), black, scale, wb_clip, ev[slot], od[slot])
+                    _load_row(mosaic, _reflect(yy, h), black, scale, wb_lo, wb_clip, ev[slot], od[slot])
                     slot_y[slot] = yy
                 order[k] = slot
                 src_y[k] = _reflect(yy, h)
@@ -219,20 +183,6 @@ def _render(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi,
             else:
                 _bilinear_g(gb, gc, gd, ob, glo, hw, P[gq, 1], P[gq, hch], P[gq, vch])
                 _bilinear_rb(cb, cc, cd, pa, pb, pc, clo, hw, P[cq, colour], P[cq, 1], P[cq, opp])
-                # colour-demosaicing's masked convolution differs at the frame border
-                evs = (e1, e2, e3)
-                ods = (o1, o2, o3)
-                ys = (src_y[1], src_y[2], src_y[3])
-                if y == 0 or y == h - 1:
-                    for x in range(w):
-                        _bilinear_masked(evs, ods, ys, cfa, x, w, px3)
-                        for ch in range(3):
-                            P[x & 1, ch, x // 2] = px3[ch]
-                else:
-                    for x in (0, w - 1):
-                        _bilinear_masked(evs, ods, ys, cfa, x, w, px3)
-                        for ch in range(3):
-                            P[x & 1, ch, x // 2] = px3[ch]
             for q in range(2):
                 _color_half(P[q, 0], P[q, 1], P[q, 2], hw, hl_clip, ccm, lo, hi, lut_max)
             if to_u8:
@@ -267,21 +217,21 @@ def _prep(cfa, black, scale, ccm):
             np.ascontiguousarray(ccm, dtype=np.float32).reshape(3, 3))
 
 
-def fused_render_u8(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out):
+def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out):
     """Render into ``out`` (H×W×3 uint8); ``lut_codes[i]`` is the code of linear ``i/(len-1)``."""
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut8 = np.ascontiguousarray(lut_codes, dtype=np.uint8)
     lut = np.zeros(lut8.shape[0], np.float32)
-    _render(mosaic, cfa, black, scale, np.float32(wb_clip), method, np.float32(hl_clip), ccm,
+    _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
             np.float32(lo), np.float32(hi), lut, lut8, out, np.empty((1, 1, 3), np.float32), True)
     return out
 
 
-def fused_render_f32(mosaic, cfa, black, scale, wb_clip, method, hl_clip, ccm, lo, hi, lut_values, out):
+def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_values, out):
     """Render into ``out`` (H×W×3 float32) through a linearly interpolated OETF table on [0, 1]."""
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut = np.ascontiguousarray(lut_values, dtype=np.float32)
-    _render(mosaic, cfa, black, scale, np.float32(wb_clip), method, np.float32(hl_clip), ccm,
+    _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
             np.float32(lo), np.float32(hi), lut, np.zeros(2, np.uint8), np.empty((1, 1, 3), np.uint8), out,
             False)
     return out

@@ -1,0 +1,230 @@
+"""Fusion of the classical render chain into one Numba pass.
+
+The fuser recognises, anywhere in a pipeline, the run
+
+    black_level → [exposure] → white_balance → demosaic → [highlight_recovery]
+    → color_matrix → gamma
+
+with parameters the fused kernel supports (metadata white balance, bilinear
+or Malvar demosaic, highlight clip, an OETF with clipping) and replaces it by
+a :class:`FusedRender` node. ``FusedRender`` computes the same numbers as the
+run (black levels, gains, clip levels, matrix and curve all come from the
+stages' own functions), and runs the original stages instead whenever a frame
+does not suit the kernel (odd size, linearisation table, data-driven white
+balance …). Metadata of the output is produced by running the original
+stages on a 4×4 crop, so it is identical to the unfused result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..frame import Domain, Frame, cfa_color_indices
+from ..pipeline import Stage, StageSpec, register_fuser
+from ._kernels.fused import METHOD_BILINEAR, METHOD_MALVAR, fused_render_f32, fused_render_u8
+from .black_level import BlackLevel
+from .color_matrix import ColorMatrix, camera_to_working_matrix, resolve_color_source
+from .demosaic import Demosaic
+from .exposure import Exposure, exposure_gain_ev
+from .gamma import Gamma, gamma_compress
+from .highlights import HighlightRecovery
+from .white_balance import WhiteBalance, white_balance_gains
+
+__all__ = ["FusedRender", "fuse_render_chain"]
+
+_DEMOSAIC_CODES = {"bilinear": METHOD_BILINEAR, "malvar2004": METHOD_MALVAR}
+_METADATA_WB = ("camera", "manual", "illuminant")
+_LUT_F32 = 16385
+_LUT_CODES = 65536
+
+
+def _fusable_wb(st: Stage) -> bool:
+    return isinstance(st, WhiteBalance) and st.method in _METADATA_WB
+
+
+def _match_at(nodes: Sequence[tuple[str, Stage]], i: int) -> int:
+    """Length of a fusable run starting at ``i`` (0 when none)."""
+    j = i
+    n = len(nodes)
+
+    def at(k: int) -> Stage | None:
+        return nodes[k][1] if k < n else None
+
+    st = at(j)
+    if not (isinstance(st, BlackLevel) and type(st) is BlackLevel and not st.clip):
+        return 0
+    j += 1
+    if isinstance(at(j), Exposure):
+        j += 1
+    if not _fusable_wb(at(j)):  # type: ignore[arg-type]
+        return 0
+    j += 1
+    st = at(j)
+    if not (isinstance(st, Demosaic) and st.method in _DEMOSAIC_CODES and not getattr(st, "clip", False)):
+        return 0
+    j += 1
+    st = at(j)
+    if isinstance(st, HighlightRecovery):
+        if st.method != "clip":
+            return 0
+        j += 1
+    st = at(j)
+    if not isinstance(st, ColorMatrix):
+        return 0
+    j += 1
+    st = at(j)
+    if not (isinstance(st, Gamma) and st.clip):
+        return 0
+    return j + 1 - i
+
+
+def fuse_render_chain(nodes: Sequence[tuple[str, Stage]]) -> list[tuple[str, Stage]]:
+    """Fuser: replace every fusable render run by one :class:`FusedRender` node."""
+    out: list[tuple[str, Stage]] = []
+    i = 0
+    while i < len(nodes):
+        if isinstance(nodes[i][1], FusedRender):
+            out.append(nodes[i])
+            i += 1
+            continue
+        k = _match_at(nodes, i)
+        if k:
+            run = tuple(nodes[i:i + k])
+            out.append(("+".join(n for n, _ in run), FusedRender(run)))
+            i += k
+        else:
+            out.append(nodes[i])
+            i += 1
+    return out
+
+
+register_fuser(fuse_render_chain)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    cfa: np.ndarray
+    black: np.ndarray
+    scale: np.ndarray
+    wb_lo: float
+    wb_hi: float
+    method: int
+    hl_clip: float
+    ccm: np.ndarray
+    lo: float
+    hi: float
+    gamma: Gamma
+
+
+@dataclass(frozen=True, eq=False)
+class FusedRender(Stage):
+    """One-pass equivalent of a black level → … → OETF run (built by the fuser, not by hand).
+
+    Notes
+    -----
+    RAW_MOSAIC raw counts → DISPLAY_RGB float32 in [0, 1]. Not registered
+    for configs: pipelines save their original stages.
+    """
+
+    type_name = "fused_render"
+    nodes: tuple = ()
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.RAW_MOSAIC,), out_domain=Domain.DISPLAY_RGB,
+                         requires=("cfa_pattern",))
+
+    def _run_unfused(self, frame: Frame) -> Frame:
+        for _, stage in self.nodes:
+            frame = stage(frame)
+        return frame
+
+    def _plan(self, frame: Frame) -> _Plan | None:
+        """Kernel parameters for ``frame``, or None when the kernel does not apply."""
+        m = frame.meta
+        h, w = frame.data.shape
+        if h % 2 or w % 2 or h < 4 or w < 4:
+            return None
+        if m.linearization_table is not None or m.extra.get("black_level_pattern") is not None:
+            return None
+        if not np.all(np.isfinite(frame.data[:: max(1, h // 64), :: max(1, w // 64)])):
+            return None
+        stages = [s for _, s in self.nodes]
+        bl: BlackLevel = stages[0]  # type: ignore[assignment]
+        black = np.asarray(m.black_level, dtype=np.float64).reshape(2, 2)
+        white = float(bl.effective_white_level(frame)) if hasattr(bl, "effective_white_level") else m.white_level
+        if np.any(white - black <= 0):
+            return None
+        scale = 1.0 / (white - black)
+        meta = m.replace(black_level=np.zeros(4), white_level=1.0, white_point=np.ones(3))
+        k = 1
+        if isinstance(stages[k], Exposure):
+            ev = exposure_gain_ev(m, stages[k].ev, stages[k].use_baseline)
+            scale = scale * 2.0 ** ev
+            meta = meta.replace(white_point=np.full(3, 2.0 ** ev))
+            k += 1
+        wb: WhiteBalance = stages[k]  # type: ignore[assignment]
+        illum = wb.illuminant_for(Frame(np.zeros((2, 2, 3), np.float32), Domain.CAMERA_RGB, meta))
+        gains = white_balance_gains(illum, wb.normalize)
+        cidx = cfa_color_indices(m.cfa_pattern)
+        scale = scale * gains[cidx]
+        wp = np.asarray(meta.white_point) * gains
+        if wb.clip:
+            wp = np.minimum(wp, 1.0)
+        meta = meta.replace(white_point=wp, illuminant_rgb=illum)
+        k += 1
+        method = _DEMOSAIC_CODES[stages[k].method]
+        k += 1
+        hl_clip = np.inf
+        if isinstance(stages[k], HighlightRecovery):
+            hl_clip = float(np.min(wp))
+            k += 1
+        cm: ColorMatrix = stages[k]  # type: ignore[assignment]
+        if cm.ccm is not None:
+            ccm = np.asarray(cm.ccm, dtype=np.float64)
+        else:
+            if resolve_color_source(meta, cm.source) in (None, "none"):
+                return None  # camera-RGB fallback warns: leave it to the stage
+            ccm = camera_to_working_matrix(meta, cm.output_space, cm.source)
+        gamma: Gamma = stages[k + 1]  # type: ignore[assignment]
+        return _Plan(cfa=cidx, black=black, scale=scale, wb_lo=0.0 if wb.clip else -np.inf,
+                     wb_hi=1.0 if wb.clip else np.inf, method=method, hl_clip=hl_clip, ccm=ccm,
+                     lo=0.0, hi=1.0, gamma=gamma)
+
+    def _output_meta(self, frame: Frame):
+        crop = frame.replace(data=np.ascontiguousarray(frame.data[:4, :4]))
+        return self._run_unfused(crop).meta
+
+    def process(self, frame: Frame) -> Frame:
+        plan = self._plan(frame)
+        if plan is None:
+            return self._run_unfused(frame)
+        g = plan.gamma
+        lut = gamma_compress(np.linspace(0.0, 1.0, _LUT_F32), g.curve, gamma=g.gamma, toe_slope=g.toe_slope,
+                             clip=True)
+        out = np.empty(frame.data.shape + (3,), np.float32)
+        fused_render_f32(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
+                         plan.hl_clip, plan.ccm, plan.lo, plan.hi, lut, out)
+        return Frame(out, Domain.DISPLAY_RGB, self._output_meta(frame))
+
+    def render_codes(self, frame: Frame, bit_depth: int = 8) -> tuple[np.ndarray, Frame] | None:
+        """Render straight to uint8 codes (None when the kernel does not apply or bit_depth != 8).
+
+        Returns the H×W×3 uint8 array and a 4×4 frame carrying the output metadata.
+        """
+        if bit_depth != 8:
+            return None
+        plan = self._plan(frame)
+        if plan is None:
+            return None
+        g = plan.gamma
+        codes = np.rint(gamma_compress(np.linspace(0.0, 1.0, _LUT_CODES), g.curve, gamma=g.gamma,
+                                       toe_slope=g.toe_slope, clip=True) * 255.0).astype(np.uint8)
+        out = np.empty(frame.data.shape + (3,), np.uint8)
+        fused_render_u8(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
+                        plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out)
+        crop = frame.replace(data=np.ascontiguousarray(frame.data[:4, :4]))
+        return out, self._run_unfused(crop)
