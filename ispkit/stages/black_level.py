@@ -26,7 +26,7 @@ from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import black_level as _k
 from ._kernels._parallel import readonly, threads_for
 
-__all__ = ["subtract_black_level", "BlackLevel", "BLACK_LEVEL_PATTERN_KEY"]
+__all__ = ["subtract_black_level", "adjusted_white_level", "BlackLevel", "BLACK_LEVEL_PATTERN_KEY"]
 
 #: ``meta.extra`` key of a black-level repeat pattern larger than 2×2: a 2-D
 #: array of shape (BlackLevelRepeatRows, BlackLevelRepeatCols) in raw counts,
@@ -144,6 +144,45 @@ def subtract_black_level(mosaic: np.ndarray, black_level: Any, white_level: floa
     return out
 
 
+def adjusted_white_level(mosaic: np.ndarray, black_level: Any, white_level: float, threshold: float) -> float:
+    """Return LibRaw's adjusted white level (``adjust_maximum_thr``) for ``mosaic``.
+
+    LibRaw moves the smallest black level into a common black, takes the data
+    maximum with only the per-position remainder subtracted, and when
+    ``threshold·(white − black) < data_max < white − black`` uses the data
+    maximum as the white point (``maximum = data_max``). Returns the white
+    level in raw counts (``black + maximum``); ``threshold <= 0`` disables it.
+
+    Notes
+    -----
+    RAW_MOSAIC raw counts; reads the data once (a max reduction).
+
+    References
+    ----------
+    LibRaw 0.21 ``adjust_maximum()`` and ``copy_bayer()`` (``imgdata.params.adjust_maximum_thr``, default 0.75).
+    """
+    if threshold <= 0:
+        return float(white_level)
+    black = np.broadcast_to(np.asarray(black_level, dtype=np.float64).ravel(), (4,))
+    common = float(black.min())
+    x = np.asarray(mosaic)
+    h, w = x.shape
+    data_max = 0.0
+    for p in range(4):
+        dy, dx = divmod(p, 2)
+        plane = x[dy::2, dx::2]
+        if plane.size == 0:
+            continue
+        pmax = float(plane.max())
+        dev = float(black[p] - common)
+        if pmax > dev:
+            data_max = max(data_max, pmax - dev)
+    maximum = float(white_level) - common
+    if 0 < data_max < maximum and data_max > maximum * float(threshold):
+        return common + data_max
+    return float(white_level)
+
+
 @register_stage
 @dataclass(frozen=True)
 class BlackLevel(Stage):
@@ -152,6 +191,10 @@ class BlackLevel(Stage):
     Parameters
     ----------
     clip : clip the result to [0, 1] (default keeps negatives from noise).
+    adjust_maximum_thr : LibRaw's white-level adjustment: when the data
+        maximum lies above this fraction of the white level, use it as the
+        white level (0 disables; LibRaw's default is 0.75, the ``libraw``
+        preset uses it). See :func:`adjusted_white_level`.
 
     Notes
     -----
@@ -167,10 +210,22 @@ class BlackLevel(Stage):
 
     type_name = "black_level"
     clip: bool = False
+    adjust_maximum_thr: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.clip, (bool, np.bool_)):
             raise ParameterError(f"stage 'black_level': clip must be True or False, got {self.clip!r}")
+        t = self.adjust_maximum_thr
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t < 1.0:
+            raise ParameterError(
+                f"stage 'black_level': adjust_maximum_thr must be a fraction in [0, 1), got {t!r}")
+
+    def effective_white_level(self, frame: Frame) -> float:
+        """The white level this stage divides by for ``frame`` (after ``adjust_maximum_thr``)."""
+        m = frame.meta
+        if self.adjust_maximum_thr <= 0 or m.linearization_table is not None:
+            return float(m.white_level)
+        return adjusted_white_level(frame.data, m.black_level, m.white_level, self.adjust_maximum_thr)
 
     @property
     def spec(self) -> StageSpec:
@@ -180,7 +235,7 @@ class BlackLevel(Stage):
     def process(self, frame: Frame) -> Frame:
         m = frame.meta
         pattern = m.extra.get(BLACK_LEVEL_PATTERN_KEY)
-        out = subtract_black_level(frame.data, m.black_level, m.white_level, clip=self.clip,
+        out = subtract_black_level(frame.data, m.black_level, self.effective_white_level(frame), clip=self.clip,
                                    linearization_table=m.linearization_table,
                                    black_level_pattern=pattern)
         extra = dict(m.extra)

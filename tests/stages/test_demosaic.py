@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -12,7 +13,6 @@ from scipy.ndimage import gaussian_filter
 from ispkit.errors import DomainError, InputError, ParameterError, UnknownNameError
 from ispkit.frame import CaptureMetadata, Domain, Frame, cfa_color_indices
 from ispkit.pipeline import STAGES
-from ispkit.stages import demosaic as dm
 from ispkit.stages._kernels import demosaic as kern
 from ispkit.stages.demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, mosaic
 from tests.conftest import data_path
@@ -489,4 +489,5 @@ def test_stage_clip_and_errors():
 
 
 def test_module_exports():
-    assert set(dm.__all__) == {"DEMOSAIC_METHODS", "demosaic", "mosaic", "Demosaic"}
+    module = sys.modules["ispkit.stages.demosaic"]
+    assert set(module.__all__) == {"DEMOSAIC_METHODS", "demosaic", "mosaic", "Demosaic"}
