@@ -201,7 +201,8 @@ def estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1.
     half of the patches and measured on the other, after iteratively
     dropping patches whose gradient energy exceeds the 99th percentile of
     pure noise. A line is fitted to (intensity, variance) by iteratively
-    re-weighted least squares. Inputs too small for patch statistics fall
+    re-weighted least squares that drops bins lying well above the line
+    (texture only ever adds variance). Inputs too small for patch statistics fall
     back to Immerkær's constant-σ estimator.
 
     References
@@ -274,10 +275,20 @@ def _estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1
 
 
 def _fit_line(xv: np.ndarray, yv: np.ndarray, n: np.ndarray) -> tuple[float, float]:
-    """IRLS fit of ``y = a x + b`` with a, b >= 0 and weights n / fitted²."""
-    wts = n.copy()
+    """Fit ``y = a x + b`` (a, b >= 0) by IRLS with weights n / fitted².
+
+    Texture can only inflate a bin's variance, so from the third iteration on
+    bins more than 20 % above the line are left out (at least two stay).
+    """
+    base = n.astype(np.float64)
+    wts = base.copy()
     a = b = 0.0
-    for _ in range(4):
+    for it in range(6):
+        if it >= 2:
+            fitted = a * xv + b
+            keep = yv <= 1.2 * np.maximum(fitted, 1e-300)
+            if np.count_nonzero(keep) >= 2:
+                wts = np.where(keep, wts, 0.0)
         sw = np.sqrt(wts)
         design = np.stack([xv, np.ones_like(xv)], axis=1) * sw[:, None]
         a, b = np.linalg.lstsq(design, yv * sw, rcond=None)[0]
@@ -286,8 +297,7 @@ def _fit_line(xv: np.ndarray, yv: np.ndarray, n: np.ndarray) -> tuple[float, flo
         elif b < 0:
             b = 0.0
             a = float(np.sum(wts * xv * yv) / max(np.sum(wts * xv * xv), 1e-300))
-        fitted = np.maximum(a * xv + b, 1e-3 * max(float(np.max(yv)), 1e-30))
-        wts = n / fitted ** 2
+        wts = base / np.maximum(a * xv + b, 1e-3 * max(float(np.max(yv)), 1e-30)) ** 2
     return float(max(a, 0.0)), float(max(b, 0.0))
 
 

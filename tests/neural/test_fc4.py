@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -106,29 +105,26 @@ def test_fc4_overfits_a_tiny_batch():
     torch.manual_seed(0)
     model = create_model("fc4.sum", eval=False)
     model.final_convs[3].p = 0.0  # a deterministic objective for the overfit check
-    x = torch.rand(4, 3, 64, 64)
-    target = F.normalize(torch.tensor([[1.0, 0.6, 0.3], [0.4, 0.8, 1.0], [0.9, 1.0, 0.5], [0.7, 0.5, 1.0]]), dim=1)
-    # per-image colour casts so the inputs differ the way their targets do
-    x = x * target[:, :, None, None] * 1.5
+    with torch.no_grad():  # start the final ReLU in its linear range (no dead output maps)
+        model.final_convs[4].bias.fill_(1.0)
+    target = F.normalize(torch.tensor([[1.0, 0.6, 0.3], [0.4, 0.8, 1.0]]), dim=1)
+    # 64² crops with per-image colour casts, so the inputs differ the way their targets do
+    x = torch.rand(2, 3, 64, 64) * target[:, :, None, None] * 1.5
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
 
     def loss_fn() -> torch.Tensor:
         cos = (model(x) * target).sum(dim=1).clamp(-1 + 1e-7, 1 - 1e-7)
         return torch.rad2deg(torch.acos(cos)).mean()  # the angular error in degrees
 
-    first = loss_fn().item()
-    t0 = time.perf_counter()
-    last = first
-    for _ in range(300):
+    first = last = loss_fn().item()
+    steps = 0
+    while steps < 150 and last >= 0.1 * first:
         opt.zero_grad()
         loss = loss_fn()
         loss.backward()
         opt.step()
-        last = loss.item()
-        if last < 0.1 * first:
-            break
-    assert last < 0.1 * first, f"angular error fell only from {first:.2f} to {last:.2f} degrees"
-    assert time.perf_counter() - t0 < 60
+        last, steps = loss.item(), steps + 1
+    assert last < 0.1 * first, f"angular error fell only from {first:.2f} to {last:.2f} degrees in {steps} steps"
 
 
 # -- the illuminant method -------------------------------------------------------------
@@ -165,16 +161,21 @@ def test_estimate_matches_the_official_preprocessing(fc4_weights, rng):
 
 
 def test_mosaic_input_is_binned_2x2(fc4_weights, rng):
-    rgb = (rng.random((40, 48, 3)) * np.array([0.5, 1.0, 0.8])).astype(np.float32)
+    rgb = (rng.random((66, 72, 3)) * np.array([0.5, 1.0, 0.8])).astype(np.float32)
+    idx = {"R": 0, "G": 1, "B": 2}
     for pattern in ("RGGB", "BGGR", "GRBG", "GBRG"):
-        mosaic = np.empty((80, 96), dtype=np.float32)
-        idx = {"R": 0, "G": 1, "B": 2}
+        mosaic = np.empty((132, 144), dtype=np.float32)
         for k, c in enumerate(pattern):
             dy, dx = divmod(k, 2)
             mosaic[dy::2, dx::2] = rgb[..., idx[c]]
         est = estimate_illuminant_fc4(mosaic, cfa_pattern=pattern, weights=str(fc4_weights), device="cpu")
-        np.testing.assert_allclose(est, _reference(np.repeat(np.repeat(rgb, 2, 0), 2, 1)[::2, ::2], fc4_weights),
-                                   atol=1e-5)
+        np.testing.assert_allclose(est, _reference(rgb, fc4_weights), atol=1e-5)
+
+
+def test_small_images_are_enlarged_by_repetition(fc4_weights, rng):
+    rgb = rng.random((20, 30, 3)).astype(np.float32)  # shortest side 20 → ×4 → 80×120
+    est = estimate_illuminant_fc4(rgb, weights=str(fc4_weights), device="cpu")
+    np.testing.assert_allclose(est, _reference(np.repeat(np.repeat(rgb, 4, 0), 4, 1), fc4_weights), atol=1e-5)
 
 
 def test_large_images_are_box_averaged(fc4_weights, rng):

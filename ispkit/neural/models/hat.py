@@ -524,7 +524,8 @@ class HAT(nn.Module):
         self.conv_first = nn.Conv2d(in_channels, embed_dim, 3, 1, 1)
         # deep features
         self.patch_embed = _PatchEmbed(embed_dim, patch_norm)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        total = sum(depths)
+        dpr = [drop_path_rate * i / (total - 1) if total > 1 else 0.0 for i in range(total)]  # as torch.linspace
         self.layers = nn.ModuleList()
         start = 0
         for depth, heads in zip(depths, num_heads):
