@@ -21,22 +21,28 @@ import re
 import statistics
 import time
 import warnings
-from collections import Counter
 from typing import Callable
 
 import numpy as np
 
 
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    """Return (median wall seconds, median process CPU seconds) of ``runs`` calls after a warm-up."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
+def timed_together(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, process-CPU) seconds of each function over ``runs`` rounds after a warm-up.
+
+    The functions take turns within every round, so a change in the load of
+    this shared machine hits them alike and the ratios stay fair.
+    """
+    for fn in fns.values():
         fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for key, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[key].append(time.perf_counter() - t0)
+            cpu[key].append(time.process_time() - c0)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
 
 
 def synthetic_mosaic(height: int, width: int) -> np.ndarray:
@@ -124,27 +130,43 @@ def main() -> None:
     dst16 = np.empty((height, width, 3), np.uint16)
     code = cv2.COLOR_BayerRGGB2RGB if hasattr(cv2, "COLOR_BayerRGGB2RGB") else cv2.COLOR_BayerBG2RGB
 
-    ours: dict[str, tuple[float, float]] = {}
-    ours_alloc: dict[str, tuple[float, float]] = {}
-    for method in ("bilinear", "malvar2004", "menon2007"):
-        ours[method] = timed(lambda m=method: demosaic(x, "RGGB", m, out=out), runs)
-        ours_alloc[method] = timed(lambda m=method: demosaic(x, "RGGB", m), runs)
-    cv_alloc = timed(lambda: cv2.demosaicing(x16, code), runs)
-    cv_dst = timed(lambda: cv2.demosaicing(x16, code, dst=dst16), runs)
-
-    theirs: dict[str, tuple[float, float]] = {}
+    cd = None
     if not args.no_colour:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import colour_demosaicing as cd
             from colour.utilities import set_default_float_dtype
 
-            set_default_float_dtype(np.float32)  # its fastest setting: a conservative reference
+    ours: dict[str, tuple[float, float]] = {}
+    ours_alloc: dict[str, tuple[float, float]] = {}
+    theirs: dict[str, tuple[float, float]] = {}
+    t = timed_together({
+        "out": lambda: demosaic(x, "RGGB", "bilinear", out=out),
+        "alloc": lambda: demosaic(x, "RGGB", "bilinear"),
+        "cv": lambda: cv2.demosaicing(x16, code),
+        "cv_dst": lambda: cv2.demosaicing(x16, code, dst=dst16),
+    }, runs)
+    ours["bilinear"], ours_alloc["bilinear"], cv_alloc, cv_dst = t["out"], t["alloc"], t["cv"], t["cv_dst"]
+    for method, ref_name in (("malvar2004", "demosaicing_CFA_Bayer_Malvar2004"),
+                             ("menon2007", "demosaicing_CFA_Bayer_Menon2007")):
+        fns: dict[str, Callable[[], object]] = {
+            "out": lambda m=method: demosaic(x, "RGGB", m, out=out),
+            "alloc": lambda m=method: demosaic(x, "RGGB", m),
+        }
+        if cd is not None:
+            fns["ref"] = lambda f=getattr(cd, ref_name): f(x, "RGGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if cd is not None:
+                set_default_float_dtype(np.float32)  # its fastest setting: a conservative reference
             try:
-                theirs["malvar2004"] = timed(lambda: cd.demosaicing_CFA_Bayer_Malvar2004(x, "RGGB"), runs)
-                theirs["menon2007"] = timed(lambda: cd.demosaicing_CFA_Bayer_Menon2007(x, "RGGB"), runs)
+                t = timed_together(fns, runs)
             finally:
-                set_default_float_dtype(np.float64)
+                if cd is not None:
+                    set_default_float_dtype(np.float64)
+        ours[method], ours_alloc[method] = t["out"], t["alloc"]
+        if "ref" in t:
+            theirs[method] = t["ref"]
 
     ms = 1e3
     print()

@@ -129,7 +129,7 @@ def _pad_even(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 _PATCH = 2  # 2×2 patch per plane → 16-D joint patches
-_MAX_PATCHES = 300_000
+_MAX_PATCHES = 120_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,15 +150,15 @@ def _texture(x: np.ndarray) -> np.ndarray:
             + np.square(np.diff(q, axis=3)).sum(axis=(1, 2, 3)))
 
 
-def _split_variance(x: np.ndarray, part: np.ndarray, basis: np.ndarray) -> tuple[float, float]:
+def _split_variance(x: np.ndarray, y: np.ndarray, part: np.ndarray, basis: np.ndarray) -> tuple[float, float]:
     """Noise variance along the weakest principal direction, measured on held-out patches.
 
-    The direction is found on one half of the patches and its variance is
-    measured on the other (spatially disjoint) half, so the estimate is not
-    biased low by the eigenvalue selection; returns (variance, effective
-    intensity = mean of Σ v_i² x_i).
+    ``x`` are the patches, ``y = x @ basis`` their DC-free coordinates. The
+    direction is found on one half of the patches and its variance measured
+    on the other (spatially disjoint) half, so the estimate is not biased
+    low by the eigenvalue selection; returns (variance, effective intensity
+    = mean of Σ v_i² x_i, the level that variance belongs to).
     """
-    y = x @ basis
     a, b = part == 0, part == 1
     va = np.linalg.eigh(np.cov(y[a], rowvar=False))[1][:, 0]
     vb = np.linalg.eigh(np.cov(y[b], rowvar=False))[1][:, 0]
@@ -245,19 +245,20 @@ def _estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1
     if nbins < 1:
         s = _immerkaer_sigma(planes)
         return 0.0, s * s
-    mean = patches.mean(axis=1)
-    order = np.argsort(mean, kind="stable")
+    coords = patches @ basis
+    texture = _texture(patches)
+    order = np.argsort(patches.mean(axis=1), kind="stable")
     levels, variances, counts = [], [], []
     for idx in np.array_split(order, nbins):
-        xb, pb = patches[idx], part[idx]
+        xb, yb, tb, pb = patches[idx], coords[idx], texture[idx], part[idx]
         if min(np.count_nonzero(pb == 0), np.count_nonzero(pb == 1)) < 2 * d:
             continue
-        var, level = _split_variance(xb, pb, basis)
+        var, level = _split_variance(xb, yb, pb, basis)
         for _ in range(5):
-            sel = _texture(xb) < tau * var
+            sel = tb < tau * var
             if min(np.count_nonzero(pb[sel] == 0), np.count_nonzero(pb[sel] == 1)) < 2 * d:
                 break
-            new, level = _split_variance(xb[sel], pb[sel], basis)
+            new, level = _split_variance(xb[sel], yb[sel], pb[sel], basis)
             done = abs(new - var) <= 1e-3 * var
             var = new
             if done:
@@ -349,24 +350,17 @@ def _starlet_noise_levels(levels: int) -> tuple[float, ...]:
 
 def _wavelet(planes: np.ndarray, level: float, *, levels: int = 4, window: int = 5) -> np.ndarray:
     """Locally adaptive BayesShrink of the starlet coefficients of decorrelated planes."""
-    from scipy import ndimage
-
     noise = _starlet_noise_levels(levels)
     chans = np.tensordot(_DECORRELATE, planes, axes=1).astype(np.float32)
     out = np.empty_like(chans)
-    tmp = np.empty_like(chans[0])
+    tmp, detail, tmp2 = (np.empty_like(chans[0]) for _ in range(3))
     for k in range(4):
         c = np.ascontiguousarray(chans[k])
         acc = np.zeros_like(c)
         for j in range(levels):
             nxt = np.empty_like(c)
             _k.atrous_smooth(c, 2 ** j, tmp, nxt)
-            detail = c - nxt
-            sn2 = (level * noise[j]) ** 2
-            energy = ndimage.uniform_filter(detail * detail, size=window, mode="reflect")
-            sig_x = np.sqrt(np.maximum(energy - sn2, np.float32(1e-12)))
-            thr = np.float32(sn2) / sig_x
-            acc += np.sign(detail) * np.maximum(np.abs(detail) - thr, 0.0)
+            _k.local_bayes_shrink(c, nxt, window // 2, float((level * noise[j]) ** 2), detail, tmp2, acc)
             c = nxt
         out[k] = acc + c
     return np.tensordot(_DECORRELATE.T, out, axes=1).astype(np.float32)

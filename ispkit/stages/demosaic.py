@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numba
 import numpy as np
 
 from ..errors import InputError, ISPError, ParameterError, unknown_name
@@ -82,13 +83,22 @@ def _check_out(out: np.ndarray | None, shape: tuple[int, int], x: np.ndarray, wh
 
 
 def _nbands(rows: int, min_rows: int) -> int:
-    try:
-        import numba
+    """Row bands for the parallel kernels: four per thread, each at least ``min_rows`` tall."""
+    return int(max(1, min(4 * numba.get_num_threads(), rows // min_rows)))
 
-        threads = numba.get_num_threads()
-    except Exception:  # pragma: no cover - numba is a hard dependency
-        threads = 1
-    return int(max(1, min(4 * threads, rows // min_rows)))
+
+def _run_kernel(kernel: Callable[..., int], *args: object) -> int:
+    """Run a parallel kernel with bands handed out dynamically (one at a time).
+
+    On a machine shared with other work a statically split loop waits for
+    its slowest thread; ``set_parallel_chunksize`` is thread-local and is
+    restored afterwards.
+    """
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        return int(kernel(*args))
+    finally:
+        numba.set_parallel_chunksize(previous)
 
 
 # ---------------------------------------------------------------------------
@@ -118,8 +128,8 @@ def demosaic_bilinear(mosaic: np.ndarray, cfa_pattern: str = "RGGB", *, out: np.
     x = _compute_array(_check_mosaic(mosaic, where), where, check=False)
     cfa = cfa_color_indices(check_cfa_pattern(cfa_pattern, where))
     res = _check_out(out, x.shape, x, where)
-    bad = _k.bilinear_kernel(x, cfa, _k.color_masks(cfa, x.shape[1]), _k.filter_constants(x.dtype), res,
-                             _nbands(x.shape[0], 8))
+    bad = _run_kernel(_k.bilinear_kernel, x, cfa, _k.color_masks(cfa, x.shape[1]), _k.filter_constants(x.dtype),
+                      res, _nbands(x.shape[0], 8))
     if bad:
         _raise_nonfinite(bad, where)
     return res
@@ -149,8 +159,8 @@ def demosaic_malvar2004(mosaic: np.ndarray, cfa_pattern: str = "RGGB", *, out: n
     x = _compute_array(_check_mosaic(mosaic, where), where, check=False)
     cfa = cfa_color_indices(check_cfa_pattern(cfa_pattern, where))
     res = _check_out(out, x.shape, x, where)
-    bad = _k.malvar2004_kernel(x, cfa, _k.color_masks(cfa, x.shape[1]), _k.filter_constants(x.dtype), res,
-                               _nbands(x.shape[0], 8))
+    bad = _run_kernel(_k.malvar2004_kernel, x, cfa, _k.color_masks(cfa, x.shape[1]),
+                      _k.filter_constants(x.dtype), res, _nbands(x.shape[0], 8))
     if bad:
         _raise_nonfinite(bad, where)
     return res
@@ -190,9 +200,8 @@ def demosaic_menon2007(mosaic: np.ndarray, cfa_pattern: str = "RGGB", *, refine:
     cfa = cfa_color_indices(check_cfa_pattern(cfa_pattern, where))
     res = _check_out(out, x.shape, x, where)
     ws, wd, wm = _k.menon2007_workspace(_nbands(x.shape[0], 96), x.shape[1], x.dtype)
-    bad = _k.menon2007_kernel(x, cfa, _k.color_masks(cfa, x.shape[1], _k.MENON_PAD),
-                              _k.filter_constants(x.dtype), _k.filter_constants(np.float64), bool(refine), res,
-                              ws, wd, wm)
+    bad = _run_kernel(_k.menon2007_kernel, x, cfa, _k.color_masks(cfa, x.shape[1], _k.MENON_PAD),
+                      _k.filter_constants(x.dtype), _k.filter_constants(np.float64), bool(refine), res, ws, wd, wm)
     if bad:
         _raise_nonfinite(bad, where)
     return res

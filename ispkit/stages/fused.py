@@ -10,9 +10,9 @@ or Malvar demosaic, highlight clip, an OETF with clipping) and replaces it by
 a :class:`FusedRender` node. ``FusedRender`` computes the same numbers as the
 run (black levels, gains, clip levels, matrix and curve all come from the
 stages' own functions), and runs the original stages instead whenever a frame
-does not suit the kernel (odd size, linearisation table, data-driven white
-balance …). Metadata of the output is produced by running the original
-stages on a 4×4 crop, so it is identical to the unfused result.
+does not suit the kernel (odd size, linearisation table, …). The output
+metadata is computed the way each stage computes it (tested equal to the
+unfused run), so a fused run loads one kernel and nothing else.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from typing import Sequence
 
 import numpy as np
 
-from ..frame import Domain, Frame, cfa_color_indices
+from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices
 from ..pipeline import Stage, StageSpec, register_fuser
 from ._kernels.fused import METHOD_BILINEAR, METHOD_MALVAR, fused_render_f32, fused_render_u8
-from .black_level import BlackLevel
+from .black_level import BLACK_LEVEL_PATTERN_KEY, BlackLevel
 from .color_matrix import ColorMatrix, camera_to_working_matrix, resolve_color_source
 from .demosaic import Demosaic
 from .exposure import Exposure, exposure_gain_ev
-from .gamma import Gamma, gamma_compress
-from .highlights import HighlightRecovery
-from .white_balance import WhiteBalance, white_balance_gains
+from .gamma import Gamma, _transfer_record, gamma_compress_reference
+from .highlights import HighlightRecovery, highlight_white_point
+from .white_balance import WhiteBalance, _scale_noise_profile, white_balance_gains
 
 __all__ = ["FusedRender", "fuse_render_chain"]
 
@@ -117,6 +117,7 @@ class _Plan:
     lo: float
     hi: float
     gamma: Gamma
+    meta: CaptureMetadata
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,28 +144,32 @@ class FusedRender(Stage):
         return frame
 
     def _plan(self, frame: Frame) -> _Plan | None:
-        """Kernel parameters for ``frame``, or None when the kernel does not apply."""
+        """Kernel parameters and output metadata for ``frame``, or None when the kernel does not apply."""
         m = frame.meta
         h, w = frame.data.shape
         if h % 2 or w % 2 or h < 4 or w < 4:
             return None
-        if m.linearization_table is not None or m.extra.get("black_level_pattern") is not None:
+        if m.linearization_table is not None or m.extra.get(BLACK_LEVEL_PATTERN_KEY) is not None:
             return None
-        if not np.all(np.isfinite(frame.data[:: max(1, h // 64), :: max(1, w // 64)])):
-            return None
+        if not np.isfinite(frame.data.sum(dtype=np.float64)):
+            return None  # the stages raise the proper InputError
         stages = [s for _, s in self.nodes]
         bl: BlackLevel = stages[0]  # type: ignore[assignment]
         black = np.asarray(m.black_level, dtype=np.float64).reshape(2, 2)
-        white = float(bl.effective_white_level(frame)) if hasattr(bl, "effective_white_level") else m.white_level
-        if np.any(white - black <= 0):
+        white = bl.effective_white_level(frame)
+        if not np.all(white - black > 0):
             return None
         scale = 1.0 / (white - black)
-        meta = m.replace(black_level=np.zeros(4), white_level=1.0, white_point=np.ones(3))
+        extra = dict(m.extra)
+        extra.pop(BLACK_LEVEL_PATTERN_KEY, None)
+        meta = m.replace(black_level=np.zeros(4), white_level=1.0, white_point=np.ones(3),
+                         linearization_table=None, extra=extra)
         k = 1
         if isinstance(stages[k], Exposure):
-            ev = exposure_gain_ev(m, stages[k].ev, stages[k].use_baseline)
-            scale = scale * 2.0 ** ev
-            meta = meta.replace(white_point=np.full(3, 2.0 ** ev))
+            ev = exposure_gain_ev(meta, stages[k].ev, stages[k].use_baseline)
+            if ev != 0.0:
+                scale = scale * 2.0 ** ev
+                meta = meta.replace(white_point=np.asarray(meta.white_point) * 2.0 ** ev)
             k += 1
         wb: WhiteBalance = stages[k]  # type: ignore[assignment]
         illum = wb.illuminant_for(Frame(np.zeros((2, 2, 3), np.float32), Domain.CAMERA_RGB, meta))
@@ -174,57 +179,55 @@ class FusedRender(Stage):
         wp = np.asarray(meta.white_point) * gains
         if wb.clip:
             wp = np.minimum(wp, 1.0)
-        meta = meta.replace(white_point=wp, illuminant_rgb=illum)
+        meta = meta.replace(white_point=wp, illuminant_rgb=illum,
+                            noise_profile=_scale_noise_profile(meta.noise_profile, gains))
         k += 1
         method = _DEMOSAIC_CODES[stages[k].method]
         k += 1
         hl_clip = np.inf
         if isinstance(stages[k], HighlightRecovery):
-            hl_clip = float(np.min(wp))
+            hl_clip = float(np.min(meta.white_point))
+            meta = meta.replace(white_point=highlight_white_point(meta.white_point, stages[k].method))
             k += 1
         cm: ColorMatrix = stages[k]  # type: ignore[assignment]
-        if cm.ccm is not None:
-            ccm = np.asarray(cm.ccm, dtype=np.float64)
-        else:
-            if resolve_color_source(meta, cm.source) in (None, "none"):
-                return None  # camera-RGB fallback warns: leave it to the stage
-            ccm = camera_to_working_matrix(meta, cm.output_space, cm.source)
+        if cm.ccm is None and resolve_color_source(meta, cm.source) is None:
+            return None  # the camera-RGB fallback warns: leave it to the stage
+        ccm, space = cm.matrix_for(meta)
+        meta = meta.replace(color_space=space)
         gamma: Gamma = stages[k + 1]  # type: ignore[assignment]
+        extra = dict(meta.extra)
+        extra["transfer_function"] = _transfer_record(gamma.curve, gamma.gamma, gamma.toe_slope)
+        meta = meta.replace(extra=extra)
         return _Plan(cfa=cidx, black=black, scale=scale, wb_lo=0.0 if wb.clip else -np.inf,
                      wb_hi=1.0 if wb.clip else np.inf, method=method, hl_clip=hl_clip, ccm=ccm,
-                     lo=0.0, hi=1.0, gamma=gamma)
+                     lo=0.0, hi=1.0, gamma=gamma, meta=meta)
 
-    def _output_meta(self, frame: Frame):
-        crop = frame.replace(data=np.ascontiguousarray(frame.data[:4, :4]))
-        return self._run_unfused(crop).meta
+    @staticmethod
+    def _lut(g: Gamma, n: int) -> np.ndarray:
+        return gamma_compress_reference(np.linspace(0.0, 1.0, n), g.curve, gamma=g.gamma,
+                                        toe_slope=g.toe_slope, clip=True)
 
     def process(self, frame: Frame) -> Frame:
         plan = self._plan(frame)
         if plan is None:
             return self._run_unfused(frame)
-        g = plan.gamma
-        lut = gamma_compress(np.linspace(0.0, 1.0, _LUT_F32), g.curve, gamma=g.gamma, toe_slope=g.toe_slope,
-                             clip=True)
         out = np.empty(frame.data.shape + (3,), np.float32)
         fused_render_f32(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
-                         plan.hl_clip, plan.ccm, plan.lo, plan.hi, lut, out)
-        return Frame(out, Domain.DISPLAY_RGB, self._output_meta(frame))
+                         plan.hl_clip, plan.ccm, plan.lo, plan.hi, self._lut(plan.gamma, _LUT_F32), out)
+        return Frame(out, Domain.DISPLAY_RGB, plan.meta)
 
-    def render_codes(self, frame: Frame, bit_depth: int = 8) -> tuple[np.ndarray, Frame] | None:
-        """Render straight to uint8 codes (None when the kernel does not apply or bit_depth != 8).
+    def render_codes(self, frame: Frame, bit_depth: int = 8) -> tuple[np.ndarray, CaptureMetadata] | None:
+        """Render straight to uint8 codes; None when the kernel does not apply or bit_depth != 8.
 
-        Returns the H×W×3 uint8 array and a 4×4 frame carrying the output metadata.
+        Returns the H×W×3 uint8 array and the output metadata.
         """
         if bit_depth != 8:
             return None
         plan = self._plan(frame)
         if plan is None:
             return None
-        g = plan.gamma
-        codes = np.rint(gamma_compress(np.linspace(0.0, 1.0, _LUT_CODES), g.curve, gamma=g.gamma,
-                                       toe_slope=g.toe_slope, clip=True) * 255.0).astype(np.uint8)
+        codes = np.rint(self._lut(plan.gamma, _LUT_CODES) * 255.0).astype(np.uint8)
         out = np.empty(frame.data.shape + (3,), np.uint8)
         fused_render_u8(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
                         plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out)
-        crop = frame.replace(data=np.ascontiguousarray(frame.data[:4, :4]))
-        return out, self._run_unfused(crop)
+        return out, plan.meta

@@ -47,6 +47,7 @@ __all__ = [
     "GAMMA_CURVES",
     "gamma_compress",
     "gamma_expand",
+    "gamma_compress_reference",
     "dcraw_gamma_coefficients",
     "Gamma",
     "GammaExpand",
@@ -185,6 +186,28 @@ def _apply(x: Any, curve: str, gamma: float, toe_slope: float, clip: bool,
     if bad:
         raise InputError(f"{where}: input holds {bad} NaN or inf values; fix or mask them before this stage")
     return out
+
+
+def gamma_compress_reference(x: Any, curve: str = "srgb", *, gamma: float = 2.2, toe_slope: float = 12.92,
+                             clip: bool = False) -> np.ndarray:
+    """NumPy float64 twin of :func:`gamma_compress` (tables, tests; no Numba).
+
+    Notes
+    -----
+    Any shape, float64 out; same curves, mirroring and clipping as the kernel.
+    """
+    if not isinstance(curve, str) or curve not in GAMMA_CURVES:
+        raise unknown_name("gamma curve", curve, GAMMA_CURVES, "gamma_compress_reference")
+    xi = np.asarray(x, dtype=np.float64)
+    if clip:
+        xi = np.clip(xi, 0.0, 1.0)
+    if curve == "linear":
+        return xi.copy()
+    t, k, u, v, q, w, z = _curve_params(curve, gamma, toe_slope, False)
+    a = np.abs(xi)
+    below = a <= t if curve == "srgb" else a < t
+    y = np.where(below, a * k, np.power(np.maximum(a * u + v, 0.0), q) * w + z)
+    return np.copysign(y, xi)
 
 
 def gamma_compress(x: Any, curve: str = "srgb", *, gamma: float = 2.2, toe_slope: float = 12.92,

@@ -182,7 +182,9 @@ def test_gat_stabilises_and_inverse_is_unbiased(a, b):
     f = np.empty_like(z)
     K.gat_forward(z, np.full(4, a), np.full(4, b), f)
     std = f.std(axis=2).ravel()
-    assert np.all(np.abs(std - 1) < 0.06), std  # unit variance everywhere (low counts are the hardest)
+    # unit variance; below a few expected counts (x / a) no transform stabilises exactly
+    tol = np.where(xs / a < 5, 0.1, 0.03)
+    assert np.all(np.abs(std - 1) < tol), std
     mean = f.mean(axis=2, keepdims=True).astype(np.float32)
     back = np.empty_like(mean)
     K.gat_inverse(mean, np.full(4, a), np.full(4, b), back)
@@ -248,18 +250,20 @@ def test_flat_field_stays_flat(method):
         assert abs(p.mean() / c.mean() - 1) < 0.01
 
 
-@pytest.mark.parametrize("pattern", CFA_PATTERNS)
-def test_every_cfa_pattern_with_per_color_sigma(pattern):
-    rgb = kodak_crops()[1][:128, :128]
-    clean = mosaic_of(rgb, pattern)
+def test_every_cfa_pattern_with_per_color_sigma():
+    rgb = kodak_crops()[2][:128, :128]
     sig = np.array([0.03, 0.015, 0.045], np.float32)
-    smap = mosaic_of(np.broadcast_to(sig, rgb.shape).copy(), pattern)
-    noisy = clean + smap * np.random.default_rng(4).standard_normal(clean.shape).astype(np.float32)
-    gains = [psnr(denoise_bayer(noisy, pattern, m, sigma=tuple(sig)), clean) - psnr(noisy, clean) for m in CLASSICAL]
-    assert min(gains) > 1.0, gains
-    # the mapping of colours to CFA positions matters: the wrong σ per plane does worse
-    wrong = psnr(denoise_bayer(noisy, pattern, "wavelet", sigma=tuple(sig[::-1])), clean) - psnr(noisy, clean)
-    assert wrong < gains[2]
+    gains = {}
+    for pattern in CFA_PATTERNS:
+        clean = mosaic_of(rgb, pattern)
+        smap = mosaic_of(np.broadcast_to(sig, rgb.shape).copy(), pattern)
+        noisy = clean + smap * np.random.default_rng(4).standard_normal(clean.shape).astype(np.float32)
+        gains[pattern] = np.array([psnr(denoise_bayer(noisy, pattern, m, sigma=tuple(sig)), clean)
+                                   - psnr(noisy, clean) for m in CLASSICAL])
+        assert gains[pattern].min() > 1.0, (pattern, gains[pattern])
+    # one scene, four layouts: every method gains about the same on each
+    g = np.stack(list(gains.values()))
+    assert np.all(g.max(axis=0) - g.min(axis=0) < 0.3), g
 
 
 @pytest.mark.parametrize("shape", [(33, 40), (32, 41), (17, 9)])

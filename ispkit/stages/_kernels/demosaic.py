@@ -26,8 +26,11 @@ Layout shared by every kernel
   columns of bilinear and Malvar use a scalar per-pixel routine with the
   same formulas; Menon mirror-pads its row buffers.
 * Menon streams each band of rows through rings of padded row buffers (8
-  rows per plane, mirror-padded by two columns), one stage per row function,
-  so every intermediate stays in cache and no full-frame temporary exists.
+  rows per plane, mirror-padded by two columns), one stage per row function
+  and at most 7 rows of lag, so every intermediate stays in cache and no
+  full-frame temporary exists. Its direction classifier (green estimates,
+  gradients, decision) always runs in float64 in scipy's summation order,
+  so its decisions equal colour-demosaicing's on the same mosaic.
 
 References
 ----------
@@ -55,7 +58,6 @@ __all__ = [
     "MENON_RING",
 ]
 
-_U0 = np.uintp(0)
 _U1 = np.uintp(1)
 _U2 = np.uintp(2)
 _U3 = np.uintp(3)
