@@ -29,9 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame
@@ -168,6 +166,8 @@ def tone_curve_lut(points: Any, lut_size: int = 4096) -> tuple[np.ndarray, float
         raise ParameterError(f"tone_curve_lut: parameter 'lut_size' must be an int >= 2, got {lut_size!r}")
     xs = np.array([p[0] for p in pts])
     ys = np.array([p[1] for p in pts])
+    from scipy.interpolate import PchipInterpolator  # noqa: PLC0415  (≈1 s: only when a curve is built)
+
     f = PchipInterpolator(xs, ys, extrapolate=False)
     grid = np.linspace(xs[0], xs[-1], lut_size)
     lut = f(grid).astype(np.float32)
@@ -545,6 +545,8 @@ def local_contrast(img: Any, method: str = "clahe", *, clip_limit: float = 2.0, 
         raise InputError(f"local_contrast: expected an H×W×3 image, got shape {rgb.shape}")
     if rgb.size == 0:
         return rgb.copy()
+    import cv2  # noqa: PLC0415
+
     lab = cv2.cvtColor(np.clip(rgb, 0.0, 1.0), cv2.COLOR_RGB2Lab)
     levels = _clahe_levels(rgb.shape[0], rgb.shape[1], tiles)
     step = 65536 // levels

@@ -149,7 +149,7 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
         return q.new_empty(q.shape)
     out = F.scaled_dot_product_attention(
         q.reshape(-1, heads, n, d), k.reshape(-1, heads, k.shape[-2], d), v.reshape(-1, heads, v.shape[-2], d),
-        attn_mask=bias.to(q.dtype), scale=scale,
+        attn_mask=bias.to(q.dtype).unsqueeze(0), scale=scale,
     )
     return out.reshape(*lead, heads, n, d)
 
@@ -370,7 +370,7 @@ class OverlappingCrossAttentionBlock(nn.Module):
         nh, nw = q.shape[1], q.shape[2]
         q = q.reshape(b * nh * nw, ws * ws, heads, d).transpose(1, 2)
         kv = F.unfold(qkv[..., c:].permute(0, 3, 1, 2), kernel_size=ows, stride=ws, padding=(ows - ws) // 2)
-        kv = kv.reshape(b, 2, heads, d, ows * ows, nh * nw).permute(1, 0, 5, 2, 4, 3)
+        kv = kv.reshape(b, 2, heads, d, ows * ows, nh * nw).permute(1, 0, 5, 2, 4, 3).contiguous()
         k = kv[0].reshape(b * nh * nw, heads, ows * ows, d)
         v = kv[1].reshape(b * nh * nw, heads, ows * ows, d)
         bias = _gather_bias(self.relative_position_bias_table, rpi_oca, ws * ws, ows * ows)

@@ -242,26 +242,44 @@ def local_bayes_shrink(fine, coarse, radius, noise_var, detail, tmp, acc):
     h, w = fine.shape
     inv = np.float32(1.0 / (2 * radius + 1))
     nv = np.float32(noise_var)
+    lo = min(radius, w)
+    hi = max(lo, w - radius)
     for i in prange(h):
-        for j in range(w):
-            detail[i, j] = fine[i, j] - coarse[i, j]
-    for i in prange(h):
+        fr = fine[i]
+        cr = coarse[i]
         dr = detail[i]
         for j in range(w):
+            dr[j] = fr[j] - cr[j]
+        tr = tmp[i]
+        for j in range(lo):
             s = np.float32(0.0)
             for k in range(-radius, radius + 1):
                 v = dr[_mirror(j + k, w)]
                 s += v * v
-            tmp[i, j] = s * inv
-    for i in prange(h):
-        for j in range(w):
+            tr[j] = s
+        for j in range(lo, hi):
             s = np.float32(0.0)
             for k in range(-radius, radius + 1):
-                s += tmp[_mirror(i + k, h), j]
-            e = s * inv - nv
-            thr = nv / math.sqrt(max(e, np.float32(1e-12)))
-            d = detail[i, j]
-            if d > thr:
-                acc[i, j] += d - thr
-            elif d < -thr:
-                acc[i, j] += d + thr
+                v = dr[j + k]
+                s += v * v
+            tr[j] = s
+        for j in range(hi, w):
+            s = np.float32(0.0)
+            for k in range(-radius, radius + 1):
+                v = dr[_mirror(j + k, w)]
+                s += v * v
+            tr[j] = s
+    for i in prange(h):
+        e = np.zeros(w, dtype=np.float32)
+        for k in range(-radius, radius + 1):
+            rr = tmp[_mirror(i + k, h)]
+            for j in range(w):
+                e[j] += rr[j]
+        dr = detail[i]
+        ar = acc[i]
+        for j in range(w):
+            ex = e[j] * inv * inv - nv
+            thr = nv / math.sqrt(max(ex, np.float32(1e-12)))
+            d = dr[j]
+            mag = abs(d) - thr
+            ar[j] += math.copysign(mag, d) if mag > 0 else np.float32(0.0)

@@ -201,13 +201,22 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                     o[2 * j + 1, 1] = lut8[I[1, 1, j]]
                     o[2 * j + 1, 2] = lut8[I[1, 2, j]]
             else:
+                for q in range(2):
+                    for ch in range(3):
+                        src = P[q, ch]
+                        for j in range(hw):
+                            t = src[j]
+                            i = min(np.int32(t), n - 1)
+                            a = lut[i]
+                            src[j] = a + (t - i) * (lut[i + 1] - a)
                 o = out_f32[y]
                 for j in range(hw):
-                    for q in range(2):
-                        for ch in range(3):
-                            t = P[q, ch, j]
-                            i = min(int(t), n - 1)
-                            o[2 * j + q, ch] = lut[i] + (t - i) * (lut[i + 1] - lut[i])
+                    o[2 * j, 0] = P[0, 0, j]
+                    o[2 * j, 1] = P[0, 1, j]
+                    o[2 * j, 2] = P[0, 2, j]
+                    o[2 * j + 1, 0] = P[1, 0, j]
+                    o[2 * j + 1, 1] = P[1, 1, j]
+                    o[2 * j + 1, 2] = P[1, 2, j]
 
 
 def _prep(cfa, black, scale, ccm):
