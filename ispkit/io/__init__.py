@@ -8,6 +8,7 @@ from .dng import write_dng
 from .image import apply_orientation, read_image, write_image
 from .ntire import read_ntire
 from .raw import describe, from_array, load_bayer_raw, read_raw
+from .synthetic import SyntheticCapture, synthesize_capture
 
 __all__ = [
     "read_raw",
@@ -19,4 +20,6 @@ __all__ = [
     "write_dng",
     "apply_orientation",
     "describe",
+    "synthesize_capture",
+    "SyntheticCapture",
 ]

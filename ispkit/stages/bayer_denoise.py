@@ -353,16 +353,17 @@ def _wavelet(planes: np.ndarray, level: float, *, levels: int = 4, window: int =
     noise = _starlet_noise_levels(levels)
     chans = np.tensordot(_DECORRELATE, planes, axes=1).astype(np.float32)
     out = np.empty_like(chans)
-    tmp, detail, tmp2 = (np.empty_like(chans[0]) for _ in range(3))
+    tmp, detail, tmp2, ping, pong = (np.empty_like(chans[0]) for _ in range(5))
     for k in range(4):
         c = np.ascontiguousarray(chans[k])
-        acc = np.zeros_like(c)
+        acc = out[k]
+        acc[...] = 0.0
         for j in range(levels):
-            nxt = np.empty_like(c)
+            nxt = ping if j % 2 == 0 else pong  # never the buffer `c` lives in
             _k.atrous_smooth(c, 2 ** j, tmp, nxt)
             _k.local_bayes_shrink(c, nxt, window // 2, float((level * noise[j]) ** 2), detail, tmp2, acc)
             c = nxt
-        out[k] = acc + c
+        acc += c
     return np.tensordot(_DECORRELATE.T, out, axes=1).astype(np.float32)
 
 

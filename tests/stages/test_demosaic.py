@@ -21,6 +21,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import colour_demosaicing as cd
 
+dm = sys.modules["ispkit.stages.demosaic"]  # the module (the package re-exports the function)
 PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 NUMBA_METHODS = ("bilinear", "malvar2004", "menon2007")
 COLOUR = {
@@ -365,6 +366,8 @@ def test_refine_only_for_menon():
     x = mosaic(smooth_rgb(5, 8, 8), "RGGB")
     with pytest.raises(ParameterError, match="menon2007"):
         demosaic(x, "RGGB", "malvar2004", refine=False)
+    with pytest.raises(ParameterError, match="refine"):
+        demosaic(x, "RGGB", "menon2007", refine="no")
 
 
 def test_out_buffer_reuse_and_checks():
@@ -416,6 +419,19 @@ def test_opencv_bilinear_matches_ours_in_the_interior(pattern):
     counts = np.round(x * 4000).astype(np.uint16)
     cv_counts = demosaic(counts, pattern, "opencv_bilinear")
     assert np.abs(cv_counts - demosaic(counts, pattern, "bilinear"))[2:-2, 2:-2].max() <= 1.0
+
+
+def test_opencv_legacy_code_names_agree_with_top_left_names():
+    """OpenCV's two-letter Bayer names read the second row and column: RGGB is 'BG'."""
+    import cv2
+
+    for pattern, legacy in dm._OPENCV_LEGACY.items():
+        for suffix in ("", "_EA", "_VNG"):
+            new = getattr(cv2, f"COLOR_Bayer{pattern}2RGB{suffix}", None)
+            if new is not None:
+                assert new == getattr(cv2, f"COLOR_Bayer{legacy}2RGB{suffix}")
+            assert dm._opencv_code(cv2, pattern, "opencv_" + {"": "bilinear", "_EA": "ea", "_VNG": "vng"}[suffix]) \
+                == getattr(cv2, f"COLOR_Bayer{legacy}2RGB{suffix}")
 
 
 @pytest.mark.parametrize("method", ["opencv_ea", "opencv_vng"])
@@ -489,5 +505,4 @@ def test_stage_clip_and_errors():
 
 
 def test_module_exports():
-    module = sys.modules["ispkit.stages.demosaic"]
-    assert set(module.__all__) == {"DEMOSAIC_METHODS", "demosaic", "mosaic", "Demosaic"}
+    assert set(dm.__all__) == {"DEMOSAIC_METHODS", "demosaic", "mosaic", "Demosaic"}
