@@ -58,7 +58,7 @@ FC4_MAX_SIDE = 1024
 #: (SqueezeNet's pooling needs about 40 pixels).
 FC4_MIN_SIDE = 64
 #: Overlap of the U-Net denoiser's tiles: ≥ its receptive-field radius.
-UNET_OVERLAP = 48
+UNET_OVERLAP = 64
 
 
 # -- which models fit which wrapper ---------------------------------------

@@ -313,8 +313,9 @@ def _bilateral(planes: np.ndarray, level: float, *, radius: int = 3, spatial_sig
     spatial = np.exp(-(yy * yy + xx * xx) / (2.0 * spatial_sigma ** 2)).astype(np.float32)
     # noise-only pixel pairs differ by 2·4·level² in squared distance on average
     h2 = 8.0 * (range_scale * level) ** 2
+    padded = np.pad(planes, ((0, 0), (radius, radius), (radius, radius)), mode="reflect")
     out = np.empty_like(planes)
-    _k.joint_bilateral(planes, planes, spatial, np.float32(1.0 / (2.0 * h2)), out)
+    _k.joint_bilateral(padded, padded, spatial, np.float32(1.0 / (2.0 * h2)), out)
     return out
 
 
@@ -351,11 +352,12 @@ def _starlet_noise_levels(levels: int) -> tuple[float, ...]:
 def _wavelet(planes: np.ndarray, level: float, *, levels: int = 4, window: int = 5) -> np.ndarray:
     """Locally adaptive BayesShrink of the starlet coefficients of decorrelated planes."""
     noise = _starlet_noise_levels(levels)
-    chans = np.tensordot(_DECORRELATE, planes, axes=1).astype(np.float32)
+    chans = np.empty_like(planes)
+    _k.mix_planes(_DECORRELATE, planes, chans)
     out = np.empty_like(chans)
     tmp, detail, tmp2, ping, pong = (np.empty_like(chans[0]) for _ in range(5))
     for k in range(4):
-        c = np.ascontiguousarray(chans[k])
+        c = chans[k]
         acc = out[k]
         acc[...] = 0.0
         for j in range(levels):
@@ -364,7 +366,8 @@ def _wavelet(planes: np.ndarray, level: float, *, levels: int = 4, window: int =
             _k.local_bayes_shrink(c, nxt, window // 2, float((level * noise[j]) ** 2), detail, tmp2, acc)
             c = nxt
         acc += c
-    return np.tensordot(_DECORRELATE.T, out, axes=1).astype(np.float32)
+    _k.mix_planes(np.ascontiguousarray(_DECORRELATE.T), out, chans)
+    return chans
 
 
 BAYER_DENOISE_METHODS.update({

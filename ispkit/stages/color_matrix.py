@@ -38,11 +38,11 @@ from ..errors import DomainError, InputError, MissingMetadataError, ParameterErr
 from ..frame import CaptureMetadata, Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from .colorspaces import (
-    _colour,
     apply_color_matrix,
     canonical_color_space,
     chromatic_adaptation_matrix,
     get_color_space,
+    illuminant_xy,
     rgb_to_rgb_matrix,
     xy_to_cct,
     _chromatic_adaptation_key,
@@ -69,7 +69,7 @@ class ColorimetryWarning(UserWarning):
     """The output is not colorimetric (e.g. a camera without any colour matrix)."""
 
 
-# Exif LightSource code → (name, colour-science illuminant whose CCT stands for it, or a
+# Exif LightSource code → (name, CIE illuminant (ILLUMINANTS_XY key) whose CCT stands for it, or a
 # nominal CCT in K). Fluorescent classes use the middle of the Exif CCT range.
 EXIF_LIGHT_SOURCES: Mapping[int, tuple[str, str | float]] = MappingProxyType({
     1: ("Daylight", "D55"),
@@ -102,20 +102,13 @@ _PCS = "D50"  # the DNG profile connection space white
 
 
 @functools.lru_cache(maxsize=None)
-def _illuminant_xy(name: str) -> tuple[float, float]:
-    colour = _colour()
-    xy = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"][name]
-    return float(xy[0]), float(xy[1])
-
-
-@functools.lru_cache(maxsize=None)
 def light_source_cct(code: int | None) -> float | None:
     """Return the correlated colour temperature (K) of an Exif LightSource code, or None.
 
     Notes
     -----
     CIE illuminants (A, B, C, D50, D55, D65, D75) get the Robertson (1968) CCT
-    of their colour-science chromaticity — the same method that measures the
+    of their chromaticity (:data:`~ispkit.stages.colorspaces.ILLUMINANTS_XY`) — the same method that measures the
     white during DNG interpolation, so a white exactly at a calibration
     illuminant gets that illuminant's matrix alone: A 2855.6 K, D50 5000.7 K,
     D55 5501.1 K, D65 6503.7 K, D75 7504.8 K. (The DNG SDK rounds these to
@@ -131,7 +124,7 @@ def light_source_cct(code: int | None) -> float | None:
         return None
     ref = entry[1]
     if isinstance(ref, str):
-        return float(xy_to_cct(_illuminant_xy(ref)))
+        return float(xy_to_cct(illuminant_xy(ref)))
     return float(ref)
 
 
@@ -151,7 +144,7 @@ def _xy_to_xyz(xy: np.ndarray) -> np.ndarray:
 
 def _normalize_color_matrix(cm: np.ndarray) -> np.ndarray:
     # dng_camera_profile::NormalizeColorMatrix: the PCS white should give a camera maximum of 1
-    coord = cm @ _xy_to_xyz(np.array(_illuminant_xy(_PCS)))
+    coord = cm @ _xy_to_xyz(np.array(illuminant_xy(_PCS)))
     top = float(coord.max())
     if top > 0.0 and (top < 0.99 or top > 1.01):
         cm = cm / top
@@ -161,7 +154,7 @@ def _normalize_color_matrix(cm: np.ndarray) -> np.ndarray:
 def _normalize_forward_matrix(fm: np.ndarray) -> np.ndarray:
     # dng_camera_profile::NormalizeForwardMatrix: camera (1, 1, 1) maps exactly to the D50 white
     xyz = fm @ np.ones(3)
-    return np.diag(_xy_to_xyz(np.array(_illuminant_xy(_PCS))) / xyz) @ fm
+    return np.diag(_xy_to_xyz(np.array(illuminant_xy(_PCS))) / xyz) @ fm
 
 
 def _as_matrix(value: Any, name: str) -> np.ndarray | None:
@@ -287,7 +280,7 @@ class DNGProfile:
         answer to a two-value oscillation). One pass when not dual.
         """
         n = np.asarray(camera_neutral, dtype=np.float64)
-        last = np.array(_illuminant_xy(_PCS))
+        last = np.array(illuminant_xy(_PCS))
         for it in range(1, max_iterations + 1):
             xyz_to_cam = self.interpolated(last)[0]
             nxt = _xyz_to_xy(np.linalg.solve(xyz_to_cam, n))
@@ -391,7 +384,7 @@ def dng_color_solution(meta: CaptureMetadata | DNGProfile, illuminant_rgb: Any =
         reference = np.linalg.solve(abcc, neutral)
         cam_to_xyz = fm @ np.diag(1.0 / reference) @ np.linalg.inv(abcc)
     else:
-        adapt = chromatic_adaptation_matrix(white_xy, _illuminant_xy(_PCS), cat)
+        adapt = chromatic_adaptation_matrix(white_xy, illuminant_xy(_PCS), cat)
         cam_to_xyz = adapt @ np.linalg.inv(xyz_to_cam)
         cam_to_xyz = cam_to_xyz / float((cam_to_xyz @ neutral)[1])
     return DNGColorSolution(white_xy=white_xy, cct=cct, weight=g, iterations=iterations,

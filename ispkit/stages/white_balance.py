@@ -80,13 +80,6 @@ class IlluminantMethod:
 ILLUMINANT_METHODS: dict[str, IlluminantMethod] = {}
 
 
-def _metadata_source(image: np.ndarray, cfa_pattern: str | None = None) -> np.ndarray:
-    raise ParameterError("the metadata sources 'camera', 'illuminant' and 'manual' are resolved by the stages")
-
-
-_METADATA_ENTRY = IlluminantMethod(_metadata_source)
-
-
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
@@ -371,16 +364,20 @@ def register_illuminant_method(name: str, fn: Callable[..., np.ndarray], *,
     ILLUMINANT_METHODS[name] = IlluminantMethod(fn, tuple(params))
 
 
-def _lookup(name: str, where: str, extra: tuple[str, ...] = ()) -> IlluminantMethod:
-    """Return the table entry of ``name``; ``extra`` names metadata sources accepted as well."""
-    if isinstance(name, str) and name in extra:
-        return _METADATA_ENTRY
+def _check_method(name: str, where: str, sources: tuple[str, ...]) -> None:
+    """Raise unless ``name`` is one of the metadata ``sources`` or a table entry."""
+    if not (isinstance(name, str) and name in sources):
+        _lookup(name, where, sources)
+
+
+def _lookup(name: str, where: str, sources: tuple[str, ...] = ()) -> IlluminantMethod:
+    """Return the table entry of ``name`` (the error also lists the metadata ``sources``)."""
     if not isinstance(name, str) or name not in ILLUMINANT_METHODS:
         from ..pipeline.registry import load_providers
 
         load_providers()  # plug-ins (e.g. the neural estimators) register on import
     if not isinstance(name, str) or name not in ILLUMINANT_METHODS:
-        raise unknown_name("illuminant method", name, set(ILLUMINANT_METHODS) | set(extra), where)
+        raise unknown_name("illuminant method", name, set(ILLUMINANT_METHODS) | set(sources), where)
     return ILLUMINANT_METHODS[name]
 
 
@@ -662,7 +659,7 @@ class IlluminantEstimation(Stage):
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _lookup(self.method, f"stage {self.type_name!r}", ("camera",))
+        _check_method(self.method, f"stage {self.type_name!r}", ("camera",))
         _check_estimator_fields(self)
 
     @property
@@ -719,8 +716,10 @@ class WhiteBalance(Stage):
     -----
     RAW_MOSAIC (gain per CFA position), RAW_PACKED, CAMERA_RGB or
     LINEAR_RGB, float32, linear. Provides ``illuminant_rgb`` (the camera-native
-    illuminant used, unit norm) and ``white_point`` (previous white point ×
-    gains, limited to 1 with ``clip``); scales ``noise_profile`` by the gains.
+    illuminant used, unit norm — in the working space's RGB when run on
+    LINEAR_RGB) and ``white_point`` (previous white point × gains, limited to
+    1 with ``clip``); scales ``noise_profile`` by the gains. Expects
+    black-subtracted data (run :class:`BlackLevel` first).
 
     References
     ----------
@@ -745,7 +744,7 @@ class WhiteBalance(Stage):
 
     def __post_init__(self) -> None:
         name = self.type_name
-        _lookup(self.method, f"stage {name!r}", _METADATA_SOURCES)
+        _check_method(self.method, f"stage {name!r}", _METADATA_SOURCES)
         _check_estimator_fields(self)
         if self.normalize not in _NORMALIZE:
             raise unknown_name("gain normalisation", self.normalize, _NORMALIZE, f"stage {name!r}")
@@ -783,8 +782,10 @@ class WhiteBalance(Stage):
             requires = ("illuminant_rgb",)
         elif self.method == "manual" and self.cct is not None:
             requires = ("cam_to_xyz",)
+        # with an estimator the gains depend on the whole image, so the stage is not pointwise
         return StageSpec(in_domains=(Domain.RAW_MOSAIC, Domain.RAW_PACKED, Domain.CAMERA_RGB, Domain.LINEAR_RGB),
-                         requires=requires, provides=("illuminant_rgb", "white_point"), pointwise=True)
+                         requires=requires, provides=("illuminant_rgb", "white_point"),
+                         pointwise=self.method in _METADATA_SOURCES)
 
     def illuminant_for(self, frame: Frame) -> np.ndarray:
         """Return the camera-native illuminant (unit norm) this stage would use on ``frame``."""

@@ -278,7 +278,7 @@ def _ref_forward(model: HAT, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("h, w", [(16, 16), (48, 32)])
 def test_forward_equals_the_official_algorithm(h, w):
     torch.manual_seed(3)
-    model = _narrow(upscale=3).double().eval()
+    model = _narrow(upscale=3, num_feat=16).double().eval()
     with torch.no_grad():  # sharpen the random attention so masks and biases matter
         for name, p in model.named_parameters():
             if "relative_position_bias_table" in name or "qkv.weight" in name:
@@ -385,17 +385,15 @@ def test_drop_path_is_stochastic_only_in_training():
 # -- checkpoints -------------------------------------------------------------------------------
 def test_params_ema_checkpoint_round_trips_through_the_registry(hat_l, tmp_path):
     sd = hat_l.state_dict()
-    decoy = {k: torch.zeros_like(v) for k, v in sd.items()}
+    # BasicSR files may hold both 'params' and 'params_ema'; the test configs load params_ema
+    decoy = {k: torch.zeros_like(v) for k, v in list(sd.items())[:4]}
     path = tmp_path / "HAT-L_SRx4_ImageNet-pretrain.pth"
-    torch.save({"params": decoy, "params_ema": sd}, path)  # BasicSR files may hold both
+    torch.save({"params": decoy, "params_ema": sd}, path)
     loaded = create_model("hat_l.srx4", weights=path)
     got = loaded.state_dict()
-    assert got.keys() == sd.keys()
+    assert list(got) == list(sd)
     assert all(torch.equal(got[k], sd[k]) for k in sd)
     assert not loaded.training
-    with torch.no_grad():
-        x = torch.rand(1, 3, 16, 16)
-        torch.testing.assert_close(loaded(x), hat_l(x), rtol=0, atol=0)
 
 
 def test_a_checkpoint_of_another_size_is_refused_with_a_listing():
@@ -412,22 +410,24 @@ def test_a_checkpoint_of_another_size_is_refused_with_a_listing():
 # -- trainability ---------------------------------------------------------------------------------
 def test_a_narrow_hat_overfits_a_tiny_batch():
     torch.manual_seed(0)
-    model = _narrow(upscale=2, embed_dim=16, depths=(1,), num_heads=(2,), squeeze_factor=4).train()
-    hr = torch.rand(2, 3, 32, 32)
+    model = _narrow(upscale=2, embed_dim=16, depths=(1,), num_heads=(2,), squeeze_factor=4, num_feat=32).train()
+    hr = torch.rand(1, 3, 32, 32)
     hr = F.avg_pool2d(F.pad(hr, (1, 1, 1, 1), mode="reflect"), 3, stride=1)  # a little structure
     lr = F.avg_pool2d(hr, 2)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     start = time.perf_counter()
-    losses = []
-    for _ in range(150):
+    losses: list[float] = []
+    for _ in range(250):
         opt.zero_grad(set_to_none=True)
         loss = F.l1_loss(model(lr), hr)
         loss.backward()
         opt.step()
         losses.append(loss.item())
+        if losses[-1] < 0.1 * losses[0]:
+            break
     elapsed = time.perf_counter() - start
-    print(f"\nHAT overfit: L1 {losses[0]:.4f} → {min(losses):.4f} in {len(losses)} steps, {elapsed:.1f} s")
-    assert min(losses) < 0.1 * losses[0]
+    print(f"\nHAT overfit: L1 {losses[0]:.4f} → {losses[-1]:.4f} in {len(losses)} steps, {elapsed:.1f} s")
+    assert losses[-1] < 0.1 * losses[0]
 
 
 # -- tiling ------------------------------------------------------------------------------------------
@@ -461,13 +461,16 @@ def _smooth_image(side: int, seed: int) -> torch.Tensor:
 def test_overlap_blended_tiles_lose_less_than_naive_tiles():
     """256² input, random-init narrow HAT (window 16, as released), ×2, tiles of 128.
 
-    A full HAT-S at 256² on this CPU takes minutes per pass with random
-    weights, so the network is the narrow configuration of :func:`_narrow`
-    (embed 24, 2 groups × 2 HABs + OCAB), with the attention sharpened so it
-    mixes pixels across windows as a trained HAT does.
+    A full HAT-S at 256² takes minutes per pass on this CPU, so the network
+    is the narrow configuration of :func:`_narrow` (embed 24, 2 groups × 2
+    HABs + OCAB, 16 reconstruction features) with its attention sharpened
+    (bias tables and q/k/v weights ×10) so it mixes pixels across windows.
+    Compared at the same context: ``run_tiled`` with overlap 16 against
+    HAT's own ``tile_process`` with tile_pad 16 (and its default 32), and
+    naive non-overlapping tiles.
     """
     torch.manual_seed(0)
-    model = _narrow(upscale=2).eval()
+    model = _narrow(upscale=2, num_feat=16).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "relative_position_bias_table" in name or "qkv.weight" in name:
@@ -478,13 +481,16 @@ def test_overlap_blended_tiles_lose_less_than_naive_tiles():
         peak = float(full.max() - full.min())
         ours = run_tiled(model, x, tile=128, overlap=16, scale=2, multiple=16)
         naive = run_tiled(model, x, tile=128, overlap=0, scale=2, multiple=16)
-        hat_tile = _hat_style_tiles(model, x, tile=128, pad=32, scale=2)
-    p_ours, p_naive, p_hat = _psnr(ours, full, peak), _psnr(naive, full, peak), _psnr(hat_tile, full, peak)
-    print(f"\nHAT tiling PSNR vs untiled (peak = output range {peak:.3f}): blended overlap 16 → {p_ours:.2f} dB, "
-          f"HAT tile_pad 32 → {p_hat:.2f} dB, naive non-overlapping → {p_naive:.2f} dB")
+        hat16 = _hat_style_tiles(model, x, tile=128, pad=16, scale=2)
+        hat32 = _hat_style_tiles(model, x, tile=128, pad=32, scale=2)
+    p_ours, p_naive = _psnr(ours, full, peak), _psnr(naive, full, peak)
+    p_hat16, p_hat32 = _psnr(hat16, full, peak), _psnr(hat32, full, peak)
+    print(f"\nHAT tiling, PSNR against the untiled output (peak = its range {peak:.3f}): "
+          f"run_tiled overlap 16 → {p_ours:.1f} dB; HAT tile_process pad 16 → {p_hat16:.1f} dB, "
+          f"pad 32 → {p_hat32:.1f} dB; naive non-overlapping → {p_naive:.1f} dB")
     assert ours.shape == naive.shape == full.shape == (1, 3, 512, 512)
-    assert p_ours > p_naive + 3.0
-    assert p_ours > 35.0
+    assert p_ours > p_naive + 20.0
+    assert p_ours > p_hat16  # same context, smaller gap
 
 
 def test_super_resolution_stage_runs_a_hat_model():

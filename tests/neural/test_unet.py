@@ -67,7 +67,7 @@ def _bayer_scene(rng: np.random.Generator, n: int, side: int) -> np.ndarray:
     return np.stack(scenes).astype(np.float32)
 
 
-def test_unet_raw_overfits_a_tiny_denoising_batch():
+def test_unet_raw_overfits_a_tiny_batch():
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     clean_mosaics = _bayer_scene(rng, 2, 64)  # 64² mosaic crops
@@ -75,12 +75,14 @@ def test_unet_raw_overfits_a_tiny_denoising_batch():
     noisy = clean_mosaics + sigma * rng.standard_normal(clean_mosaics.shape).astype(np.float32)
     pack = lambda m: torch.from_numpy(np.stack([pack_bayer(x, "RGGB").transpose(2, 0, 1) for x in m]))
     x = torch.cat([pack(noisy), torch.full((2, 1, 32, 32), sigma)], dim=1)
-    target = pack(clean_mosaics)
+    # a reverse-ISP flavoured target: white-balance gains on the clean planes (the
+    # residual net starts as the identity, so only learning reduces the loss)
+    target = pack(clean_mosaics) * torch.tensor([2.0, 1.0, 1.0, 1.6])[None, :, None, None]
     net = create_model("unet.raw", eval=False)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     first = last = torch.mean((net(x) - target) ** 2).item()
     steps = 0
-    while steps < 300 and last >= 0.1 * first:
+    while steps < 200 and last >= 0.1 * first:
         opt.zero_grad()
         loss = torch.mean((net(x) - target) ** 2)
         loss.backward()
@@ -134,7 +136,7 @@ def test_denoise_method_takes_a_sigma_map(unet_weights):
     np.testing.assert_allclose(out, _reference_denoise(mosaic, "GRBG", plane, unet_weights), atol=1e-5)
 
 
-def test_denoise_method_is_exact_identity_untrained_and_tiles_large_frames():
+def test_untrained_denoise_method_is_the_exact_identity():
     rng = np.random.default_rng(3)
     mosaic = rng.random((200, 264)).astype(np.float32)
     with pytest.warns(RandomWeightsWarning, match="unet.raw"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -464,3 +466,41 @@ def test_color_convert_stage(rng):
         ColorConvert(cat="nope")
     assert ColorConvert.from_params(ColorConvert(output_space="xyz", cat="cat16").to_config()["params"]) == \
         ColorConvert(output_space="xyz", cat="cat16")
+
+
+# --- the render path stays free of colour-science -------------------------------------------
+
+_NO_COLOUR_SCRIPT = """
+import sys
+import numpy as np
+import ispkit
+from ispkit.frame import CaptureMetadata
+from ispkit.stages.color_matrix import EXIF_LIGHT_SOURCES, ColorConvert, ColorMatrix, light_source_cct
+from ispkit.stages.colorspaces import COLOR_SPACES, cct_to_xy, chromatic_adaptation_matrix, xy_to_cct
+cm1, cm2, fm = (np.array(m) for m in {matrices!r})
+dual = dict(color_matrix1=cm1, color_matrix2=cm2, calibration_illuminant1=17, calibration_illuminant2=21,
+            wb_gains=[2.1, 1.0, 1.5])
+metas = [CaptureMetadata(**dual), CaptureMetadata(**dual, forward_matrix1=fm, forward_matrix2=fm),
+         CaptureMetadata(color_matrix1=cm2, calibration_illuminant1=23, wb_gains=[1.9, 1.0, 1.4]),
+         CaptureMetadata(cam_to_xyz=np.linalg.inv(cm2), wb_gains=[1.9, 1.0, 1.4]),
+         CaptureMetadata(cam_to_srgb=np.eye(3) * 1.1 - 0.05)]
+out = [light_source_cct(code) for code in EXIF_LIGHT_SOURCES]
+for meta in metas:
+    for space in COLOR_SPACES:
+        out.append(ColorMatrix(output_space=space).matrix_for(meta)[0])
+out += [xy_to_cct(cct_to_xy(np.linspace(2000, 12000, 9))), chromatic_adaptation_matrix([0.44, 0.40], [0.31, 0.33])]
+assert all(np.all(np.isfinite(v)) for v in out)
+ColorConvert(output_space="prophoto", cat="bradford")
+print(sorted(m for m in sys.modules if m.split(".")[0] == "colour" or m in ("scipy.interpolate", "scipy.special")))
+"""
+
+
+def test_render_colorimetry_does_not_import_colour_science():
+    # importing colour-science costs about a second: the default render path (Exif light sources,
+    # DNG dual-illuminant solution, Bradford, Robertson CCT, every working space) uses the literal
+    # tables instead, and `import ispkit` pulls in neither colour nor scipy.interpolate/special
+    matrices = tuple(m.tolist() for m in (CANON_CM1, CANON_CM2, CANON_FM))
+    res = subprocess.run([sys.executable, "-c", _NO_COLOUR_SCRIPT.format(matrices=matrices)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"

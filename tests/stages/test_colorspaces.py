@@ -10,10 +10,14 @@ import pytest
 
 from ispkit.errors import InputError, ParameterError, UnknownNameError
 from ispkit.stages.colorspaces import (
+    BRADFORD_MATRIX,
     CCT_TO_XY_METHODS,
     CHROMATIC_ADAPTATION_METHODS,
     COLOR_SPACE_ALIASES,
+    COLOR_SPACE_PRIMARIES,
     COLOR_SPACES,
+    ILLUMINANTS_XY,
+    ROBERTSON1968_ISOTEMPERATURE_LINES,
     XY_TO_CCT_METHODS,
     apply_color_matrix,
     apply_color_matrix_reference,
@@ -21,6 +25,7 @@ from ispkit.stages.colorspaces import (
     cct_to_xy,
     chromatic_adaptation_matrix,
     get_color_space,
+    illuminant_xy,
     rgb_to_rgb_matrix,
     rgb_to_xyz_matrix,
     whitepoint_xyz,
@@ -218,6 +223,83 @@ def test_cct_bad_input():
         cct_to_xy(-10)
     with pytest.raises(ParameterError):
         xy_to_cct([np.nan, 0.3])
+
+
+# --- the literal tables equal colour-science's, and so do the closed forms -------------------
+
+def test_illuminant_table_equals_colour():
+    assert {"A", "B", "C", "D50", "D55", "D65", "D75", "E"} <= set(ILLUMINANTS_XY)
+    assert {f"FL{i}" for i in range(1, 13)} <= set(ILLUMINANTS_XY)
+    for name, xy in ILLUMINANTS_XY.items():
+        np.testing.assert_array_equal(np.array(xy), ILLUMINANTS[name], err_msg=name)
+        assert illuminant_xy(name) == xy
+    # names outside the table come from colour-science; unknown ones list the valid names
+    np.testing.assert_array_equal(illuminant_xy("FL3.1"), ILLUMINANTS["FL3.1"])
+    with pytest.raises(UnknownNameError, match="D65"):
+        illuminant_xy("D66")
+
+
+def test_primaries_table_equals_colour():
+    assert set(COLOR_SPACE_PRIMARIES) == set(RGB_SPACES)
+    for name, (primaries, white) in COLOR_SPACE_PRIMARIES.items():
+        cs = colour.RGB_COLOURSPACES[COLOR_SPACES[name][0]]
+        np.testing.assert_array_equal(np.array(primaries), cs.primaries, err_msg=name)
+        assert white == cs.whitepoint_name
+        np.testing.assert_array_equal(np.array(ILLUMINANTS_XY[white]), cs.whitepoint, err_msg=name)
+
+
+@pytest.mark.parametrize("name", RGB_SPACES)
+def test_derived_matrices_equal_colour_to_the_bit(name):
+    cs = colour.RGB_COLOURSPACES[COLOR_SPACES[name][0]]
+    npm = colour.normalised_primary_matrix(cs.primaries, cs.whitepoint)
+    np.testing.assert_allclose(rgb_to_xyz_matrix(name), npm, rtol=0, atol=1e-16)
+    np.testing.assert_allclose(xyz_to_rgb_matrix(name), np.linalg.inv(npm), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(whitepoint_xyz(name), colour.xy_to_XYZ(cs.whitepoint), rtol=0, atol=1e-16)
+
+
+def test_bradford_table_and_adaptation_equal_colour(rng):
+    np.testing.assert_array_equal(np.array(BRADFORD_MATRIX),
+                                  colour.adaptation.CHROMATIC_ADAPTATION_TRANSFORMS["Bradford"])
+    xy = np.column_stack([rng.uniform(0.22, 0.52, 200), rng.uniform(0.22, 0.44, 200)])
+    for src, dst in zip(xy[::2], xy[1::2]):
+        ref = colour.adaptation.matrix_chromatic_adaptation_VonKries(
+            colour.xy_to_XYZ(src), colour.xy_to_XYZ(dst), transform="Bradford")
+        np.testing.assert_allclose(chromatic_adaptation_matrix(src, dst), ref, rtol=0, atol=1e-15)
+
+
+def test_robertson_table_equals_colour():
+    from colour.temperature.robertson1968 import DATA_ISOTEMPERATURE_LINES_ROBERTSON1968 as ref
+
+    assert len(ROBERTSON1968_ISOTEMPERATURE_LINES) == 31
+    np.testing.assert_array_equal(np.array(ROBERTSON1968_ISOTEMPERATURE_LINES), np.array(ref))
+    assert ROBERTSON1968_ISOTEMPERATURE_LINES[19] == (325, 0.24792, 0.34655, -2.4681)  # Lindbloom's fix
+    np.testing.assert_array_equal(np.array(ROBERTSON1968_ISOTEMPERATURE_LINES)[:, 0],
+                                  list(range(0, 100, 10)) + list(range(100, 625, 25)))
+
+
+def test_robertson_xy_to_cct_equals_colour_everywhere(rng):
+    # chromaticities all over the locus region, including past both ends of the table
+    # (below 1667 K and above infinity-mired 0) and exactly on isotemperature lines
+    xy = np.column_stack([rng.uniform(0.18, 0.62, 3000), rng.uniform(0.12, 0.46, 3000)])
+    on_lines = colour.UCS_uv_to_xy(np.array(ROBERTSON1968_ISOTEMPERATURE_LINES)[:, 1:3])
+    xy = np.vstack([xy, on_lines, [[0.62, 0.36], [0.2, 0.18], [0.25, 0.25]]])
+    ref = colour.temperature.uv_to_CCT_Robertson1968(colour.xy_to_UCS_uv(xy))[:, 0]
+    np.testing.assert_allclose(xy_to_cct(xy), ref, rtol=1e-14, atol=0)
+    # shapes: one xy → float, (..., 2) → (...)
+    assert xy_to_cct(xy[0]) == pytest.approx(ref[0], rel=1e-14)
+    assert isinstance(xy_to_cct(list(xy[0])), float)
+    assert xy_to_cct(xy[:12].reshape(3, 4, 2)).shape == (3, 4)
+    assert xy_to_cct(np.zeros((0, 2))).shape == (0,)
+
+
+def test_robertson_cct_to_xy_equals_colour_everywhere():
+    cct = np.concatenate([np.geomspace(500.0, 1e6, 2000),
+                          1e6 / np.array(ROBERTSON1968_ISOTEMPERATURE_LINES)[1:, 0]])
+    zeros = np.zeros_like(cct)
+    ref = colour.UCS_uv_to_xy(colour.temperature.CCT_to_uv_Robertson1968(np.stack([cct, zeros], -1)))
+    np.testing.assert_allclose(cct_to_xy(cct), ref, rtol=0, atol=1e-15)
+    assert cct_to_xy(5000).shape == (2,)
+    assert cct_to_xy(cct[:6].reshape(2, 3)).shape == (2, 3, 2)
 
 
 # --- the kernel --------------------------------------------------------------------------

@@ -558,6 +558,7 @@ def test_spec_requires():
     assert WhiteBalance(method="manual", cct=5000.0).spec.requires == ("cam_to_xyz",)
     assert set(WhiteBalance().spec.provides) == {"illuminant_rgb", "white_point"}
     assert IlluminantEstimation().spec.provides == ("illuminant_rgb",)
+    assert WhiteBalance().spec.pointwise and not WhiteBalance(method="gray_world").spec.pointwise
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ __all__ = [
     "joint_bilateral",
     "atrous_smooth",
     "local_bayes_shrink",
+    "mix_planes",
     "box3",
 ]
 
@@ -129,11 +130,17 @@ def joint_bilateral(src, guide, spatial, inv_two_h2, out):
 
     Parameters
     ----------
-    src : 4×h×w float32 planes to filter.
-    guide : 4×h×w float32 planes the range distance is measured on.
+    src : C×(h+2r)×(w+2r) float32 planes to filter, padded by ``r`` on every
+        side (e.g. ``np.pad(..., mode="reflect")``).
+    guide : planes the range distance is measured on, padded the same way.
     spatial : (2r+1)×(2r+1) float32 spatial weights.
     inv_two_h2 : ``1 / (2 h²)`` of the range kernel (distance summed over planes).
-    out : 4×h×w float32.
+    out : C×h×w float32.
+
+    Notes
+    -----
+    Loops run tap by tap over whole rows, so the inner loops are contiguous
+    and vectorise.
 
     References
     ----------
@@ -141,35 +148,36 @@ def joint_bilateral(src, guide, spatial, inv_two_h2, out):
     ICCV 1998; E. Eisemann, F. Durand, "Flash photography enhancement via
     intrinsic relighting", SIGGRAPH 2004 (joint/cross bilateral).
     """
-    nc, h, w = src.shape
+    nc = src.shape[0]
     rad = spatial.shape[0] // 2
+    h = out.shape[1]
+    w = out.shape[2]
     for i in prange(h):
-        acc = np.zeros(nc, dtype=np.float32)
-        gc = np.zeros(nc, dtype=np.float32)
-        rows = np.empty(2 * rad + 1, dtype=np.int64)
-        for di in range(-rad, rad + 1):
-            rows[di + rad] = _mirror(i + di, h)
-        for j in range(w):
-            for c in range(nc):
-                acc[c] = 0.0
-                gc[c] = guide[c, i, j]
-            wsum = np.float32(0.0)
-            inside = j >= rad and j < w - rad
-            for di in range(2 * rad + 1):
-                ii = rows[di]
-                for dj in range(-rad, rad + 1):
-                    jj = j + dj if inside else _mirror(j + dj, w)
-                    d2 = np.float32(0.0)
-                    for c in range(nc):
-                        t = guide[c, ii, jj] - gc[c]
-                        d2 += t * t
-                    wt = spatial[di, dj + rad] * np.float32(math.exp(-d2 * inv_two_h2))
-                    wsum += wt
-                    for c in range(nc):
-                        acc[c] += wt * src[c, ii, jj]
-            inv = np.float32(1.0) / wsum
-            for c in range(nc):
-                out[c, i, j] = acc[c] * inv
+        acc = np.zeros((nc, w), dtype=np.float32)
+        wsum = np.zeros(w, dtype=np.float32)
+        wt = np.empty(w, dtype=np.float32)
+        for di in range(2 * rad + 1):
+            for dj in range(2 * rad + 1):
+                sw = spatial[di, dj]
+                for j in range(w):
+                    wt[j] = 0.0
+                for c in range(nc):
+                    g0 = guide[c, i + rad]
+                    g1 = guide[c, i + di]
+                    for j in range(w):
+                        t = g1[j + dj] - g0[j + rad]
+                        wt[j] += t * t
+                for j in range(w):
+                    wt[j] = sw * np.float32(math.exp(-wt[j] * inv_two_h2))
+                    wsum[j] += wt[j]
+                for c in range(nc):
+                    s1 = src[c, i + di]
+                    a = acc[c]
+                    for j in range(w):
+                        a[j] += wt[j] * s1[j + dj]
+        for c in range(nc):
+            for j in range(w):
+                out[c, i, j] = acc[c, j] / wsum[j]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -283,3 +291,20 @@ def local_bayes_shrink(fine, coarse, radius, noise_var, detail, tmp, acc):
             d = dr[j]
             mag = abs(d) - thr
             ar[j] += math.copysign(mag, d) if mag > 0 else np.float32(0.0)
+
+
+@numba.njit(cache=True, parallel=True)
+def mix_planes(m, src, out):
+    """``out[k] = Σ_c m[k, c] · src[c]`` for C×h×w float32 planes (a per-pixel colour matrix)."""
+    nc, h, w = src.shape
+    nk = m.shape[0]
+    for i in prange(h):
+        for k in range(nk):
+            orow = out[k, i]
+            for j in range(w):
+                orow[j] = 0.0
+            for c in range(nc):
+                f = m[k, c]
+                srow = src[c, i]
+                for j in range(w):
+                    orow[j] += f * srow[j]
