@@ -92,11 +92,17 @@ def _cmd_render(args: argparse.Namespace) -> int:
     preset: Any = args.config if args.config else args.preset
     pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
     frame = read_raw(args.input)
-    result = pipe.run(frame, keep_intermediates=bool(args.debug_dir))
     out = Path(args.output) if args.output else Path(Path(args.input).with_suffix(".png").name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    path = write_image(result.output, out, bit_depth=args.bit_depth, quality=args.quality)
-    print(f"{args.input} -> {path} ({result.total_seconds * 1000:.0f} ms, preset {pipe.name!r})")
+    t0 = time.perf_counter()
+    if args.debug_dir or args.timings:
+        result = pipe.run(frame, keep_intermediates=bool(args.debug_dir))
+        path = write_image(result.output, out, bit_depth=args.bit_depth, quality=args.quality)
+    else:  # straight to integer codes (quantised inside the fused kernel for 8-bit)
+        from .render import render
+        codes = render(frame, pipe, bit_depth=args.bit_depth)
+        path = write_image(codes, out, bit_depth=args.bit_depth, quality=args.quality, orientation=1)
+    print(f"{args.input} -> {path} ({(time.perf_counter() - t0) * 1000:.0f} ms, preset {pipe.name!r})")
     if args.timings:
         for name, sec in result.timings.items():
             print(f"  {name:<24s} {sec * 1000:8.1f} ms")

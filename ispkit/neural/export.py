@@ -50,6 +50,8 @@ def export_onnx(name_or_stage: "str | nn.Module | object", path: str | Path, *,
     -----
     The exported graph takes float32 NCHW input exactly as the network does
     (already packed/normalised); wrapper logic (packing, tiling) is not exported.
+    Batch, height and width are dynamic; a graph whose layers are built from
+    the input's size falls back to the fixed ``input_shape`` with a RuntimeWarning.
     """
     contract: InputContract | None = None
     if isinstance(name_or_stage, str):
@@ -74,14 +76,28 @@ def export_onnx(name_or_stage: "str | nn.Module | object", path: str | Path, *,
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
     example = torch.rand(*[int(s) for s in input_shape])
+    dynamic = {"input": {0: "batch", 2: "height", 3: "width"},
+               "output": {0: "batch"} if (contract is not None and contract.scale == 0.0)
+               else {0: "batch", 2: "out_height", 3: "out_width"}}
+    try:
+        _export(model, example, out, opset, dynamic)
+    except Exception as exc:  # the TorchScript exporter raises several kinds for shape-dependent graphs
+        # some graphs (e.g. kernels built from x.size()) only export with fixed sizes
+        warnings.warn(
+            f"export_onnx: the graph does not export with dynamic height/width ({type(exc).__name__}); "
+            f"writing it for the fixed input shape {tuple(example.shape)} instead",
+            RuntimeWarning, stacklevel=2,
+        )
+        _export(model, example, out, opset, None)
+    return out
+
+
+def _export(model: nn.Module, example: torch.Tensor, out: Path, opset: int,
+            dynamic_axes: dict | None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript exporter deprecation notices
         torch.onnx.export(
             model, (example,), str(out), dynamo=False, opset_version=opset,
-            input_names=["input"], output_names=["output"],
-            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                          "output": {0: "batch"} if (contract is not None and contract.scale == 0.0)
-                          else {0: "batch", 2: "out_height", 3: "out_width"}},
+            input_names=["input"], output_names=["output"], dynamic_axes=dynamic_axes,
             do_constant_folding=True,
         )
-    return out

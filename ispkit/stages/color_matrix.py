@@ -108,10 +108,11 @@ def light_source_cct(code: int | None) -> float | None:
     Notes
     -----
     CIE illuminants (A, B, C, D50, D55, D65, D75) get the Robertson (1968) CCT
-    of their chromaticity (:data:`~ispkit.stages.colorspaces.ILLUMINANTS_XY`) — the same method that measures the
-    white during DNG interpolation, so a white exactly at a calibration
-    illuminant gets that illuminant's matrix alone: A 2855.6 K, D50 5000.7 K,
-    D55 5501.1 K, D65 6503.7 K, D75 7504.8 K. (The DNG SDK rounds these to
+    of their chromaticity (:data:`~ispkit.stages.colorspaces.ILLUMINANTS_XY`)
+    — the same method that measures the white during DNG interpolation, so a
+    white exactly at a calibration illuminant gets that illuminant's matrix
+    alone: A 2855.6 K, D50 5000.7 K, D55 5501.1 K, D65 6503.7 K, D75 7504.8 K.
+    (The DNG SDK rounds these to
     2850, 5000, 5500, 6500, 7500 K; the interpolation weights differ by < 1e-3.)
     Weather / flash codes use the nearest D illuminant, fluorescent classes
     the middle of their Exif range, ISO studio tungsten 3200 K. Unknown (0),

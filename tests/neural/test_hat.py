@@ -382,6 +382,24 @@ def test_drop_path_is_stochastic_only_in_training():
     assert not torch.equal(a, b) and torch.equal(c, d)
 
 
+def test_onnx_export_keeps_padding_and_dynamic_sizes(tmp_path):
+    import onnxruntime as ort
+
+    from ispkit.neural import export_onnx
+
+    torch.manual_seed(0)
+    model = _narrow(upscale=2, num_feat=16).eval()
+    path = export_onnx(model, tmp_path / "hat.onnx", input_shape=(1, 3, 32, 32))
+    session = ort.InferenceSession(str(path))
+    for shape in [(1, 3, 48, 32), (2, 3, 20, 24)]:
+        x = torch.rand(*shape)
+        y = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        with torch.no_grad():
+            ref = model(x).numpy()
+        assert y.shape == ref.shape == (shape[0], 3, 2 * shape[2], 2 * shape[3])
+        np.testing.assert_allclose(y, ref, rtol=0, atol=1e-5)
+
+
 # -- checkpoints -------------------------------------------------------------------------------
 def test_params_ema_checkpoint_round_trips_through_the_registry(hat_l, tmp_path):
     sd = hat_l.state_dict()

@@ -507,7 +507,6 @@ class HAT(nn.Module):
         self._check(upscale, in_channels, embed_dim, depths, num_heads, window_size, compress_ratio,
                     squeeze_factor, resi_connection)
         self.upscale = int(upscale)
-        self.scale = self.upscale
         self.window_size = int(window_size)
         self.shift_size = self.window_size // 2
         self.overlap_ratio = float(overlap_ratio)
@@ -577,9 +576,10 @@ class HAT(nn.Module):
         h, w = x.shape[-2:]
         ws = self.window_size
         ph, pw = (-h) % ws, (-w) % ws
-        if ph == 0 and pw == 0:
+        tracing = torch.jit.is_tracing()  # keep the pad in exported graphs: their size is dynamic
+        if ph == 0 and pw == 0 and not tracing:
             return x, h, w
-        mode = "reflect" if (ph < h and pw < w) else "replicate"
+        mode = "reflect" if (ph < h and pw < w) or tracing else "replicate"
         return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
