@@ -48,6 +48,7 @@ __all__ = [
     "gamma_compress",
     "gamma_expand",
     "gamma_compress_reference",
+    "kernel_coefficients",
     "dcraw_gamma_coefficients",
     "Gamma",
     "GammaExpand",
@@ -138,6 +139,27 @@ def _curve_params(curve: str, gamma: float, toe_slope: float, inverse: bool) -> 
     raise unknown_name("gamma curve", curve, GAMMA_CURVES, "gamma")
 
 
+def kernel_coefficients(curve: str, gamma: float = 2.2, toe_slope: float = 12.92, *, inverse: bool = False,
+                        float32: bool = True) -> tuple[float, ...]:
+    """Coefficients (t, k, u, v, q, w, z) of the piecewise kernel for ``curve``.
+
+    ``y = a·k`` for ``a < t``, else ``(a·u + v)^q·w + z``. The break ``t`` is
+    adjusted so the strict comparison reproduces the curve's own convention
+    (sRGB's toe includes its break) in float64 or, with ``float32``, for
+    float32 inputs.
+    """
+    params = _curve_params(curve, gamma, toe_slope, inverse)
+    if curve == "srgb":  # IEC 61966-2-1 (and colour-science) keep the break on the linear side: x <= t
+        params = (float(np.nextafter(params[0], np.inf)),) + params[1:]
+    if float32:
+        # compare float32 inputs against the float64 break exactly: a < t64 <=> a < ceil32(t64)
+        t32 = np.float32(params[0])
+        if float(t32) < params[0]:
+            t32 = np.nextafter(t32, np.float32(np.inf))
+        params = (float(t32),) + params[1:]
+    return params
+
+
 def _apply(x: Any, curve: str, gamma: float, toe_slope: float, clip: bool,
            out: np.ndarray | None, inverse: bool, where: str) -> np.ndarray:
     if not isinstance(curve, str) or curve not in GAMMA_CURVES:
@@ -169,18 +191,8 @@ def _apply(x: Any, curve: str, gamma: float, toe_slope: float, clip: bool,
         elif not np.shares_memory(flat_out, flat_in):
             np.copyto(flat_out, flat_in)
         return out
-    params = _curve_params(curve, gamma, toe_slope, inverse)
-    if curve == "srgb":  # IEC 61966-2-1 (and colour-science) keep the break on the linear side: x <= t
-        params = (float(np.nextafter(params[0], np.inf)),) + params[1:]
-    if dtype == np.float64:
-        kernel = piecewise_power_f64
-    else:
-        kernel = piecewise_power_f32
-        # compare float32 inputs against the float64 break exactly: a < t64 <=> a < ceil32(t64)
-        t32 = np.float32(params[0])
-        if float(t32) < params[0]:
-            t32 = np.nextafter(t32, np.float32(np.inf))
-        params = (float(t32),) + params[1:]
+    params = kernel_coefficients(curve, gamma, toe_slope, inverse=inverse, float32=dtype != np.float64)
+    kernel = piecewise_power_f64 if dtype == np.float64 else piecewise_power_f32
     with threads_for(flat_in.size):
         bad = kernel(flat_in, flat_out, *params, bool(clip))
     if bad:
