@@ -5,7 +5,7 @@ at a realistic tile size, in float32 with the wrapper's memory format
 (channels_last) and, as the reference measured in the same process, with
 plain contiguous NCHW tensors; bfloat16 autocast is reported as a ratio too.
 
-    python benchmarks/bench_neural.py                 # every model, 256-pixel tiles
+    python benchmarks/bench_neural.py                 # every model, 256-pixel tiles (128 for SR)
     python benchmarks/bench_neural.py --side 128 unet.raw fc4.cwp
     python benchmarks/bench_neural.py --quick         # 64-pixel tiles, one repeat
 
@@ -56,6 +56,8 @@ def run_one(name: str, side: int, repeats: int, min_seconds: float) -> dict:
     torch.manual_seed(0)
     c = get_model_entry(name).weights.contract
     model = create_model(name)
+    if side <= 0:
+        side = 128 if c.scale > 2 else 256
     side = max(side, int(getattr(model, "min_size", 1) or 1))
     side = int(math.ceil(side / c.size_multiple) * c.size_multiple)
     x = torch.rand(1, c.in_channels, side, side)
@@ -85,9 +87,10 @@ def run_one(name: str, side: int, repeats: int, min_seconds: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", help="model names (default: every registered model)")
-    ap.add_argument("--side", type=int, default=256, help="input tile side in model-input pixels")
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--min-seconds", type=float, default=1.0)
+    ap.add_argument("--side", type=int, default=0,
+                    help="input tile side in model-input pixels (0: 128 for super-resolution, else 256)")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--min-seconds", type=float, default=0.5)
     ap.add_argument("--quick", action="store_true", help="64-pixel tiles, one repeat")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     from ispkit.neural import list_models
 
     names = args.models or list_models()
-    print(f"ispkit neural benchmark — CPU, {os.cpu_count()} cores, tile side {args.side} (model input pixels)")
+    side = "auto (128 for super-resolution, 256 otherwise)" if args.side <= 0 else str(args.side)
+    print(f"ispkit neural benchmark — CPU, {os.cpu_count()} cores, tile side {side} (model input pixels)")
     head = (f"{'model':<26}{'side':>5}{'params M':>9}{'out MP/s':>10}{'s/tile':>8}{'CL/NCHW':>9}"
             f"{'bf16/fp32':>10}{'bf16 err':>9}{'B/px':>8}{'peak MB':>9}{'fwd MB':>8}")
     print(head)

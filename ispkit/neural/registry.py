@@ -6,11 +6,10 @@ imports every family module); :func:`create_model` is the one factory.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -87,27 +86,6 @@ def get_model_entry(name: str) -> ModelEntry:
         raise unknown_name("model", name, MODELS, "ispkit.neural") from None
 
 
-_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
-                   "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-                   "orthogonal_", "sparse_")
-
-
-@contextlib.contextmanager
-def _skip_init(active: bool) -> Iterator[None]:
-    """Make ``torch.nn.init`` a no-op while building a model whose every tensor a strict load overwrites."""
-    if not active:
-        yield
-        return
-    saved = {f: getattr(nn.init, f) for f in _INIT_FUNCTIONS if hasattr(nn.init, f)}
-    try:
-        for f in saved:
-            setattr(nn.init, f, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for f, fn in saved.items():
-            setattr(nn.init, f, fn)
-
-
 def create_model(name: str, weights: str | Path | Mapping[str, torch.Tensor] | None = None, *,
                  device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
                  eval: bool = True) -> nn.Module:
@@ -146,8 +124,7 @@ def create_model(name: str, weights: str | Path | Mapping[str, torch.Tensor] | N
             source, assign = "the given state dict", False
         else:
             raise WeightsError(f"weights for model {name!r} must be a path or a state dict, got {type(weights).__name__}")
-    with _skip_init(state is not None):
-        model = entry.builder()
+    model = entry.builder()
     if not isinstance(model, nn.Module):
         raise ConfigError(f"the builder of model {name!r} returned {type(model).__name__}, not an nn.Module")
     if state is not None:

@@ -35,7 +35,7 @@ from ..pipeline import Stage, StageSpec, register_stage
 from ._io import pack_bayer, to_numpy, to_tensor, unpack_bayer
 from .device import DTYPES, check_device_name, inference_context, resolve_device
 from .registry import MODELS, create_model, get_model_entry
-from .tiling import estimate_bytes_per_pixel, run_tiled
+from .tiling import default_memory_budget, estimate_bytes_per_pixel, run_tiled
 from .weights import InputContract, RandomWeightsWarning
 
 __all__ = [
@@ -55,8 +55,11 @@ __all__ = [
 #: official test pipeline halves Shi-Gehler's ≈1.4k×2.1k frames).
 FC4_MAX_SIDE = 1024
 #: Shortest side FC4 sees; smaller images are enlarged by pixel repetition
-#: (SqueezeNet's pooling needs about 40 pixels).
+#: (SqueezeNet's four poolings need it, see ``FC4.min_size``).
 FC4_MIN_SIDE = 64
+#: Smallest illuminant component FC4 returns, relative to the largest (its
+#: final ReLU can zero a channel, which no real illuminant does).
+FC4_MIN_COMPONENT = 1e-3
 #: Overlap of the U-Net denoiser's tiles: ≥ its receptive-field radius.
 UNET_OVERLAP = 64
 
@@ -160,6 +163,11 @@ class _NeuralStage(Stage):
             )
         if not isinstance(self.overlap, int) or isinstance(self.overlap, bool) or self.overlap < 0:
             raise ParameterError(f"stage {name!r} parameter 'overlap': expected an int >= 0, got {self.overlap!r}")
+        if self.tile is not None and self.tile <= 3 * self.overlap:
+            raise ParameterError(
+                f"stage {name!r} parameter 'tile': neighbouring tiles share 3·overlap = {3 * self.overlap} "
+                f"pixels, so tile must exceed that, got tile={self.tile}; raise tile or lower overlap"
+            )
 
     # pickling leaves the built network behind
     def __getstate__(self) -> dict[str, Any]:
@@ -211,7 +219,8 @@ class _NeuralStage(Stage):
 
         with inference_context(dev, self.dtype):
             return run_tiled(fn, x, tile=self.tile, overlap=self.overlap, scale=float(c.scale),
-                             multiple=c.size_multiple, bytes_per_pixel=bytes_per_pixel, min_size=_min_size(net))
+                             multiple=c.size_multiple, memory_budget_bytes=default_memory_budget(dev),
+                             bytes_per_pixel=bytes_per_pixel, min_size=_min_size(net))
 
 
 @register_stage
@@ -408,7 +417,8 @@ def estimate_illuminant_fc4(image: np.ndarray, cfa_pattern: str | None = None, w
 
     Returns
     -------
-    (3,) float64 camera-RGB illuminant with unit L2 norm.
+    (3,) float64 camera-RGB illuminant with unit L2 norm; components are at
+    least :data:`FC4_MIN_COMPONENT` times the largest one.
 
     Notes
     -----
@@ -455,11 +465,13 @@ def estimate_illuminant_fc4(image: np.ndarray, cfa_pattern: str | None = None, w
         if dev.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         y = net(x)[0].double().cpu().numpy()
-    norm = float(np.linalg.norm(y))
-    if not np.isfinite(norm) or norm <= 0.0:
+    peak_out = float(np.max(y)) if np.all(np.isfinite(y)) else 0.0
+    if peak_out <= 0.0:
         # an all-zero output (dead ReLUs of an untrained net) carries no information
         return np.full(3, 1.0 / math.sqrt(3.0))
-    return y / norm
+    # FC4 ends in a ReLU: a channel can come out exactly 0; keep the illuminant physical
+    y = np.maximum(y, FC4_MIN_COMPONENT * peak_out)
+    return y / np.linalg.norm(y)
 
 
 def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.ndarray,
@@ -509,6 +521,7 @@ def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.n
 
     with inference_context(dev, "float32"):
         y = run_tiled(fn, x, tile=None, overlap=UNET_OVERLAP, scale=1.0, multiple=contract.size_multiple,
+                      memory_budget_bytes=default_memory_budget(dev),
                       bytes_per_pixel=lambda: estimate_bytes_per_pixel(
                           net, contract.in_channels, multiple=contract.size_multiple, device=dev))
     return unpack_bayer(to_numpy(y), pattern, "R,Gr,Gb,B")

@@ -232,3 +232,16 @@ def test_white_balance_and_illuminant_estimation_use_fc4(fc4_weights, rng):
     np.testing.assert_allclose(balanced.data, frame.data * gains.astype(np.float32), rtol=1e-5)
     # the stage round-trips its config with the neural parameters
     assert type(balance).from_params(balance.to_config()["params"]) == balance
+
+
+def test_a_zeroed_channel_is_floored(tmp_path, rng):
+    torch.manual_seed(4)
+    model = create_model("fc4.cwp")
+    with torch.no_grad():
+        model.final_convs[4].weight[1].zero_()
+        model.final_convs[4].bias.copy_(torch.tensor([0.3, -1.0, 0.2, 0.1]))  # the final ReLU zeroes G
+    path = tmp_path / "dead_g.pth"
+    torch.save(model.state_dict(), path)
+    est = estimate_illuminant_fc4(rng.random((64, 64, 3)).astype(np.float32), weights=str(path), device="cpu")
+    assert np.all(est > 0) and np.isclose(np.linalg.norm(est), 1.0)
+    np.testing.assert_allclose(est[1] / est.max(), 1e-3, rtol=1e-9)

@@ -519,6 +519,6 @@ def test_super_resolution_stage_runs_a_hat_model():
     frame = Frame(data=np.random.default_rng(0).random((20, 24, 3), dtype=np.float32), domain=Domain.DISPLAY_RGB)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        out = stage(frame) if callable(stage) else stage.process(frame)
+        out = stage(frame)
     assert out.data.shape == (40, 48, 3) and out.data.dtype == np.float32
     assert out.domain == Domain.DISPLAY_RGB and np.isfinite(out.data).all()

@@ -8,7 +8,6 @@ state-dict round trips through every checkpoint wrapping, corrupt files).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -30,20 +29,20 @@ from ispkit.neural.registry import MODELS
 from ispkit.neural.weights import CONTRACT_DOMAINS
 
 NAMES = list_models()
-_BUILT: dict[str, nn.Module] = {}
 
 
-def _model(name: str) -> nn.Module:
-    """Each model once per session (the big ones take seconds to build)."""
-    if name not in _BUILT:
-        torch.manual_seed(0)
-        _BUILT[name] = create_model(name)
-    return _BUILT[name]
+@pytest.fixture(scope="module", params=NAMES)
+def built(request) -> tuple[str, nn.Module]:
+    """Each model built once; pytest groups the battery by model, so one model is alive at a time."""
+    torch.manual_seed(0)
+    model = create_model(request.param)
+    yield request.param, model
+    del model
 
 
-def _probe_input(name: str) -> torch.Tensor:
+def _probe_input(name: str, model: nn.Module) -> torch.Tensor:
     c = get_model_entry(name).weights.contract
-    side = max(16, 2 * c.size_multiple, int(getattr(_model(name), "min_size", 1) or 1))
+    side = max(16, c.size_multiple, int(getattr(model, "min_size", 1) or 1))
     if c.scale == 0.0:
         side = max(side, 48)  # global estimators (FC4) pool a few patches
     side = int(math.ceil(side / c.size_multiple) * c.size_multiple)
@@ -56,7 +55,7 @@ def test_the_zoo_registers_the_foundation_families():
     assert {"fc4", "unet"} <= set(neural.zoo.LOADED_FAMILIES)
     assert list_models("fc4") == ["fc4.cwp", "fc4.sum"]
     assert list_models("no_such_family") == []
-    assert NAMES == sorted(MODELS)
+    assert set(NAMES) <= set(MODELS) and NAMES == sorted(NAMES)
 
 
 def test_unknown_model_lists_the_valid_ones():
@@ -100,8 +99,8 @@ def test_create_model_device_dtype_and_mode():
 
 
 # -- the per-model battery -------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
-def test_entry_is_documented(name):
+def test_entry_is_documented(built):
+    name, _ = built
     e = get_model_entry(name)
     assert e.name == name and e.family == name.split(".")[0]
     w = e.weights
@@ -112,11 +111,10 @@ def test_entry_is_documented(name):
         assert sorted(c.packed_order) == ["B", "Gb", "Gr", "R"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_forward_shape_matches_contract_and_backward_runs(name):
-    model = _model(name)
+def test_forward_shape_matches_contract_and_backward_runs(built):
+    name, model = built
     c = get_model_entry(name).weights.contract
-    x = _probe_input(name)
+    x = _probe_input(name, model)
     side = x.shape[-1]
     want = (1, c.out_channels) if c.scale == 0.0 else (1, c.out_channels, round(side * c.scale),
                                                            round(side * c.scale))
@@ -147,9 +145,8 @@ def _assert_same_state(a: nn.Module, b: nn.Module) -> None:
     assert not bad, f"tensors differ after loading: {bad[:5]}"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_state_dict_round_trips(name, tmp_path):
-    model = _model(name)
+def test_state_dict_round_trips(built, tmp_path):
+    name, model = built
     sd = model.state_dict()
     # torch.save file → create_model
     path = tmp_path / "model.pth"
@@ -179,9 +176,8 @@ def test_state_dict_round_trips(name, tmp_path):
     path.unlink()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_misshaped_and_missing_tensors_are_listed(name):
-    model = _model(name)
+def test_misshaped_and_missing_tensors_are_listed(built):
+    name, model = built
     sd = dict(model.state_dict())
     key = next(k for k, v in sd.items() if v.is_floating_point() and v.ndim >= 1)
     bad = dict(sd)
@@ -198,11 +194,4 @@ def test_misshaped_and_missing_tensors_are_listed(name):
         load_weights(model, missing, name=name)
     assert last in str(info.value)
     # nothing was loaded by the failed attempts
-    _assert_same_state(model, _model(name))
-    assert torch.equal(model.state_dict()[key], sd[key])
-
-
-def test_built_models_are_released():
-    # keep the session's memory in check once the battery ran
-    _BUILT.clear()
-    assert not _BUILT
+    assert all(torch.equal(v, sd[k]) for k, v in model.state_dict().items())

@@ -297,6 +297,7 @@ def test_unknown_models_list_the_valid_ones_of_the_right_kind(tiny_models):
     ({"tile": 8}, "tile"),
     ({"tile": 64.0}, "tile"),
     ({"overlap": -1}, "overlap"),
+    ({"tile": 48, "overlap": 16}, "3·overlap"),
     ({"weights": 3}, "weights"),
 ])
 def test_bad_parameters_name_stage_and_field(tiny_models, params, field):

@@ -78,6 +78,9 @@ class FC4(nn.Module):
     illuminant RGB (linear). :meth:`semi_dense` returns the per-patch maps.
     """
 
+    #: Smallest input side that leaves the final 2×2 pooling something to pool.
+    min_size = 64
+
     def __init__(self, confidence_weighted: bool = True) -> None:
         super().__init__()
         self.confidence_weighted = bool(confidence_weighted)

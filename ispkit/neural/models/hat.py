@@ -70,13 +70,13 @@ SHIFT_MASK_VALUE = -100.0
 
 # -- index tables and masks ----------------------------------------------------------
 def _grid(size: int) -> torch.Tensor:
-    """2×size² (row, column) coordinates of a size×size window, row-major."""
+    """Return the 2×size² (row, column) coordinates of a size×size window, row-major."""
     r = torch.arange(size)
     return torch.stack(torch.meshgrid(r, r, indexing="ij")).flatten(1)
 
 
 def relative_position_index_sa(window_size: int) -> torch.Tensor:
-    """Index of the relative-position bias of every (query, key) pair in a window.
+    """Return the relative-position bias index of every (query, key) pair in a window.
 
     Notes
     -----
@@ -91,7 +91,7 @@ def relative_position_index_sa(window_size: int) -> torch.Tensor:
 
 
 def relative_position_index_oca(window_size: int, overlap_ratio: float) -> torch.Tensor:
-    """Index of the relative-position bias of OCAB (window queries, enlarged-window keys).
+    """Return the relative-position bias index of OCAB (window queries, enlarged-window keys).
 
     Notes
     -----
@@ -112,7 +112,7 @@ def relative_position_index_oca(window_size: int, overlap_ratio: float) -> torch
 
 def shift_mask_patterns(window_size: int, shift: int, *, device: torch.device | str | None = None,
                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The three attention masks of shifted windows: last window row, last column, corner.
+    """Return the three attention masks of shifted windows: last window row, last column, corner.
 
     Notes
     -----
@@ -135,14 +135,14 @@ def shift_mask_patterns(window_size: int, shift: int, *, device: torch.device | 
 
 
 def _gather_bias(table: torch.Tensor, index: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    """heads×rows×cols bias from a (entries×heads) table and a rows×cols index (negatives wrap)."""
+    """Gather the heads×rows×cols bias from an entries×heads table by a rows×cols index (negatives wrap)."""
     idx = torch.remainder(index.reshape(-1), table.shape[0])
     return table[idx].reshape(rows, cols, -1).permute(2, 0, 1)
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
             scale: float) -> torch.Tensor:
-    """softmax(scale·q·kᵀ + bias)·v over the last two dims; any leading batch dims."""
+    """Compute softmax(scale·q·kᵀ + bias)·v over the last two dims, for any leading batch dims."""
     lead = q.shape[:-3]
     heads, n, d = q.shape[-3:]
     if q.numel() == 0:
@@ -155,14 +155,14 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
 
 
 def _partition(x: torch.Tensor, ws: int) -> torch.Tensor:
-    """N×H×W×C → N×(H/ws)×(W/ws)×ws²×C windows, tokens row-major inside each window."""
+    """Split N×H×W×C tokens into N×(H/ws)×(W/ws)×ws²×C windows, row-major inside each window."""
     b, h, w, c = x.shape
     x = x.reshape(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
     return x.reshape(b, h // ws, w // ws, ws * ws, c)
 
 
 def _merge(windows: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`_partition`: N×nh×nw×ws²×C → N×H×W×C."""
+    """Reassemble windows into N×H×W×C tokens (the inverse of :func:`_partition`)."""
     b, nh, nw, n, c = windows.shape
     ws = h // nh
     x = windows.reshape(b, nh, nw, ws, ws, c).permute(0, 1, 3, 2, 4, 5)
@@ -213,7 +213,7 @@ class ChannelAttentionBlock(nn.Module):
 
 
 class _Mlp(nn.Module):
-    """Linear → GELU → Linear over the last dim (state: ``fc1``, ``fc2``)."""
+    """Apply Linear → GELU → Linear over the last dim (state: ``fc1``, ``fc2``)."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
@@ -241,7 +241,7 @@ class _DropPath(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """Multi-head self-attention inside (shifted) windows with a relative-position bias.
+    """Attend within (shifted) windows: multi-head self-attention with a relative-position bias.
 
     Notes
     -----
@@ -381,7 +381,7 @@ class OverlappingCrossAttentionBlock(nn.Module):
 
 
 class _AttentionBlocks(nn.Module):
-    """The HABs of one group followed by its OCAB (state: ``blocks.i.*``, ``overlap_attn.*``)."""
+    """Run the HABs of one group, then its OCAB (state: ``blocks.i.*``, ``overlap_attn.*``)."""
 
     def __init__(self, dim: int, depth: int, num_heads: int, window_size: int, compress_ratio: int,
                  squeeze_factor: int, conv_scale: float, overlap_ratio: float, mlp_ratio: float,
@@ -428,7 +428,7 @@ class ResidualHybridAttentionGroup(nn.Module):
 
 
 class _PatchEmbed(nn.Module):
-    """N×C×H×W → N×H×W×C tokens, layer-normalised (state: ``norm``, when patch_norm)."""
+    """Turn N×C×H×W features into N×H×W×C tokens, layer-normalised (state: ``norm``, when patch_norm)."""
 
     def __init__(self, dim: int, patch_norm: bool) -> None:
         super().__init__()
@@ -440,7 +440,7 @@ class _PatchEmbed(nn.Module):
 
 
 class _Upsample(nn.Sequential):
-    """Pixel-shuffle upsampler: (conv 3×3 to 4C, shuffle 2)×log2(scale), or conv to 9C, shuffle 3."""
+    """Upsample by pixel shuffle: (conv 3×3 to 4C, shuffle 2)×log2(scale), or conv to 9C, shuffle 3."""
 
     def __init__(self, scale: int, num_feat: int) -> None:
         layers: list[nn.Module] = []
@@ -488,7 +488,9 @@ class HAT(nn.Module):
     non-persistent buffer (the official code keeps it out of the state dict
     too); ``relative_position_index_SA`` and ``relative_position_index_OCA``
     are persistent int64 buffers, as in the official checkpoints.
-    Device- and dtype-agnostic, works under ``torch.autocast``.
+    Device- and dtype-agnostic, works under ``torch.autocast``. A traced
+    graph (ONNX export) keeps the reflection pad, so it accepts any size of
+    at least one window.
 
     References
     ----------
