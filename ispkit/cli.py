@@ -64,6 +64,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             color_matrix1=m.color_matrix1, calibration_illuminant1=m.calibration_illuminant1 or 21,
             as_shot_neutral=1.0 / m.wb_gains if m.wb_gains is not None else None,
             make=m.make or "ispkit", model=m.model or "Synthetic",
+            baseline_exposure=m.extra.get("baseline_exposure"),
         )
     if args.debug:
         from .debug import write_debug_dir

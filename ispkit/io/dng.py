@@ -69,7 +69,7 @@ _CFA_LETTER = {0: "R", 1: "G", 2: "B"}
 _TILE = 256
 
 # TIFF field types
-_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _SRATIONAL, _DOUBLE = 1, 2, 3, 4, 5, 10, 12
+_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL, _DOUBLE = 1, 2, 3, 4, 5, 7, 10, 12
 _TYPE_SIZE = {_BYTE: 1, _ASCII: 1, _SHORT: 2, _LONG: 4, _RATIONAL: 8, _SRATIONAL: 8, _DOUBLE: 8}
 
 
@@ -99,6 +99,10 @@ class _IFD:
     def add(self, code: int, ftype: int, values: Any) -> None:
         if ftype == _ASCII:
             raw = str(values).encode("ascii") + b"\0"
+            self.entries[code] = (ftype, len(raw), raw)
+            return
+        if ftype == _UNDEFINED:
+            raw = bytes(values)
             self.entries[code] = (ftype, len(raw), raw)
             return
         if ftype == _BYTE:
@@ -214,7 +218,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
               calibration_illuminant1: int = 21, color_matrix2: Any = None,
               calibration_illuminant2: int | None = None, forward_matrix1: Any = None,
               forward_matrix2: Any = None, as_shot_neutral: Any = None, make: str = "ispkit",
-              model: str = "Synthetic", orientation: int = 1, compress: bool = False) -> Path:
+              model: str = "Synthetic", orientation: int = 1, compress: bool = False,
+              baseline_exposure: float | None = None, opcode_list2: bytes | None = None) -> Path:
     """Write a Bayer mosaic as a minimal valid DNG 1.4 file that LibRaw reads.
 
     Parameters
@@ -232,6 +237,9 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
     orientation : EXIF orientation 1..8.
     compress : lossless-JPEG (Compression 7) 256×256 tiles — one strip for
         images narrower than 256 — instead of one uncompressed strip.
+    baseline_exposure : optional DNG BaselineExposure in EV.
+    opcode_list2 : optional raw bytes of an OpcodeList2 (tag 51009, e.g. a
+        GainMap for lens shading), written as given (big-endian DNG layout).
 
     Returns
     -------
@@ -328,6 +336,14 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         ifd.rational(50964, fm1, signed=True, name="forward_matrix1")
     if fm2 is not None:
         ifd.rational(50965, fm2, signed=True, name="forward_matrix2")
+    if baseline_exposure is not None:
+        if not np.isfinite(baseline_exposure):
+            raise ParameterError(f"write_dng: baseline_exposure must be finite, got {baseline_exposure!r}")
+        ifd.rational(50730, [float(baseline_exposure)], signed=True, name="baseline_exposure")
+    if opcode_list2 is not None:
+        if not isinstance(opcode_list2, (bytes, bytearray)) or len(opcode_list2) < 4:
+            raise ParameterError("write_dng: opcode_list2 must be the bytes of a DNG opcode list")
+        ifd.add(51009, _UNDEFINED, bytes(opcode_list2))
 
     if compress and w < _TILE:
         # LibRaw wraps tile rows at the image width, so a tile wider than the image would be

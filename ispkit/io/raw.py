@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, RawReadError, UnsupportedRawError, unknown_name
+from ..errors import InputError, ISPError, ParameterError, RawReadError, UnsupportedRawError, unknown_name
 from ..frame import CFA_PATTERNS, CaptureMetadata, Domain, Frame, check_cfa_pattern
 from .dng import LIGHT_SOURCES, read_dng_tags
 
@@ -208,6 +208,16 @@ def _libraw_maximum(pos_max: np.ndarray, black_by_color: np.ndarray, color_idx: 
         adjusted = data_max
     return {"black_common": common, "data_maximum": int(data_max), "maximum": int(maximum),
             "maximum_adjusted": int(adjusted), "adjust_maximum_thr": thr}
+
+
+def _gain_maps(path: Path) -> list[dict[str, Any]]:
+    """DNG OpcodeList2 GainMaps as plain dicts for the LensShading stage (empty when none)."""
+    from ..stages.lens_shading import read_gain_maps
+
+    try:
+        return [g.to_dict() for g in read_gain_maps(path)]
+    except ISPError:
+        return []
 
 
 # ---------------------------------------------------------------------------
@@ -462,6 +472,14 @@ def read_raw(path: str | os.PathLike) -> Frame:
             extra["baseline_exposure"] = float(tags["baseline_exposure"])
         if "black_level_repeat_dim" in tags:
             extra["black_level_repeat_dim"] = list(tags["black_level_repeat_dim"])
+            rows, cols = (int(v) for v in tags["black_level_repeat_dim"][:2])
+            levels = np.asarray(tags.get("black_level", ()), dtype=np.float64).ravel()
+            if (rows, cols) not in ((1, 1), (2, 2), (1, 2), (2, 1)) and levels.size == rows * cols:
+                # a repeat pattern larger than the CFA block: BlackLevel applies it tile by tile
+                extra["black_level_pattern"] = levels.reshape(rows, cols).tolist()
+        gain_maps = _gain_maps(p)
+        if gain_maps:
+            extra["gain_maps"] = gain_maps
 
     meta = CaptureMetadata(
         black_level=black, white_level=float(white), cfa_pattern=letters, wb_gains=wb,

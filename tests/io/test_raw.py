@@ -459,3 +459,25 @@ def test_describe_is_json_friendly(pocket4k):
     assert small["iso"] == 200 and small["exposure_time"] == 0.01 and small["cam_to_xyz"] is None
     with pytest.raises(ParameterError):
         describe(np.ones((4, 4)))
+
+
+def test_dng_gain_maps_reach_the_lens_shading_stage(tmp_path):
+    """A DNG carrying an OpcodeList2 GainMap: read_raw exposes it and LensShading applies it."""
+    import struct
+
+    from ispkit.io import read_raw, write_dng
+    from ispkit.stages import BlackLevel, LensShading
+
+    h, w = 64, 96
+    # one GainMap (opcode 9) over the whole image, all planes, 2×2 points of gain 2
+    params = struct.pack(">10I", 0, 0, h, w, 0, 1, 1, 1, 2, 2) + struct.pack(">4d", 1.0, 1.0, 0.0, 0.0)
+    params += struct.pack(">I", 1) + struct.pack(">4f", 2.0, 2.0, 2.0, 2.0)
+    opcodes = struct.pack(">I", 1) + struct.pack(">I", 9) + bytes([1, 4, 0, 0]) + struct.pack(">II", 0, len(params))
+    path = write_dng(tmp_path / "gm.dng", np.full((h, w), 1000, np.uint16), "RGGB", black_level=0,
+                     white_level=4095, color_matrix1=np.eye(3), as_shot_neutral=(1, 1, 1),
+                     opcode_list2=opcodes + params, baseline_exposure=0.5)
+    frame = read_raw(path)
+    assert len(frame.meta.extra["gain_maps"]) == 1
+    assert frame.meta.extra["baseline_exposure"] == pytest.approx(0.5)
+    out = LensShading()(BlackLevel()(frame))
+    np.testing.assert_allclose(out.data, 2 * 1000 / 4095, rtol=1e-5)
