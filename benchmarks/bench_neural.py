@@ -18,6 +18,7 @@ the process and the part of it added by the forward passes.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -35,15 +36,20 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def _time(fn, x, repeats: int, min_seconds: float) -> float:
-    fn(x)  # warm-up (oneDNN primitive creation)
-    best = math.inf
+def _time_interleaved(runs: dict, repeats: int, min_seconds: float) -> dict[str, float]:
+    """Best time of each ``name: (fn, x)``, measured round-robin so load changes hit all alike."""
+    for fn, x in runs.values():
+        fn(x)  # warm-up (oneDNN primitive creation)
+    best = {k: math.inf for k in runs}
     spent, n = 0.0, 0
     while n < repeats or (spent < min_seconds and n < 20):
-        t0 = time.perf_counter()
-        fn(x)
-        dt = time.perf_counter() - t0
-        best, spent, n = min(best, dt), spent + dt, n + 1
+        for k, (fn, x) in runs.items():
+            t0 = time.perf_counter()
+            fn(x)
+            dt = time.perf_counter() - t0
+            best[k] = min(best[k], dt)
+            spent += dt
+        n += 1
     return best
 
 
@@ -57,20 +63,24 @@ def run_one(name: str, side: int, repeats: int, min_seconds: float) -> dict:
     c = get_model_entry(name).weights.contract
     model = create_model(name)
     if side <= 0:
-        side = 128 if c.scale > 2 else 256
+        side = 128 if c.scale > 1 and c.domain != "raw_packed" else 256
     side = max(side, int(getattr(model, "min_size", 1) or 1))
     side = int(math.ceil(side / c.size_multiple) * c.size_multiple)
     x = torch.rand(1, c.in_channels, side, side)
+    cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     base_rss = _rss_mb()
-    with torch.inference_mode():
-        t_contig = _time(model, x, repeats, min_seconds)
-        ref = model(x).float()
-        cl_model = model.to(memory_format=torch.channels_last)
-        x_cl = x.contiguous(memory_format=torch.channels_last)
-        t_cl = _time(cl_model, x_cl, repeats, min_seconds)
+
+    def bf16(t):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            t_bf16 = _time(cl_model, x_cl, repeats, min_seconds)
-            bf = cl_model(x_cl).float()
+            return cl_model(t)
+
+    with torch.inference_mode():
+        ref = model(x).float()
+        bf = bf16(x_cl).float()
+        best = _time_interleaved({"contiguous": (model, x), "channels_last": (cl_model, x_cl),
+                                  "bf16": (bf16, x_cl)}, repeats, min_seconds)
+    t_contig, t_cl, t_bf16 = best["contiguous"], best["channels_last"], best["bf16"]
     bpp = estimate_bytes_per_pixel(model, c.in_channels, multiple=c.size_multiple,
                                    side=max(32, 2 * c.size_multiple, int(getattr(model, "min_size", 1) or 1)))
     out_pixels = side * side * (c.scale ** 2 if c.scale > 0 else 1.0)
@@ -89,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="*", help="model names (default: every registered model)")
     ap.add_argument("--side", type=int, default=0,
                     help="input tile side in model-input pixels (0: 128 for super-resolution, else 256)")
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--min-seconds", type=float, default=0.5)
     ap.add_argument("--quick", action="store_true", help="64-pixel tiles, one repeat")
     ap.add_argument("--one", help=argparse.SUPPRESS)

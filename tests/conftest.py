@@ -25,3 +25,13 @@ def data_path(*parts: str) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pytest_configure(config):
+    """Run torch single-threaded in tests: tiny tensors gain nothing from threads, and on a
+    shared 2-core machine OpenMP spin-waiting made HAT forward/backward 50× slower."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
