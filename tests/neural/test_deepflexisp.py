@@ -15,14 +15,6 @@ from ispkit.neural.models.deepflexisp import DeepFlexISPEnhancer, DeepFlexISPRaw
 LAYOUTS = Path(__file__).parent / "official_layouts"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two OpenMP threads on a shared 2-core machine spin against each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _layout(name: str) -> dict:
     return json.loads((LAYOUTS / f"{name}.json").read_text())

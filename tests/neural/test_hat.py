@@ -38,14 +38,6 @@ NAMES = {
 PUBLISHED_PARAMS = {"hat_s": 9.6e6, "hat": 20.8e6, "hat_l": 40.8e6}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # two OpenMP threads on a shared 2-core machine spin against each other
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _narrow(upscale: int = 2, **kw) -> HAT:
     """The same class, tiny: window 16 (the released size) but few, thin blocks."""

@@ -16,15 +16,6 @@ from ispkit.neural.models.mwispnet import HaarDWT, HaarIDWT, MWISPNet
 LAYOUTS = Path(__file__).parent / "official_layouts"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two OpenMP threads on a shared 2-core machine spin against each other;
-    # one thread is 10-50x faster here for these tiny tensors.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def official() -> dict:
