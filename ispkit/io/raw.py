@@ -370,9 +370,13 @@ def read_raw(path: str | os.PathLike) -> Frame:
                 "ispkit reads R/G/B Bayer layouts only (RGGB, BGGR, GRBG, GBRG)")
         try:
             visible = raw.raw_image_visible
-            data = np.asarray(visible, dtype=np.float32)
-            pos_max = np.array([int(visible[i::2, j::2].max()) if visible[i::2, j::2].size else 0
-                                for i in (0, 1) for j in (0, 1)])
+            if np.issubdtype(visible.dtype, np.unsignedinteger) and visible.ndim == 2 and visible.shape[1] > 1:
+                from ._convert import mosaic_to_float32
+                data, pos_max = mosaic_to_float32(visible)
+            else:
+                data = np.asarray(visible, dtype=np.float32)
+                pos_max = np.array([int(visible[i::2, j::2].max()) if visible[i::2, j::2].size else 0
+                                    for i in (0, 1) for j in (0, 1)])
             blpc = np.asarray(raw.black_level_per_channel, dtype=np.int64)
             white = int(raw.white_level)
             cam_white = raw.camera_white_level_per_channel

@@ -151,8 +151,6 @@ class FusedRender(Stage):
             return None
         if m.linearization_table is not None or m.extra.get(BLACK_LEVEL_PATTERN_KEY) is not None:
             return None
-        if not np.isfinite(frame.data.sum(dtype=np.float64)):
-            return None  # the stages raise the proper InputError
         stages = [s for _, s in self.nodes]
         bl: BlackLevel = stages[0]  # type: ignore[assignment]
         black = np.asarray(m.black_level, dtype=np.float64).reshape(2, 2)
@@ -212,8 +210,10 @@ class FusedRender(Stage):
         if plan is None:
             return self._run_unfused(frame)
         out = np.empty(frame.data.shape + (3,), np.float32)
-        fused_render_f32(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
-                         plan.hl_clip, plan.ccm, plan.lo, plan.hi, self._lut(plan.gamma, _LUT_F32), out)
+        bad = fused_render_f32(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
+                               plan.hl_clip, plan.ccm, plan.lo, plan.hi, self._lut(plan.gamma, _LUT_F32), out)
+        if bad:
+            return self._run_unfused(frame)  # the stages raise the proper InputError
         return Frame(out, Domain.DISPLAY_RGB, plan.meta)
 
     def render_codes(self, frame: Frame, bit_depth: int = 8) -> tuple[np.ndarray, CaptureMetadata] | None:
@@ -228,6 +228,8 @@ class FusedRender(Stage):
             return None
         codes = np.rint(self._lut(plan.gamma, _LUT_CODES) * 255.0).astype(np.uint8)
         out = np.empty(frame.data.shape + (3,), np.uint8)
-        fused_render_u8(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
-                        plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out)
+        bad = fused_render_u8(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
+                              plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out)
+        if bad:
+            return None  # the caller falls back to the stages, which raise the proper InputError
         return out, plan.meta

@@ -57,6 +57,12 @@ def test_fused_uint16_input_equals_float32():
     raw = rng.integers(0, 4096, size=(32, 40)).astype(np.uint16)
     args = (cfa_color_indices("GRBG"), np.full((2, 2), 64.0), np.full((2, 2), 1 / 4000), 0.0, 1.0,
             METHOD_MALVAR, 1.0, np.eye(3), 0.0, 1.0, np.linspace(0, 1, 16385))
-    a = fused_render_f32(raw, *args, np.empty((32, 40, 3), np.float32))
-    b = fused_render_f32(raw.astype(np.float32), *args, np.empty((32, 40, 3), np.float32))
+    a = np.empty((32, 40, 3), np.float32)
+    b = np.empty((32, 40, 3), np.float32)
+    assert fused_render_f32(raw, *args, a) == 0
+    assert fused_render_f32(raw.astype(np.float32), *args, b) == 0
     np.testing.assert_array_equal(a, b)
+    bad = raw.astype(np.float32)
+    bad[3, 5] = np.nan
+    bad[20, 7] = np.inf
+    assert fused_render_f32(bad, *args, b) == 2

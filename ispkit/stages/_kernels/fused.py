@@ -35,12 +35,13 @@ def _reflect(i, n):
     return i
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath={"contract"})
 def _load_row(mosaic, y, black, scale, wb_lo, wb_clip, ev, od):
     """Normalise source row ``y`` into even/odd half rows padded by one sample each side.
 
     ``ev[j + 1]`` is full column 2j, ``od[j + 1]`` full column 2j+1; the pads
-    hold the reflected columns -2, -1, w, w+1.
+    hold the mirrored columns -2, -1, w, w+1. Returns the number of
+    non-finite samples in the row.
     """
     hw = mosaic.shape[1] // 2
     py = y & 1
@@ -49,13 +50,18 @@ def _load_row(mosaic, y, black, scale, wb_lo, wb_clip, ev, od):
     s0 = scale[py, 0]
     s1 = scale[py, 1]
     src = mosaic[y]
+    bad = np.float32(0.0)
     for j in range(hw):
-        ev[j + 1] = min(max((np.float32(src[2 * j]) - b0) * s0, wb_lo), wb_clip)
-        od[j + 1] = min(max((np.float32(src[2 * j + 1]) - b1) * s1, wb_lo), wb_clip)
+        a = np.float32(src[2 * j])
+        b = np.float32(src[2 * j + 1])
+        bad += np.float32((a - a) != 0) + np.float32((b - b) != 0)
+        ev[j + 1] = min(max((a - b0) * s0, wb_lo), wb_clip)
+        od[j + 1] = min(max((b - b1) * s1, wb_lo), wb_clip)
     ev[0] = ev[2]           # column -2 → 2
     od[0] = od[1]           # column -1 → 1
     ev[hw + 1] = ev[hw]     # column w → w-2
     od[hw + 1] = od[hw - 1]  # column w+1 → w-3
+    return bad
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -126,7 +132,7 @@ def _color_half(R, G, B, hw, hl_clip, ccm, lo, hi, lut_max):
 
 @numba.njit(cache=True, parallel=True)
 def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi,
-            lut, lut8, out_u8, out_f32, to_u8):
+            lut, lut8, out_u8, out_f32, to_u8, bad_blocks):
     h, w = mosaic.shape
     hw = w // 2
     nblocks = (h + _BLOCK - 1) // _BLOCK
@@ -148,7 +154,8 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                 yy = y + k - 2
                 slot = yy % 5
                 if slot_y[slot] != yy:
-                    _load_row(mosaic, _reflect(yy, h), black, scale, wb_lo, wb_clip, ev[slot], od[slot])
+                    nb = _load_row(mosaic, _reflect(yy, h), black, scale, wb_lo, wb_clip, ev[slot], od[slot])
+                    bad_blocks[bi] += nb
                     slot_y[slot] = yy
                 order[k] = slot
                 src_y[k] = _reflect(yy, h)
@@ -227,20 +234,28 @@ def _prep(cfa, black, scale, ccm):
 
 
 def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out):
-    """Render into ``out`` (H×W×3 uint8); ``lut_codes[i]`` is the code of linear ``i/(len-1)``."""
+    """Render into ``out`` (H×W×3 uint8); ``lut_codes[i]`` is the code of linear ``i/(len-1)``.
+
+    Returns the number of non-finite mosaic samples met (0 when the output is valid).
+    """
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut8 = np.ascontiguousarray(lut_codes, dtype=np.uint8)
     lut = np.zeros(lut8.shape[0], np.float32)
+    bad = np.zeros((mosaic.shape[0] + _BLOCK - 1) // _BLOCK, np.float32)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
-            np.float32(lo), np.float32(hi), lut, lut8, out, np.empty((1, 1, 3), np.float32), True)
-    return out
+            np.float32(lo), np.float32(hi), lut, lut8, out, np.empty((1, 1, 3), np.float32), True, bad)
+    return int(bad.sum())
 
 
 def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_values, out):
-    """Render into ``out`` (H×W×3 float32) through a linearly interpolated OETF table on [0, 1]."""
+    """Render into ``out`` (H×W×3 float32) through a linearly interpolated OETF table on [0, 1].
+
+    Returns the number of non-finite mosaic samples met (0 when the output is valid).
+    """
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut = np.ascontiguousarray(lut_values, dtype=np.float32)
+    bad = np.zeros((mosaic.shape[0] + _BLOCK - 1) // _BLOCK, np.float32)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
             np.float32(lo), np.float32(hi), lut, np.zeros(2, np.uint8), np.empty((1, 1, 3), np.uint8), out,
-            False)
-    return out
+            False, bad)
+    return int(bad.sum())
