@@ -276,9 +276,23 @@ class LearnedRawToRGB(_NeuralStage):
         return frame.replace(data=out, domain=Domain.DISPLAY_RGB, color_space="sRGB")
 
 
+class _RGBNeuralStage(_NeuralStage):
+    """RGB → RGB model stages: domain from the contract, tiled run, output at ``contract.scale``."""
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=_rgb_domains(self.contract))
+
+    def process(self, frame: Frame) -> Frame:
+        return frame.replace(data=_run_rgb(self, frame.data))
+
+
 @register_stage
 @dataclass(frozen=True)
-class Enhance(_NeuralStage):
+class Enhance(_RGBNeuralStage):
     """Enhance an RGB image with a learned image-to-image network.
 
     Parameters
@@ -303,20 +317,10 @@ class Enhance(_NeuralStage):
     tile: int | None = None
     overlap: int = 32
 
-    def __post_init__(self) -> None:
-        self._validate()
-
-    @property
-    def spec(self) -> StageSpec:
-        return StageSpec(in_domains=_rgb_domains(self.contract))
-
-    def process(self, frame: Frame) -> Frame:
-        return frame.replace(data=_run_rgb(self, frame.data))
-
 
 @register_stage
 @dataclass(frozen=True)
-class SuperResolution(_NeuralStage):
+class SuperResolution(_RGBNeuralStage):
     """Upscale an RGB image with a learned super-resolution network.
 
     Parameters
@@ -344,16 +348,6 @@ class SuperResolution(_NeuralStage):
     dtype: str = "float32"
     tile: int | None = None
     overlap: int = 16
-
-    def __post_init__(self) -> None:
-        self._validate()
-
-    @property
-    def spec(self) -> StageSpec:
-        return StageSpec(in_domains=_rgb_domains(self.contract))
-
-    def process(self, frame: Frame) -> Frame:
-        return frame.replace(data=_run_rgb(self, frame.data))
 
 
 # -- methods plugged into classical stages ----------------------------------------
