@@ -4,7 +4,8 @@ One pass over the mosaic, row by row. Each thread keeps a ring of five
 normalised source rows split into even and odd columns (so every stencil
 reads at unit stride and LLVM vectorises it), demosaics one output row into
 planar half-row buffers, applies the highlight clip and the 3×3 matrix, and
-stores through the OETF table as interleaved uint8 or float32. No full-frame
+stores through the OETF table as interleaved uint8 (written as uint16 words,
+two pixels at a time) or float32. No full-frame
 temporaries (design.md §5).
 
 Borders are mirrored whole-sample (Bayer parity kept) as
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+from ...errors import InputError
 
 __all__ = ["fused_render_u8", "fused_render_f32", "METHOD_BILINEAR", "METHOD_MALVAR"]
 
@@ -50,11 +53,11 @@ def _load_row(mosaic, y, black, scale, wb_lo, wb_clip, ev, od):
     s0 = scale[py, 0]
     s1 = scale[py, 1]
     src = mosaic[y]
-    bad = np.float32(0.0)
+    bad = 0  # an integer count: LLVM vectorises it without reassociating floats
     for j in range(hw):
         a = np.float32(src[2 * j])
         b = np.float32(src[2 * j + 1])
-        bad += np.float32((a - a) != 0) + np.float32((b - b) != 0)
+        bad += np.int32((a - a) != 0) + np.int32((b - b) != 0)
         ev[j + 1] = min(max((a - b0) * s0, wb_lo), wb_clip)
         od[j + 1] = min(max((b - b1) * s1, wb_lo), wb_clip)
     ev[0] = ev[2]           # column -2 → 2
@@ -116,6 +119,22 @@ def _bilinear_rb(c1, c2, c3, o1, o2, o3, lo, hw, own, G, opp):
 
 
 @numba.njit(cache=True, fastmath=True)
+def _color_codes(R, G, B, IR, IG, IB, hw, hl_clip, ccm, lo, hi, lut_max):
+    """As :func:`_color_half`, writing rounded unsigned table positions for the uint8 store."""
+    m00, m01, m02 = ccm[0, 0], ccm[0, 1], ccm[0, 2]
+    m10, m11, m12 = ccm[1, 0], ccm[1, 1], ccm[1, 2]
+    m20, m21, m22 = ccm[2, 0], ccm[2, 1], ccm[2, 2]
+    half = np.float32(0.5)
+    for j in range(hw):
+        r = min(R[j], hl_clip)
+        g = min(G[j], hl_clip)
+        b = min(B[j], hl_clip)
+        IR[j] = np.uint32(min(max(min(max(m00 * r + m01 * g + m02 * b, lo), hi) * lut_max, 0.0), lut_max) + half)
+        IG[j] = np.uint32(min(max(min(max(m10 * r + m11 * g + m12 * b, lo), hi) * lut_max, 0.0), lut_max) + half)
+        IB[j] = np.uint32(min(max(min(max(m20 * r + m21 * g + m22 * b, lo), hi) * lut_max, 0.0), lut_max) + half)
+
+
+@numba.njit(cache=True, fastmath=True)
 def _color_half(R, G, B, hw, hl_clip, ccm, lo, hi, lut_max):
     """Highlight clip, 3×3 matrix, output clip, and scaling to table positions (in place)."""
     m00, m01, m02 = ccm[0, 0], ccm[0, 1], ccm[0, 2]
@@ -136,7 +155,7 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
     h, w = mosaic.shape
     hw = w // 2
     nblocks = (h + _BLOCK - 1) // _BLOCK
-    n = lut.shape[0] - 1
+    n = np.uint32(lut.shape[0] - 1)
     lut_max = np.float32(n)
     for bi in numba.prange(nblocks):
         y0 = bi * _BLOCK
@@ -148,7 +167,7 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
         slot_y = np.full(5, -1000000, np.int64)
         order = np.empty(5, np.int64)
         src_y = np.empty(5, np.int64)
-        I = np.empty((2, 3, hw), np.int32)
+        I = np.empty((2, 3, hw), np.uint32)
         for y in range(y0, y1):
             for k in range(5):
                 yy = y + k - 2
@@ -173,49 +192,48 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                 gq = 1
                 cq = 0
                 colour = k_even
-            # green sites
-            if gq == 0:
-                ga, gb, gc, gd, ge_, oa, ob, oc, glo = e0, e1, e2, e3, e4, o1, o2, o3, -1
-                ca, cb, cc, cd, ce, pa, pb, pc, clo = o0, o1, o2, o3, o4, e1, e2, e3, 0
-            else:
-                ga, gb, gc, gd, ge_, oa, ob, oc, glo = o0, o1, o2, o3, o4, e1, e2, e3, 0
-                ca, cb, cc, cd, ce, pa, pb, pc, clo = e0, e1, e2, e3, e4, o1, o2, o3, -1
             # horizontal neighbour of a green in a red row is red
             hch = 0 if red_row else 2
             vch = 2 if red_row else 0
             opp = 2 if colour == 0 else 0
+            # Explicit row arguments in each branch: rows chosen through a branch
+            # (phi nodes of array structs) stop LLVM vectorising the stencils (4× slower).
             if method == 1:
-                _malvar_g(ga, gb, gc, gd, ge_, oa, ob, oc, glo, hw, P[gq, 1], P[gq, hch], P[gq, vch])
-                _malvar_rb(ca, cb, cc, cd, ce, pa, pb, pc, clo, hw, P[cq, colour], P[cq, 1], P[cq, opp])
+                if gq == 0:
+                    _malvar_g(e0, e1, e2, e3, e4, o1, o2, o3, -1, hw, P[0, 1], P[0, hch], P[0, vch])
+                    _malvar_rb(o0, o1, o2, o3, o4, e1, e2, e3, 0, hw, P[1, colour], P[1, 1], P[1, opp])
+                else:
+                    _malvar_g(o0, o1, o2, o3, o4, e1, e2, e3, 0, hw, P[1, 1], P[1, hch], P[1, vch])
+                    _malvar_rb(e0, e1, e2, e3, e4, o1, o2, o3, -1, hw, P[0, colour], P[0, 1], P[0, opp])
             else:
-                _bilinear_g(gb, gc, gd, ob, glo, hw, P[gq, 1], P[gq, hch], P[gq, vch])
-                _bilinear_rb(cb, cc, cd, pa, pb, pc, clo, hw, P[cq, colour], P[cq, 1], P[cq, opp])
-            for q in range(2):
-                _color_half(P[q, 0], P[q, 1], P[q, 2], hw, hl_clip, ccm, lo, hi, lut_max)
+                if gq == 0:
+                    _bilinear_g(e1, e2, e3, o2, -1, hw, P[0, 1], P[0, hch], P[0, vch])
+                    _bilinear_rb(o1, o2, o3, e1, e2, e3, 0, hw, P[1, colour], P[1, 1], P[1, opp])
+                else:
+                    _bilinear_g(o1, o2, o3, e2, 0, hw, P[1, 1], P[1, hch], P[1, vch])
+                    _bilinear_rb(e1, e2, e3, o1, o2, o3, -1, hw, P[0, colour], P[0, 1], P[0, opp])
             if to_u8:
                 for q in range(2):
-                    for ch in range(3):
-                        src = P[q, ch]
-                        dst = I[q, ch]
-                        for j in range(hw):
-                            dst[j] = np.int32(src[j] + np.float32(0.5))
+                    _color_codes(P[q, 0], P[q, 1], P[q, 2], I[q, 0], I[q, 1], I[q, 2], hw, hl_clip, ccm, lo, hi,
+                                 lut_max)
+                # two pixels = six bytes = three uint16 words; unsigned positions skip
+                # Numba's negative-index wraparound on every table read
                 o = out_u8[y]
                 for j in range(hw):
-                    o[2 * j, 0] = lut8[I[0, 0, j]]
-                    o[2 * j, 1] = lut8[I[0, 1, j]]
-                    o[2 * j, 2] = lut8[I[0, 2, j]]
-                    o[2 * j + 1, 0] = lut8[I[1, 0, j]]
-                    o[2 * j + 1, 1] = lut8[I[1, 1, j]]
-                    o[2 * j + 1, 2] = lut8[I[1, 2, j]]
+                    o[3 * j] = np.uint16(lut8[I[0, 0, j]]) | (np.uint16(lut8[I[0, 1, j]]) << 8)
+                    o[3 * j + 1] = np.uint16(lut8[I[0, 2, j]]) | (np.uint16(lut8[I[1, 0, j]]) << 8)
+                    o[3 * j + 2] = np.uint16(lut8[I[1, 1, j]]) | (np.uint16(lut8[I[1, 2, j]]) << 8)
             else:
+                for q in range(2):
+                    _color_half(P[q, 0], P[q, 1], P[q, 2], hw, hl_clip, ccm, lo, hi, lut_max)
                 for q in range(2):
                     for ch in range(3):
                         src = P[q, ch]
                         for j in range(hw):
                             t = src[j]
-                            i = min(np.int32(t), n - 1)
+                            i = min(np.uint32(t), n - 1)
                             a = lut[i]
-                            src[j] = a + (t - i) * (lut[i + 1] - a)
+                            src[j] = a + (t - np.float32(i)) * (lut[i + 1] - a)
                 o = out_f32[y]
                 for j in range(hw):
                     o[2 * j, 0] = P[0, 0, j]
@@ -241,9 +259,13 @@ def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, 
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut8 = np.ascontiguousarray(lut_codes, dtype=np.uint8)
     lut = np.zeros(lut8.shape[0], np.float32)
-    bad = np.zeros((mosaic.shape[0] + _BLOCK - 1) // _BLOCK, np.float32)
+    h, w = mosaic.shape
+    if out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous or w % 2:
+        raise InputError("fused_render_u8: out must be a C-contiguous H×W×3 uint8 array of even width")
+    words = out.reshape(h, 3 * w).view(np.uint16)  # six bytes of a pixel pair = three words
+    bad = np.zeros((h + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
-            np.float32(lo), np.float32(hi), lut, lut8, out, np.empty((1, 1, 3), np.float32), True, bad)
+            np.float32(lo), np.float32(hi), lut, lut8, words, np.empty((1, 1, 3), np.float32), True, bad)
     return int(bad.sum())
 
 
@@ -254,8 +276,8 @@ def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip,
     """
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut = np.ascontiguousarray(lut_values, dtype=np.float32)
-    bad = np.zeros((mosaic.shape[0] + _BLOCK - 1) // _BLOCK, np.float32)
+    bad = np.zeros((mosaic.shape[0] + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
-            np.float32(lo), np.float32(hi), lut, np.zeros(2, np.uint8), np.empty((1, 1, 3), np.uint8), out,
+            np.float32(lo), np.float32(hi), lut, np.zeros(2, np.uint8), np.empty((1, 3), np.uint16), out,
             False, bad)
     return int(bad.sum())
