@@ -66,3 +66,21 @@ def test_fused_uint16_input_equals_float32():
     bad[3, 5] = np.nan
     bad[20, 7] = np.inf
     assert fused_render_f32(bad, *args, b) == 2
+
+
+@pytest.mark.parametrize("method", [METHOD_BILINEAR, METHOD_MALVAR])
+def test_u8_codes_saturate_and_round_at_the_table_ends(method):
+    """Black → code 0, clipped white → 255, mid grey → the rounded sRGB code (table ends and rounding)."""
+    h, w = 24, 32
+    mosaic = np.full((h, w), 64.0, np.float32)
+    mosaic[:, 12:20] = 64 + 0.2 * 960  # linear 0.2 → sRGB 0.4845 → code 124 (123.54 rounds up)
+    mosaic[:, 24:] = 5000.0  # far above white: clipped, neutral
+    cfa = cfa_color_indices("RGGB")
+    codes = np.round(_srgb(np.linspace(0, 1, 65536)) * 255).astype(np.uint8)
+    out8 = np.empty((h, w, 3), np.uint8)
+    n_bad = fused_render_u8(mosaic, cfa, np.full((2, 2), 64.0), np.full((2, 2), 1 / 960), 0.0, 1.0, method, 1.0,
+                            np.eye(3), 0.0, 1.0, codes, out8)
+    assert n_bad == 0
+    assert (out8[:, :8] == 0).all()
+    assert (out8[:, 15:17] == round(float(_srgb(0.2)) * 255)).all() and round(float(_srgb(0.2)) * 255) == 124
+    assert (out8[:, 28:] == 255).all()

@@ -5,8 +5,14 @@ normalised source rows split into even and odd columns (so every stencil
 reads at unit stride and LLVM vectorises it), demosaics one output row into
 planar half-row buffers, applies the highlight clip and the 3×3 matrix, and
 stores through the OETF table as interleaved uint8 (written as uint16 words,
-two pixels at a time) or float32. No full-frame
-temporaries (design.md §5).
+two pixels at a time) or float32. No full-frame temporaries (design.md §5).
+
+Speed notes (measured, 12 MP, see benchmarks/bench_pipeline.py): the inner
+loops are written for LLVM's vectoriser — rows passed as explicit arguments,
+np.minimum/np.maximum rather than min/max, few arrays per loop, unsigned
+table positions. Each of these was worth 2–8× on its loop. The uint8 store
+(six scalar table reads per pixel pair) is now half of the time; without
+AVX2 gathers it stays scalar.
 
 Borders are mirrored whole-sample (Bayer parity kept) as
 :mod:`ispkit.stages.demosaic` does, so the fused result equals the
@@ -162,7 +168,6 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
         P = np.empty((2, 3, hw), np.float32)
         slot_y = np.full(5, -1000000, np.int64)
         order = np.empty(5, np.int64)
-        src_y = np.empty(5, np.int64)
         for y in range(y0, y1):
             for k in range(5):
                 yy = y + k - 2
@@ -172,7 +177,6 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                     bad_blocks[bi] += nb
                     slot_y[slot] = yy
                 order[k] = slot
-                src_y[k] = _reflect(yy, h)
             e0, e1, e2, e3, e4 = ev[order[0]], ev[order[1]], ev[order[2]], ev[order[3]], ev[order[4]]
             o0, o1, o2, o3, o4 = od[order[0]], od[order[1]], od[order[2]], od[order[3]], od[order[4]]
             py = y & 1
