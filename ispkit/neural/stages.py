@@ -240,7 +240,9 @@ class LearnedRawToRGB(_NeuralStage):
     Notes
     -----
     RAW_MOSAIC H×W float32 (after BlackLevel, nominally [0, 1]) → packed in
-    the model's channel order (its InputContract) → DISPLAY_RGB at
+    the model's channel order and mapped to its input levels (its
+    InputContract: PyNET keeps the P20's black pedestal, ``raw / 1020``;
+    MW-ISPNet clips below black) → DISPLAY_RGB at
     ``scale`` × the packed size (H×W×3 for the 2× models), sRGB-encoded as
     the model was trained, not clipped.
 
@@ -270,7 +272,7 @@ class LearnedRawToRGB(_NeuralStage):
 
     def process(self, frame: Frame) -> Frame:
         c = self.contract
-        packed = pack_bayer(frame.data, frame.meta.cfa_pattern, c.channel_order)
+        packed = c.encode_raw(pack_bayer(frame.data, frame.meta.cfa_pattern, c.channel_order))
         y = self.run_network(to_tensor(packed))
         out = np.ascontiguousarray(to_numpy(y), dtype=np.float32)
         return frame.replace(data=out, domain=Domain.DISPLAY_RGB, color_space="sRGB")

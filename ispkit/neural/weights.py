@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -71,6 +72,12 @@ class InputContract:
     scale : output spatial size / input spatial size; ``0.0`` for a network
         returning one global vector (FC4's illuminant).
     in_channels, out_channels : channel counts of the input and output tensors.
+    raw_black_white : for ``raw_packed``, the network input values of black
+        and white. ispkit feeds black-level-normalised planes (black 0,
+        white 1); a model trained on raw values with the pedestal kept (PyNET:
+        ``raw / 1020`` with black 63) gets ``(63/1020, 1.0)``.
+    raw_clip_black : clip inputs below black to black, as the official
+        loader did (MW-ISPNet: ``max(raw - 63, 0)``).
     """
 
     domain: str
@@ -81,6 +88,8 @@ class InputContract:
     scale: float
     in_channels: int
     out_channels: int
+    raw_black_white: tuple[float, float] = (0.0, 1.0)
+    raw_clip_black: bool = False
 
     def __post_init__(self) -> None:
         if self.domain not in CONTRACT_DOMAINS:
@@ -97,6 +106,10 @@ class InputContract:
             v = getattr(self, attr)
             if not isinstance(v, int) or v < 1:
                 raise ParameterError(f"InputContract.{attr} must be a positive int, got {v!r}")
+        black, white = (float(v) for v in self.raw_black_white)
+        if not white > black:
+            raise ParameterError(f"InputContract.raw_black_white must be (black, white) with white > black, "
+                                 f"got {self.raw_black_white!r}")
         if self.domain == "raw_packed":
             names = [c.strip() for c in self.channel_order.split(",")]
             if sorted(names) != sorted(_CHANNEL_NAMES):
@@ -104,6 +117,14 @@ class InputContract:
                     "InputContract.channel_order for raw_packed must be a permutation of "
                     f"'R,Gr,Gb,B', got {self.channel_order!r}"
                 )
+
+    def encode_raw(self, normalised: np.ndarray) -> np.ndarray:
+        """Map black-level-normalised raw values (black 0, white 1) to this network's input values."""
+        x = np.maximum(normalised, 0.0) if self.raw_clip_black else normalised
+        black, white = self.raw_black_white
+        if (black, white) == (0.0, 1.0):
+            return x
+        return (x * np.float32(white - black) + np.float32(black)).astype(normalised.dtype, copy=False)
 
     @property
     def packed_order(self) -> tuple[str, ...]:

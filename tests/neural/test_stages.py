@@ -322,3 +322,36 @@ def test_odd_mosaic_and_non_finite_input_raise(tiny_models, rng):
     data[1, 1, 1] = np.nan
     with pytest.raises(InputError, match="NaN"):
         _quiet(Enhance(model="stagetest.enhance", device="cpu"), Frame(data, Domain.DISPLAY_RGB))
+
+
+# -- input levels of the official raw-to-RGB checkpoints -----------------------------------
+@pytest.mark.parametrize("model, expected", [
+    # PyNET's load_data.py: raw / (4 * 255), the black pedestal kept
+    ("pynet.level0", lambda raw: raw / 1020.0),
+    # MW-ISPNet's loader: max(raw - 63, 0) / (1020 - 63)
+    ("mwispnet.aim2020", lambda raw: np.maximum(raw - 63.0, 0.0) / 957.0),
+])
+def test_raw_to_rgb_feeds_the_official_input_levels(monkeypatch, model, expected):
+    """A P20-like mosaic (black 63, white 1020) after BlackLevel reaches each network as its loader scaled it."""
+    from ispkit.stages import BlackLevel
+
+    rng = np.random.default_rng(0)
+    raw = rng.integers(40, 1021, size=(16, 16)).astype(np.float32)  # some below black (noise)
+    meta = CaptureMetadata(cfa_pattern="RGGB", black_level=np.full(4, 63.0), white_level=1020.0)
+    frame = BlackLevel()(Frame(raw, Domain.RAW_MOSAIC, meta))
+    seen = {}
+
+    def fake_run(self, x):
+        seen["x"] = x.numpy()[0]
+        return torch.zeros(1, 3, 16, 16)
+
+    monkeypatch.setattr(LearnedRawToRGB, "run_network", fake_run)
+    LearnedRawToRGB(model=model, device="cpu")(frame)
+    want = pack_bayer(expected(raw.astype(np.float64)), "RGGB", "B,Gr,R,Gb")  # both use B,Gr,R,Gb
+    np.testing.assert_allclose(np.moveaxis(seen["x"], 0, -1), want, atol=1e-6)  # CHW → HWC
+
+
+def test_input_contract_rejects_inverted_raw_levels():
+    with pytest.raises(ParameterError, match="raw_black_white"):
+        InputContract(domain="raw_packed", channel_order="R,Gr,Gb,B", normalization="x", gamma=None,
+                      size_multiple=1, scale=1.0, in_channels=4, out_channels=3, raw_black_white=(1.0, 0.5))

@@ -30,6 +30,7 @@ MWISPNET_AIM2020_CONTRACT = InputContract(
     scale=2.0,
     in_channels=4,
     out_channels=3,
+    raw_clip_black=True,  # max(raw - 63, 0)
 )
 
 _PAPER = ("A. Ignatov, R. Timofte et al., \"AIM 2020 Challenge on Learned Image Signal Processing Pipeline\", "

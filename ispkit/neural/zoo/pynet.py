@@ -31,6 +31,7 @@ PYNET_LEVEL0_CONTRACT = InputContract(
     scale=2.0,
     in_channels=4,
     out_channels=3,
+    raw_black_white=(63.0 / 1020.0, 1.0),  # the P20's black level 63 stays in the input
 )
 
 
