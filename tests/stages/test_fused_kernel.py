@@ -84,3 +84,20 @@ def test_u8_codes_saturate_and_round_at_the_table_ends(method):
     assert (out8[:, :8] == 0).all()
     assert (out8[:, 15:17] == round(float(_srgb(0.2)) * 255)).all() and round(float(_srgb(0.2)) * 255) == 124
     assert (out8[:, 28:] == 255).all()
+
+
+@pytest.mark.parametrize("method", [METHOD_BILINEAR, METHOD_MALVAR])
+def test_u8_non_finite_input_is_counted_not_a_crash(method):
+    rng = np.random.default_rng(6)
+    mosaic = rng.uniform(64, 1000, size=(40, 48)).astype(np.float32)
+    mosaic[5, 7] = np.nan
+    mosaic[20:22, 30:34] = np.inf
+    mosaic[33, 2] = -np.inf
+    codes = np.round(_srgb(np.linspace(0, 1, 65536)) * 255).astype(np.uint8)
+    out8 = np.empty((40, 48, 3), np.uint8)
+    n_bad = fused_render_u8(mosaic, cfa_color_indices("GBRG"), np.full((2, 2), 64.0), np.full((2, 2), 1 / 936),
+                            -np.inf, np.inf, method, np.inf, np.eye(3), 0.0, 1.0, codes, out8)
+    assert n_bad >= 1 + 8 + 1  # rows read twice (mirrored border, block seams) count twice
+    mosaic[~np.isfinite(mosaic)] = 500.0
+    assert fused_render_u8(mosaic, cfa_color_indices("GBRG"), np.full((2, 2), 64.0), np.full((2, 2), 1 / 936),
+                           -np.inf, np.inf, method, np.inf, np.eye(3), 0.0, 1.0, codes, out8) == 0

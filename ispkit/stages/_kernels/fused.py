@@ -215,7 +215,9 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                 _color_half(P[q, 0], P[q, 1], P[q, 2], hw, hl_clip, ccm_pos, bias, lo_pos, hi_pos)
             if to_u8:
                 # two pixels = six bytes = three uint16 words; unsigned positions skip
-                # Numba's negative-index wraparound on every table read
+                # Numba's negative-index wraparound on every table read. A NaN position
+                # (non-finite input: counted, and the caller discards this output)
+                # converts to 0 on x86-64 and AArch64, so it stays inside the table.
                 o = out_u8[y]
                 for j in range(hw):
                     r0 = lut8[np.uint32(P[0, 0, j])]
@@ -256,7 +258,8 @@ def _prep(cfa, black, scale, ccm):
 def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out):
     """Render into ``out`` (H×W×3 uint8); ``lut_codes[i]`` is the code of linear ``i/(len-1)``.
 
-    Returns the number of non-finite mosaic samples met (0 when the output is valid).
+    Returns the number of non-finite mosaic samples met: 0 when the output is
+    valid (a sample read twice, at a mirrored border or a block seam, counts twice).
     """
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut8 = np.ascontiguousarray(lut_codes, dtype=np.uint8)
