@@ -149,11 +149,11 @@ def _color_half(R, G, B, hw, hl_clip, ccm_pos, bias, lo_pos, hi_pos):
 
 @numba.njit(cache=True, parallel=True)
 def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi,
-            lut, lut8, out_u8, out_f32, to_u8, bad_blocks):
+            n_intervals, tab, lut8, out_u8, out_f32, to_u8, bad_blocks):
     h, w = mosaic.shape
     hw = w // 2
     nblocks = (h + _BLOCK - 1) // _BLOCK
-    n = np.uint32(lut.shape[0] - 1)
+    n = np.uint32(n_intervals)
     lut_max = np.float32(n)
     bias = np.float32(0.5) if to_u8 else np.float32(0.0)  # u8: truncating position + 0.5 rounds
     lo_pos = np.float32(max(lo, 0.0) * lut_max + bias)
@@ -230,23 +230,16 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                     o[3 * j + 1] = np.uint16(b0) | (np.uint16(r1) << 8)
                     o[3 * j + 2] = np.uint16(g1) | (np.uint16(b1) << 8)
             else:
-                for q in range(2):
-                    for ch in range(3):
-                        src = P[q, ch]
-                        for j in range(hw):
-                            t = src[j]
-                            i = min(np.uint32(t), n - 1)
-                            a = lut[i]
-                            src[j] = a + (t - np.float32(i)) * (lut[i + 1] - a)
+                # one (value, slope) pair per table interval in a complex64: one 8-byte
+                # read; entry n is (value at 1, 0) so a position of exactly n needs no bound
                 o = out_f32[y]
                 for j in range(hw):
-                    o[2 * j, 0] = P[0, 0, j]
-                    o[2 * j, 1] = P[0, 1, j]
-                    o[2 * j, 2] = P[0, 2, j]
-                    o[2 * j + 1, 0] = P[1, 0, j]
-                    o[2 * j + 1, 1] = P[1, 1, j]
-                    o[2 * j + 1, 2] = P[1, 2, j]
-
+                    for q in range(2):
+                        for ch in range(3):
+                            t = P[q, ch, j]
+                            i = np.uint32(t)
+                            vs = tab[i]
+                            o[6 * j + 3 * q + ch] = vs.real + (t - np.float32(i)) * vs.imag
 
 def _prep(cfa, black, scale, ccm):
     return (np.ascontiguousarray(cfa, dtype=np.int64).reshape(2, 2),
@@ -263,14 +256,14 @@ def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, 
     """
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
     lut8 = np.ascontiguousarray(lut_codes, dtype=np.uint8)
-    lut = np.zeros(lut8.shape[0], np.float32)
     h, w = mosaic.shape
     if out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous or w % 2:
         raise InputError("fused_render_u8: out must be a C-contiguous H×W×3 uint8 array of even width")
     words = out.reshape(h, 3 * w).view(np.uint16)  # six bytes of a pixel pair = three words
     bad = np.zeros((h + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
-            np.float32(lo), np.float32(hi), lut, lut8, words, np.empty((1, 1, 3), np.float32), True, bad)
+            np.float32(lo), np.float32(hi), lut8.shape[0] - 1, np.zeros(1, np.complex64), lut8, words,
+            np.empty((1, 1), np.float32), True, bad)
     return int(bad.sum())
 
 
@@ -280,9 +273,15 @@ def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip,
     Returns the number of non-finite mosaic samples met (0 when the output is valid).
     """
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
-    lut = np.ascontiguousarray(lut_values, dtype=np.float32)
-    bad = np.zeros((mosaic.shape[0] + _BLOCK - 1) // _BLOCK, np.int64)
+    lut = np.asarray(lut_values, dtype=np.float32)
+    tab = np.zeros(lut.shape[0], np.complex64)  # (value, slope to the next) per entry; the last slope 0
+    tab.real = lut
+    tab.imag[:-1] = np.diff(lut)
+    h, w = mosaic.shape
+    if out.shape != (h, w, 3) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise InputError("fused_render_f32: out must be a C-contiguous H×W×3 float32 array")
+    bad = np.zeros((h + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
-            np.float32(lo), np.float32(hi), lut, np.zeros(2, np.uint8), np.empty((1, 3), np.uint16), out,
-            False, bad)
+            np.float32(lo), np.float32(hi), tab.shape[0] - 1, tab, np.zeros(2, np.uint8), np.empty((1, 3), np.uint16),
+            out.reshape(h, 3 * w), False, bad)
     return int(bad.sum())
