@@ -120,26 +120,18 @@ def main() -> None:
     print(f"RATIO end-to-end vs LINEAR   {t_lin / t_ours:6.2f}x faster (target >= 3)")
 
     frame = read_raw(path)
-    from ispkit.render import _render_codes_fused
-    t_pipe = median_time(lambda: _render_codes_fused(pipe, frame, 8), args.runs)
     moved = frame.data.nbytes + h * w * 3  # float32 mosaic in, uint8 RGB out
     bw = copy_bandwidth(256 * 2**20, args.runs)
     floor = moved / bw
-    print(f"default pipeline after decode {t_pipe * 1e3:7.1f} ms; bandwidth floor {floor * 1e3:.1f} ms "
-          f"({moved / 1e6:.0f} MB at {bw / 1e9:.1f} GB/s copy)")
-    print(f"RATIO pipeline / floor       {t_pipe / floor:6.2f}x (target <= 8, aim 4)")
-    # where the rest goes: the same kernel writing into an existing buffer (no page faults
-    # for a fresh 36 MB output, which also make the figure above swing by up to 2x)
-    from ispkit.stages._kernels.fused import fused_render_u8
-    node = pipe.compiled_nodes()[0][1]
-    plan = node._plan(frame)
-    codes = np.rint(node._lut(plan.gamma, 65536) * 255.0).astype(np.uint8)
+    print(f"bandwidth floor {floor * 1e3:.1f} ms ({moved / 1e6:.0f} MB at {bw / 1e9:.1f} GB/s, np.copyto into "
+          "an existing buffer)")
     buf = np.empty((h, w, 3), np.uint8)
-    t_kern = median_time(lambda: fused_render_u8(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo,
-                                                 plan.wb_hi, plan.method, plan.hl_clip, plan.ccm, plan.lo,
-                                                 plan.hi, codes, buf), args.runs)
-    print(f"  fused kernel into an existing buffer {t_kern * 1e3:5.1f} ms = {t_kern / floor:5.2f}x floor "
-          f"(the rest is allocating and faulting in the output)")
+    t_pipe = median_time(lambda: ispkit.render(frame, pipe, bit_depth=8, out=buf), args.runs)
+    print(f"default pipeline after decode, into a reused buffer (render(out=)) {t_pipe * 1e3:6.1f} ms")
+    print(f"RATIO pipeline / floor       {t_pipe / floor:6.2f}x (target <= 8, aim 4)")
+    t_new = median_time(lambda: ispkit.render(frame, pipe, bit_depth=8), args.runs)
+    print(f"same, a new output array each call {t_new * 1e3:6.1f} ms = {t_new / floor:5.2f}x floor "
+          "(+ allocating and faulting in 36 MB; swings with the OS's free huge pages)")
     t_f32 = median_time(lambda: pipe(frame), args.runs)
     print(f"default pipeline, float32 out {t_f32 * 1e3:7.1f} ms")
     t_unfused = median_time(lambda: pipe.run(frame, fuse=False), max(2, args.runs // 2))
