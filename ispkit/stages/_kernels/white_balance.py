@@ -53,6 +53,32 @@ def _accumulate(r, g, b, p, ip, mode, acc):
     acc[3] += 1.0
 
 
+@numba.njit(cache=True)
+def _row_accumulators(n, mode):
+    """n per-row accumulators (R, G, B, count): zeros, or -inf colours for the max mode."""
+    rows = np.zeros((n, 4), dtype=np.float64)
+    if mode == 1:
+        rows[:, :3] = -np.inf
+    return rows
+
+
+@numba.njit(cache=True)
+def _combine_rows(rows, mode):
+    """Reduce per-row accumulators to one (4,): max (mode 1) or sum of the colours, sum of the counts."""
+    out = np.zeros(4, dtype=np.float64)
+    if mode == 1:
+        out[:3] = -np.inf
+        for i in range(rows.shape[0]):
+            for k in range(3):
+                out[k] = max(out[k], rows[i, k])
+            out[3] += rows[i, 3]
+    else:
+        for i in range(rows.shape[0]):
+            for k in range(4):
+                out[k] += rows[i, k]
+    return out
+
+
 @numba.njit(cache=True, parallel=True)
 def minkowski_bayer(x, pos, thr, dark, p, mode):
     """Per-channel Minkowski sums (or maxima) over the unmasked 2×2 blocks.
@@ -74,12 +100,7 @@ def minkowski_bayer(x, pos, thr, dark, p, mode):
     h2 = x.shape[0] // 2
     w2 = x.shape[1] // 2
     ip = int(p) if (p == np.floor(p) and 1.0 <= p <= 16.0) else 0
-    rows = np.zeros((h2, 4), dtype=np.float64)
-    if mode == 1:
-        for i in range(h2):
-            rows[i, 0] = -np.inf
-            rows[i, 1] = -np.inf
-            rows[i, 2] = -np.inf
+    rows = _row_accumulators(h2, mode)
     r0, c0 = pos[0, 0], pos[0, 1]
     r1, c1 = pos[1, 0], pos[1, 1]
     r2, c2 = pos[2, 0], pos[2, 1]
@@ -100,20 +121,7 @@ def minkowski_bayer(x, pos, thr, dark, p, mode):
             if rv <= dark and gv <= dark and bv <= dark:
                 continue
             _accumulate(rv, gv, bv, p, ip, mode, acc)
-    out = np.zeros(4, dtype=np.float64)
-    if mode == 1:
-        out[0] = -np.inf
-        out[1] = -np.inf
-        out[2] = -np.inf
-        for i in range(h2):
-            for k in range(3):
-                out[k] = max(out[k], rows[i, k])
-            out[3] += rows[i, 3]
-    else:
-        for i in range(h2):
-            for k in range(4):
-                out[k] += rows[i, k]
-    return out
+    return _combine_rows(rows, mode)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -130,12 +138,7 @@ def minkowski_rgb(x, mask, thr, dark, p, mode):
     h, w = x.shape[0], x.shape[1]
     use_mask = mask.shape[0] == h and mask.shape[1] == w
     ip = int(p) if (p == np.floor(p) and 1.0 <= p <= 16.0) else 0
-    rows = np.zeros((h, 4), dtype=np.float64)
-    if mode == 1:
-        for i in range(h):
-            rows[i, 0] = -np.inf
-            rows[i, 1] = -np.inf
-            rows[i, 2] = -np.inf
+    rows = _row_accumulators(h, mode)
     t0, t1, t2 = thr[0], thr[1], thr[2]
     for i in prange(h):
         acc = rows[i]
@@ -150,20 +153,7 @@ def minkowski_rgb(x, mask, thr, dark, p, mode):
             if rv <= dark and gv <= dark and bv <= dark:
                 continue
             _accumulate(rv, gv, bv, p, ip, mode, acc)
-    out = np.zeros(4, dtype=np.float64)
-    if mode == 1:
-        out[0] = -np.inf
-        out[1] = -np.inf
-        out[2] = -np.inf
-        for i in range(h):
-            for k in range(3):
-                out[k] = max(out[k], rows[i, k])
-            out[3] += rows[i, 3]
-    else:
-        for i in range(h):
-            for k in range(4):
-                out[k] += rows[i, k]
-    return out
+    return _combine_rows(rows, mode)
 
 
 @numba.njit(cache=True, parallel=True)
