@@ -124,6 +124,25 @@ def detect_defects(mosaic, black, offsets, counts, k, ratio, sigma_floor, rel_fl
     return total
 
 
+@numba.njit(cache=True)
+def _neighbour_median(mosaic, mask, offsets, n, r, c, buf):
+    """Median of the unflagged same-colour neighbours of (r, c); of all ``n`` when every one is flagged."""
+    h, w = mosaic.shape
+    m = 0
+    for j in range(n):
+        rr = _reflect(r + offsets[j, 0], h)
+        cc = _reflect(c + offsets[j, 1], w)
+        if not mask[rr, cc]:
+            buf[m] = mosaic[rr, cc]
+            m += 1
+    if m == 0:
+        for j in range(n):
+            buf[j] = mosaic[_reflect(r + offsets[j, 0], h), _reflect(c + offsets[j, 1], w)]
+        m = n
+    _sort(buf, m)
+    return _median_sorted(buf, m)
+
+
 @numba.njit(parallel=True, cache=True)
 def correct_median(mosaic, mask, offsets, counts, out):
     """Replace flagged pixels by the median of their unflagged same-colour neighbours.
@@ -141,20 +160,7 @@ def correct_median(mosaic, mask, offsets, counts, out):
                 out[r, c] = mosaic[r, c]
                 continue
             p = 2 * (r & 1) + (c & 1)
-            n = counts[p]
-            m = 0
-            for j in range(n):
-                rr = _reflect(r + offsets[p, j, 0], h)
-                cc = _reflect(c + offsets[p, j, 1], w)
-                if not mask[rr, cc]:
-                    buf[m] = mosaic[rr, cc]
-                    m += 1
-            if m == 0:
-                for j in range(n):
-                    buf[j] = mosaic[_reflect(r + offsets[p, j, 0], h), _reflect(c + offsets[p, j, 1], w)]
-                m = n
-            _sort(buf, m)
-            out[r, c] = _median_sorted(buf, m)
+            out[r, c] = _neighbour_median(mosaic, mask, offsets[p], counts[p], r, c, buf)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -195,17 +201,4 @@ def correct_gradient(mosaic, mask, offsets, counts, pairs, npairs, out):
             if best < np.float32(np.inf):
                 out[r, c] = value
                 continue
-            n = counts[p]
-            m = 0
-            for j in range(n):
-                rr = _reflect(r + offsets[p, j, 0], h)
-                cc = _reflect(c + offsets[p, j, 1], w)
-                if not mask[rr, cc]:
-                    buf[m] = mosaic[rr, cc]
-                    m += 1
-            if m == 0:
-                for j in range(n):
-                    buf[j] = mosaic[_reflect(r + offsets[p, j, 0], h), _reflect(c + offsets[p, j, 1], w)]
-                m = n
-            _sort(buf, m)
-            out[r, c] = _median_sorted(buf, m)
+            out[r, c] = _neighbour_median(mosaic, mask, offsets[p], counts[p], r, c, buf)
