@@ -102,7 +102,7 @@ class HaarDWT(nn.Module):
         self.register_buffer("weight", _haar_filters())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
+        channels = int(x.shape[1])  # a constant in traced graphs: ONNX needs a known kernel shape
         filters = self.weight.to(device=x.device, dtype=x.dtype).repeat(channels, 1, 1, 1)
         return F.conv2d(x, filters, stride=2, groups=channels)
 
@@ -123,7 +123,7 @@ class HaarIDWT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] % 4:
             raise InputError(f"HaarIDWT: channel count must be a multiple of 4, got {x.shape[1]}")
-        groups = x.shape[1] // 4
+        groups = int(x.shape[1]) // 4
         filters = self.weight.to(device=x.device, dtype=x.dtype).repeat(groups, 1, 1, 1)
         return F.conv_transpose2d(x, filters, stride=2, groups=groups)
 
