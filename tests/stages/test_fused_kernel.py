@@ -101,3 +101,26 @@ def test_u8_non_finite_input_is_counted_not_a_crash(method):
     mosaic[~np.isfinite(mosaic)] = 500.0
     assert fused_render_u8(mosaic, cfa_color_indices("GBRG"), np.full((2, 2), 64.0), np.full((2, 2), 1 / 936),
                            -np.inf, np.inf, method, np.inf, np.eye(3), 0.0, 1.0, codes, out8) == 0
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (4, 6), (6, 4), (8, 10), (34, 18), (66, 70)])
+@pytest.mark.parametrize("method", [METHOD_BILINEAR, METHOD_MALVAR])
+def test_fused_matches_reference_at_small_and_seam_sizes(shape, method):
+    """Minimal frames, widths that are not a multiple of 4 or 8, and heights across the 32-row block seam."""
+    h, w = shape
+    rng = np.random.default_rng(h * 100 + w)
+    mosaic = rng.uniform(80, 900, size=(h, w)).astype(np.float32)
+    black = np.full((2, 2), 64.0)
+    scale = np.array([[1.7, 1.0], [1.0, 1.3]]) / 960.0
+    ccm = np.array([[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.5, 1.5]])
+    for pattern in ("RGGB", "GBRG"):
+        cfa = cfa_color_indices(pattern)
+        ref = _reference(mosaic, pattern, black, scale, 1.0, method, 1.0, ccm)
+        out = np.empty((h, w, 3), np.float32)
+        assert fused_render_f32(mosaic, cfa, black, scale, -np.inf, 1.0, method, 1.0, ccm, 0.0, 1.0,
+                                _srgb(np.linspace(0, 1, 16385)), out) == 0
+        np.testing.assert_allclose(out, ref, atol=2e-5)
+        out8 = np.empty((h, w, 3), np.uint8)
+        fused_render_u8(mosaic, cfa, black, scale, -np.inf, 1.0, method, 1.0, ccm, 0.0, 1.0,
+                        np.round(_srgb(np.linspace(0, 1, 65536)) * 255).astype(np.uint8), out8)
+        assert np.abs(out8.astype(int) - np.round(ref * 255).astype(int)).max() <= 1
