@@ -11,8 +11,9 @@ Speed notes (measured, 12 MP, see benchmarks/bench_pipeline.py): the inner
 loops are written for LLVM's vectoriser — rows passed as explicit arguments,
 np.minimum/np.maximum rather than min/max, few arrays per loop, unsigned
 table positions. Each of these was worth 2–8× on its loop. The uint8 store
-(six scalar table reads per pixel pair) is now half of the time; without
-AVX2 gathers it stays scalar.
+(six table reads per pixel pair) is now half of the time. Separately
+vectorised gather and interleave loops, and an arithmetic sRGB curve, both
+measured slower here (Zen 4, AVX-512).
 
 Borders are mirrored whole-sample (Bayer parity kept) as
 :mod:`ispkit.stages.demosaic` does, so the fused result equals the
