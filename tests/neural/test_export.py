@@ -101,3 +101,19 @@ def test_default_shapes_and_errors(tmp_path):
         export_onnx("unet.raw", tmp_path / "x.onnx", input_shape=(1, 5, 64))
     with pytest.raises(ParameterError, match="model name"):
         export_onnx(42, tmp_path / "x.onnx")
+
+
+def test_haar_wavelet_networks_export_with_dynamic_size(tmp_path):
+    """The Deep-FlexISP enhancer (Haar DWT/IDWT layers, as MW-ISPNet) runs from ONNX at another size."""
+    from ispkit.neural.models.deepflexisp import DeepFlexISPEnhancer
+
+    torch.manual_seed(4)
+    net = DeepFlexISPEnhancer(channels=(8, 16, 16), num_blocks=1, reduction=4).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback to a fixed input size
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        path = export_onnx(net, tmp_path / "dfx.onnx", input_shape=(1, 3, 64, 64))
+    x = np.random.default_rng(4).random((2, 3, 96, 128), dtype=np.float32)
+    out = _run_onnx(path, x)
+    assert out.shape == (2, 3, 24, 32)  # the enhancer works at a quarter of the size
+    np.testing.assert_allclose(out, _torch(net, x), atol=1e-4)
