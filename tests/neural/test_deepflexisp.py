@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from ispkit.errors import InputError, ParameterError
 from ispkit.neural.models.deepflexisp import DeepFlexISPEnhancer, DeepFlexISPRawDenoiser
 
+from ._training import fit_mse
+
 LAYOUTS = Path(__file__).parent / "official_layouts"
 
 
@@ -105,17 +107,9 @@ def test_raw_denoiser_narrow_overfits_a_tiny_batch():
     residual = 0.1 * (F.interpolate(torch.rand(1, 4, 4, 4, generator=g), size=(32, 32), mode="bilinear",
                                     align_corners=False) - 0.5)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    first = None
-    for _ in range(300):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), residual)
-        loss.backward()
-        opt.step()
-        first = first if first is not None else loss.item()
-        if loss.item() <= 0.1 * first:
-            break
+    first, last = fit_mse(model, x, residual, opt, 300)
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    assert loss.item() <= 0.1 * first
+    assert last <= 0.1 * first
 
 
 # ---------------------------------------------------------------- enhance_2023
@@ -176,14 +170,6 @@ def test_enhancer_narrow_overfits_a_tiny_batch():
     x = torch.rand(1, 3, 64, 64, generator=g)
     target = F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(16, 16), mode="bilinear", align_corners=False)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    first = None
-    for _ in range(150):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), target)
-        loss.backward()
-        opt.step()
-        first = first if first is not None else loss.item()
-        if loss.item() <= 0.1 * first:
-            break
+    first, last = fit_mse(model, x, target, opt, 150)
     assert all(p.grad is not None for p in model.parameters())
-    assert loss.item() <= 0.1 * first
+    assert last <= 0.1 * first

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from ispkit.errors import InputError, ParameterError
 from ispkit.neural.models.mwispnet import HaarDWT, HaarIDWT, MWISPNet
 
+from ._training import fit_mse
+
 LAYOUTS = Path(__file__).parent / "official_layouts"
 
 
@@ -162,14 +164,6 @@ def test_narrow_model_overfits_a_tiny_batch():
     x = torch.rand(1, 4, 32, 32, generator=g)
     target = F.interpolate(torch.rand(1, 3, 8, 8, generator=g), size=(64, 64), mode="bilinear", align_corners=False)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    first = None
-    for _ in range(150):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), target)
-        loss.backward()
-        opt.step()
-        first = first if first is not None else loss.item()
-        if loss.item() <= 0.1 * first:
-            break
+    first, last = fit_mse(model, x, target, opt, 150)
     assert all(p.grad is not None for p in model.parameters())
-    assert loss.item() <= 0.1 * first
+    assert last <= 0.1 * first

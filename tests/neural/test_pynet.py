@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from ispkit.errors import InputError, ParameterError
 from ispkit.neural.models.pynet import ConvMultiBlock, PyNET
 
+from ._training import fit_mse
+
 LAYOUTS = Path(__file__).parent / "official_layouts"
 
 
@@ -140,13 +142,5 @@ def test_narrow_model_overfits_a_tiny_batch():
     quads = torch.stack([quad, quad.flip(0), quad.flip(1)])[None]
     target = F.interpolate(quads, size=(64, 64), mode="bilinear", align_corners=True)
     opt = torch.optim.Adam(model.parameters(), lr=2e-2, betas=(0.5, 0.9), foreach=True)
-    first = None
-    for _ in range(60):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), target)
-        loss.backward()
-        opt.step()
-        first = first if first is not None else loss.item()
-        if loss.item() <= 0.1 * first:
-            break
-    assert loss.item() <= 0.1 * first
+    first, last = fit_mse(model, x, target, opt, 60)
+    assert last <= 0.1 * first
