@@ -37,19 +37,14 @@ def render_frame(frame: Frame, preset: str | Path | Pipeline = "default", *,
     return pipe.run(frame, keep_intermediates=keep_intermediates)
 
 
-def _render_codes_fused(pipe: Pipeline, frame: Frame, bit_depth: int,
-                        out: np.ndarray | None = None) -> np.ndarray | None:
-    """uint8 codes straight from a fully fused pipeline (None when it is not one).
+def _render_codes_direct(pipe: Pipeline, frame: Frame, bit_depth: int,
+                         out: np.ndarray | None = None) -> np.ndarray | None:
+    """Oriented codes when the pipeline makes them directly (:meth:`Pipeline.render_codes`), else None.
 
-    The kernel writes into ``out`` when the frame needs no reorientation.
+    The codes are written into ``out`` when the frame needs no reorientation.
     """
-    from .stages.fused import FusedRender
-
-    nodes = pipe.compiled_nodes()
-    if len(nodes) != 1 or not isinstance(nodes[0][1], FusedRender):
-        return None
     direct = out if frame.meta.orientation == 1 else None
-    res = nodes[0][1].render_codes(frame, bit_depth, out=direct)
+    res = pipe.render_codes(frame, bit_depth, out=direct)
     if res is None:
         return None
     codes, meta = res
@@ -108,7 +103,7 @@ def render(source: str | Path | Frame, preset: str | Path | Pipeline = "default"
         if out is not None:
             h, w = frame.data.shape[:2]
             _check_out(out, (w, h, 3) if frame.meta.orientation in (5, 6, 7, 8) else (h, w, 3), dtype)
-        codes = _render_codes_fused(pipe, frame, 8, out)
+        codes = _render_codes_direct(pipe, frame, 8, out)
         if codes is not None:
             return codes
     result = pipe.run(frame).output

@@ -42,3 +42,27 @@ def test_out_buffer_on_the_unfused_path_and_rotated_frames(frame):
 def test_out_buffer_mismatch_is_a_clear_error(frame, bad):
     with pytest.raises(ParameterError, match=r"render: out must be"):
         ispkit.render(frame, bit_depth=8, out=bad)
+
+
+def test_pipeline_render_codes_come_from_the_fused_node_only(frame):
+    """render() takes its 8-bit codes from Pipeline.render_codes; a pipeline fusion cannot compile declines."""
+    pipe = ispkit.load_preset("default")
+    codes, meta = pipe.render_codes(frame, 8)
+    assert codes.dtype == np.uint8 and codes.shape == (64, 96, 3)
+    stepwise = ispkit.stages.quantize(np.clip(pipe.run(frame, fuse=False).output.data, 0, 1), 8)
+    assert np.abs(codes.astype(int) - stepwise.astype(int)).max() <= 1
+    assert meta.color_space == "sRGB"
+    assert pipe.render_codes(frame, 16) is None  # the kernel makes 8-bit codes only
+    menon = pipe.set({"demosaic.method": "menon2007"})  # Menon is not fused: several compiled nodes
+    assert len(menon.compiled_nodes()) > 1 and menon.render_codes(frame, 8) is None
+
+
+def test_render_does_not_know_concrete_stages():
+    """Fusion is the graph's business (design §9): render.py asks the Pipeline, never a stage class."""
+    import ast
+    import inspect
+
+    import ispkit.render as r
+    source = inspect.getsource(r)
+    imported = [n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom) and n.module]
+    assert not any(m.endswith("fused") for m in imported) and "FusedRender" not in source, imported

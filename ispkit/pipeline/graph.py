@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import ConfigError, DomainError, MissingMetadataError, unknown_name
-from ..frame import Domain, Frame
+import numpy as np
+
+from ..frame import CaptureMetadata, Domain, Frame
 from .runner import RunResult, StageHook, run_stages
 from .stage import STAGE_ONLY_KEYS, Stage
 
@@ -220,6 +222,20 @@ class Pipeline:
             compiled = fuse_nodes(self._nodes)
             self.__dict__["_compiled"] = compiled
         return list(compiled)
+
+    def render_codes(self, frame: Frame, bit_depth: int = 8,
+                     out: np.ndarray | None = None) -> tuple[np.ndarray, CaptureMetadata] | None:
+        """Integer codes straight from the compiled graph, or None when it cannot make them.
+
+        When fusion compiled the whole pipeline into one node that quantises
+        inside its kernel (see :meth:`Stage.render_codes`), the codes come
+        from it, written into ``out`` when given; otherwise None and the
+        caller runs the pipeline and quantises the float output.
+        """
+        nodes = self.compiled_nodes()
+        if len(nodes) != 1:
+            return None
+        return nodes[0][1].render_codes(frame, bit_depth, out=out)
 
     def __call__(self, frame: Frame) -> Frame:
         """Run the (fused) pipeline on ``frame`` and return the output frame."""

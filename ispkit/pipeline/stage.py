@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from ..errors import ConfigError, DomainError, ParameterError
-from ..frame import Domain, Frame
+from ..frame import CaptureMetadata, Domain, Frame
 
 __all__ = ["StageSpec", "Stage", "STAGE_ONLY_KEYS", "params_to_plain", "plain_to_params"]
 
@@ -122,6 +122,17 @@ class Stage(abc.ABC):
                 f"stage {self.type_name!r} returned a {out.domain} frame but declares {expected}"
             )
         return out
+
+    def render_codes(self, frame: Frame, bit_depth: int = 8,
+                     out: np.ndarray | None = None) -> tuple[np.ndarray, CaptureMetadata] | None:
+        """Integer display codes straight from this stage, or None when it cannot make them.
+
+        A stage that replaces a whole render chain (a fused kernel) overrides
+        this to quantise inside its kernel, writing into ``out`` (a
+        C-contiguous H×W×3 array of the codes' dtype) when given. Returns the
+        codes and the output metadata; the default declines.
+        """
+        return None
 
     def to_config(self) -> dict[str, Any]:
         """Return ``{"type", "version", "params"}``; ``from_config`` inverts it exactly."""
