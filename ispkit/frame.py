@@ -17,6 +17,7 @@ Conventions (see ``design.md`` §2):
 from __future__ import annotations
 
 import dataclasses
+import math
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
@@ -31,6 +32,7 @@ __all__ = [
     "CFA_PATTERNS",
     "CaptureMetadata",
     "Frame",
+    "GainMap",
     "cfa_color_indices",
     "cfa_position_of",
     "check_cfa_pattern",
@@ -324,3 +326,116 @@ class Frame:
         d = self.data
         return (f"Frame({self.domain}, shape={d.shape}, dtype={d.dtype}, "
                 f"cfa={self.meta.cfa_pattern}, source={self.meta.source!r})")
+
+
+# -- DNG GainMap opcodes carried as metadata ---------------------------------
+
+@dataclass(frozen=True, eq=False)
+class GainMap:
+    """One DNG GainMap opcode: a grid of gains over (part of) the image, as metadata.
+
+    Parsed from a DNG by :func:`ispkit.io.read_gain_maps`; carried as plain
+    dicts (:meth:`to_dict`) in ``meta.extra["gain_maps"]``; applied by the
+    lens-shading stage.
+
+    Attributes
+    ----------
+    top, left, bottom, right : the area it applies to (bottom/right
+        exclusive; all zero means the whole image).
+    plane, planes : the first image plane and how many (a mosaic has 1).
+    row_pitch, col_pitch : apply to every ``row_pitch``-th row and
+        ``col_pitch``-th column of the area, starting at ``top``/``left``.
+    points_v, points_h : map size; ``gains`` is (points_v, points_h, map_planes).
+    spacing_v, spacing_h, origin_v, origin_h : map grid in coordinates
+        relative to the image (0 = top/left edge, 1 = bottom/right edge).
+    map_planes : planes of the map (plane ``p`` uses map plane
+        ``min(p - plane, map_planes - 1)``).
+    gains : float32 array of gains.
+    opcode_list : 1, 2 or 3 (which DNG OpcodeList it came from).
+    flags : the opcode flags (bit 0 optional, bit 1 skippable for previews).
+    """
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+    plane: int
+    planes: int
+    row_pitch: int
+    col_pitch: int
+    points_v: int
+    points_h: int
+    spacing_v: float
+    spacing_h: float
+    origin_v: float
+    origin_h: float
+    map_planes: int
+    gains: np.ndarray
+    opcode_list: int = 2
+    flags: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("top", "left", "bottom", "right", "plane", "planes", "row_pitch", "col_pitch",
+                     "points_v", "points_h", "map_planes", "opcode_list", "flags"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ParameterError(f"GainMap.{name} must be an int, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        for name in ("spacing_v", "spacing_h", "origin_v", "origin_h"):
+            v = float(getattr(self, name))
+            if not math.isfinite(v):
+                raise ParameterError(f"GainMap.{name} must be finite, got {v!r}")
+            object.__setattr__(self, name, v)
+        if self.points_v < 1 or self.points_h < 1 or self.map_planes < 1:
+            raise ParameterError(
+                f"GainMap: points_v, points_h and map_planes must be >= 1, got "
+                f"{self.points_v}, {self.points_h}, {self.map_planes}")
+        if self.points_v == 1:  # as the DNG SDK does
+            object.__setattr__(self, "spacing_v", 1.0)
+            object.__setattr__(self, "origin_v", 0.0)
+        if self.points_h == 1:
+            object.__setattr__(self, "spacing_h", 1.0)
+            object.__setattr__(self, "origin_h", 0.0)
+        if self.spacing_v <= 0 or self.spacing_h <= 0:
+            raise ParameterError(f"GainMap: spacing must be > 0, got ({self.spacing_v}, {self.spacing_h})")
+        if self.row_pitch < 1 or self.col_pitch < 1 or self.planes < 1:
+            raise ParameterError(f"GainMap: row_pitch, col_pitch and planes must be >= 1, got "
+                                 f"{self.row_pitch}, {self.col_pitch}, {self.planes}")
+        g = np.asarray(self.gains, dtype=np.float32)
+        expected = (self.points_v, self.points_h, self.map_planes)
+        if g.size != math.prod(expected):
+            raise ParameterError(f"GainMap: gains must hold {expected} = {math.prod(expected)} values, "
+                                 f"got shape {g.shape}")
+        g = g.reshape(expected).copy()
+        if not np.all(np.isfinite(g)):
+            raise ParameterError("GainMap: gains must be finite")
+        g.setflags(write=False)
+        object.__setattr__(self, "gains", g)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-friendly dict (``gains`` as nested lists); :meth:`from_dict` inverts it."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["gains"] = self.gains.tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "GainMap":
+        """Build from :meth:`to_dict` output (unknown keys raise ParameterError)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(d) - names)
+        if bad:
+            raise ParameterError(f"GainMap.from_dict: unknown keys {bad}; valid keys are {sorted(names)}")
+        try:
+            return cls(**dict(d))
+        except TypeError as exc:
+            raise ParameterError(f"GainMap.from_dict: {exc}") from None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GainMap):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name == "gains"
+            else getattr(self, f.name) == getattr(other, f.name)
+            for f in dataclasses.fields(self))
+
+    __hash__ = None  # type: ignore[assignment]

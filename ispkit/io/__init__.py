@@ -5,6 +5,7 @@ with raw counts (not black-subtracted) and metadata; writers are atomic.
 """
 
 from .dng import write_dng
+from .dng_opcodes import parse_opcode_list, read_gain_maps
 from .image import apply_orientation, read_image, write_image
 from .ntire import read_ntire
 from .raw import describe, from_array, load_bayer_raw, read_raw
@@ -18,6 +19,8 @@ __all__ = [
     "write_image",
     "read_image",
     "write_dng",
+    "read_gain_maps",
+    "parse_opcode_list",
     "apply_orientation",
     "describe",
     "synthesize_capture",

@@ -212,7 +212,7 @@ def _libraw_maximum(pos_max: np.ndarray, black_by_color: np.ndarray, color_idx: 
 
 def _gain_maps(path: Path) -> list[dict[str, Any]]:
     """DNG OpcodeList2 GainMaps as plain dicts for the LensShading stage (empty when none)."""
-    from ..stages.lens_shading import read_gain_maps
+    from .dng_opcodes import read_gain_maps
 
     try:
         return [g.to_dict() for g in read_gain_maps(path)]

@@ -18,7 +18,7 @@ from .exposure import Exposure, apply_exposure
 from .fused import FusedRender, fuse_render_chain
 from .gamma import Gamma, GammaExpand, gamma_compress, gamma_expand
 from .highlights import HighlightRecovery, recover_highlights
-from .lens_shading import LensShading, apply_gain_map, read_gain_maps
+from .lens_shading import LensShading, apply_gain_map
 from .quantize import Quantize, quantize
 from .resize import Resize, resize
 from .sharpen import Sharpen, unsharp_mask
@@ -30,7 +30,7 @@ from .white_balance import (ILLUMINANT_METHODS, IlluminantEstimation, WhiteBalan
 __all__ = [
     "BlackLevel", "subtract_black_level",
     "Exposure", "apply_exposure",
-    "LensShading", "apply_gain_map", "read_gain_maps",
+    "LensShading", "apply_gain_map",
     "DefectivePixelCorrection", "detect_defective_pixels", "correct_defective_pixels",
     "BayerDenoise", "denoise_bayer", "BAYER_DENOISE_METHODS", "register_bayer_denoise_method",
     "WhiteBalance", "IlluminantEstimation", "estimate_illuminant", "white_balance_gains",

@@ -6,7 +6,7 @@ Three sources of the gain:
   a grid of gains over the image, bilinearly interpolated at pixel centres,
   applied to the pixels the opcode's area and row/column pitch select (a
   Bayer file usually carries four, one per CFA phase with pitch 2).
-  :func:`read_gain_maps` parses them from a DNG with tifffile; a RAW reader
+  :func:`ispkit.io.read_gain_maps` parses them from a DNG with tifffile; a RAW reader
   puts them, as plain dicts, in ``meta.extra["gain_maps"]``.
 * ``"radial"`` — ``gain = 1 + k1 r² + k2 r⁴ + k3 r⁶``, ``r`` the distance to
   the image centre over the half-diagonal (corner pixel centre at r = 1).
@@ -28,11 +28,9 @@ TPAMI 32(12), 2010 (even-polynomial radial vignetting model).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
-import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,17 +39,13 @@ from typing import Any, Iterable, Mapping
 import cv2
 import numpy as np
 
-from ..errors import DomainError, InputError, ParameterError, RawReadError, unknown_name
-from ..frame import Domain, Frame, check_cfa_pattern
+from ..errors import DomainError, InputError, ParameterError, unknown_name
+from ..frame import Domain, Frame, GainMap, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
 
 __all__ = [
     "LENS_SHADING_METHODS",
-    "OPCODE_LIST_TAGS",
-    "GAIN_MAP_OPCODE_ID",
     "GainMap",
-    "parse_opcode_list",
-    "read_gain_maps",
     "gain_map_gains",
     "apply_gain_map",
     "apply_gain_maps",
@@ -66,235 +60,7 @@ log = logging.getLogger(__name__)
 
 #: Lens shading methods of :class:`LensShading`.
 LENS_SHADING_METHODS: frozenset[str] = frozenset({"gain_map", "radial", "flat_field"})
-#: TIFF tag → opcode list number (1: raw values, 2: after linearisation, 3: after demosaicing).
-OPCODE_LIST_TAGS: dict[int, int] = {51008: 1, 51009: 2, 51022: 3}
-#: DNG opcode ID of GainMap.
-GAIN_MAP_OPCODE_ID = 9
-
-_HEADER = struct.Struct(">IIII")  # opcode id, DNG version, flags, parameter byte count
-_GAIN_MAP_FIXED = struct.Struct(">IIIIIIIIIIddddI")  # area spec (8 × LONG) + map header
 _FLAT_FIELD_SIGMA = 2.0
-
-
-# -- the GainMap opcode ----------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class GainMap:
-    """One DNG GainMap opcode.
-
-    Attributes
-    ----------
-    top, left, bottom, right : the area it applies to (bottom/right
-        exclusive; all zero means the whole image).
-    plane, planes : the first image plane and how many (a mosaic has 1).
-    row_pitch, col_pitch : apply to every ``row_pitch``-th row and
-        ``col_pitch``-th column of the area, starting at ``top``/``left``.
-    points_v, points_h : map size; ``gains`` is (points_v, points_h, map_planes).
-    spacing_v, spacing_h, origin_v, origin_h : map grid in coordinates
-        relative to the image (0 = top/left edge, 1 = bottom/right edge).
-    map_planes : planes of the map (plane ``p`` uses map plane
-        ``min(p - plane, map_planes - 1)``).
-    gains : float32 array of gains.
-    opcode_list : 1, 2 or 3 (which DNG OpcodeList it came from).
-    flags : the opcode flags (bit 0 optional, bit 1 skippable for previews).
-    """
-
-    top: int
-    left: int
-    bottom: int
-    right: int
-    plane: int
-    planes: int
-    row_pitch: int
-    col_pitch: int
-    points_v: int
-    points_h: int
-    spacing_v: float
-    spacing_h: float
-    origin_v: float
-    origin_h: float
-    map_planes: int
-    gains: np.ndarray
-    opcode_list: int = 2
-    flags: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("top", "left", "bottom", "right", "plane", "planes", "row_pitch", "col_pitch",
-                     "points_v", "points_h", "map_planes", "opcode_list", "flags"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ParameterError(f"GainMap.{name} must be an int, got {v!r}")
-            object.__setattr__(self, name, int(v))
-        for name in ("spacing_v", "spacing_h", "origin_v", "origin_h"):
-            v = float(getattr(self, name))
-            if not math.isfinite(v):
-                raise ParameterError(f"GainMap.{name} must be finite, got {v!r}")
-            object.__setattr__(self, name, v)
-        if self.points_v < 1 or self.points_h < 1 or self.map_planes < 1:
-            raise ParameterError(
-                f"GainMap: points_v, points_h and map_planes must be >= 1, got "
-                f"{self.points_v}, {self.points_h}, {self.map_planes}")
-        if self.points_v == 1:  # as the DNG SDK does
-            object.__setattr__(self, "spacing_v", 1.0)
-            object.__setattr__(self, "origin_v", 0.0)
-        if self.points_h == 1:
-            object.__setattr__(self, "spacing_h", 1.0)
-            object.__setattr__(self, "origin_h", 0.0)
-        if self.spacing_v <= 0 or self.spacing_h <= 0:
-            raise ParameterError(f"GainMap: spacing must be > 0, got ({self.spacing_v}, {self.spacing_h})")
-        if self.row_pitch < 1 or self.col_pitch < 1 or self.planes < 1:
-            raise ParameterError(f"GainMap: row_pitch, col_pitch and planes must be >= 1, got "
-                                 f"{self.row_pitch}, {self.col_pitch}, {self.planes}")
-        g = np.asarray(self.gains, dtype=np.float32)
-        expected = (self.points_v, self.points_h, self.map_planes)
-        if g.size != math.prod(expected):
-            raise ParameterError(f"GainMap: gains must hold {expected} = {math.prod(expected)} values, "
-                                 f"got shape {g.shape}")
-        g = g.reshape(expected).copy()
-        if not np.all(np.isfinite(g)):
-            raise ParameterError("GainMap: gains must be finite")
-        g.setflags(write=False)
-        object.__setattr__(self, "gains", g)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-friendly dict (``gains`` as nested lists); :meth:`from_dict` inverts it."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["gains"] = self.gains.tolist()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "GainMap":
-        """Build from :meth:`to_dict` output (unknown keys raise ParameterError)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(d) - names)
-        if bad:
-            raise ParameterError(f"GainMap.from_dict: unknown keys {bad}; valid keys are {sorted(names)}")
-        try:
-            return cls(**dict(d))
-        except TypeError as exc:
-            raise ParameterError(f"GainMap.from_dict: {exc}") from None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, GainMap):
-            return NotImplemented
-        return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name == "gains"
-            else getattr(self, f.name) == getattr(other, f.name)
-            for f in dataclasses.fields(self))
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def parse_opcode_list(data: bytes, opcode_list: int = 2) -> list[GainMap]:
-    """Parse the GainMap opcodes out of a DNG opcode list (other opcodes are skipped).
-
-    Parameters
-    ----------
-    data : the raw value of tag OpcodeList1/2/3 (big-endian, as the DNG
-        spec mandates regardless of the file's byte order).
-    opcode_list : 1, 2 or 3, recorded in each :class:`GainMap`.
-
-    Notes
-    -----
-    Layout (DNG 1.4 §7): uint32 count; per opcode uint32 ID, 4-byte DNG
-    version, uint32 flags, uint32 byte count, parameters. GainMap parameters:
-    Top, Left, Bottom, Right, Plane, Planes, RowPitch, ColPitch, MapPointsV,
-    MapPointsH (LONG); MapSpacingV, MapSpacingH, MapOriginV, MapOriginH
-    (DOUBLE); MapPlanes (LONG); then MapPointsV × MapPointsH × MapPlanes
-    FLOAT gains, row by row, planes interleaved.
-
-    References
-    ----------
-    Adobe DNG Specification 1.4.0.0, chapter 7.
-    """
-    buf = bytes(data)
-    if len(buf) < 4:
-        raise RawReadError(f"opcode list {opcode_list}: {len(buf)} bytes is too short for a count")
-    (count,) = struct.unpack_from(">I", buf, 0)
-    pos = 4
-    maps: list[GainMap] = []
-    for i in range(count):
-        if pos + _HEADER.size > len(buf):
-            raise RawReadError(f"opcode list {opcode_list}: truncated header of opcode {i} of {count}")
-        op_id, _version, flags, size = _HEADER.unpack_from(buf, pos)
-        pos += _HEADER.size
-        if pos + size > len(buf):
-            raise RawReadError(f"opcode list {opcode_list}: opcode {i} (ID {op_id}) claims {size} bytes, "
-                               f"only {len(buf) - pos} left")
-        if op_id == GAIN_MAP_OPCODE_ID:
-            maps.append(_parse_gain_map(buf[pos:pos + size], flags, opcode_list))
-        pos += size
-    return maps
-
-
-def _parse_gain_map(p: bytes, flags: int, opcode_list: int) -> GainMap:
-    if len(p) < _GAIN_MAP_FIXED.size:
-        raise RawReadError(f"GainMap opcode: {len(p)} parameter bytes, expected at least {_GAIN_MAP_FIXED.size}")
-    (top, left, bottom, right, plane, planes, row_pitch, col_pitch, points_v, points_h,
-     spacing_v, spacing_h, origin_v, origin_h, map_planes) = _GAIN_MAP_FIXED.unpack_from(p, 0)
-    n = points_v * points_h * map_planes
-    expected = _GAIN_MAP_FIXED.size + 4 * n
-    if len(p) != expected:
-        raise RawReadError(f"GainMap opcode: {points_v}×{points_h}×{map_planes} map needs {expected} bytes, "
-                           f"the opcode holds {len(p)}")
-    gains = np.frombuffer(p, dtype=">f4", count=n, offset=_GAIN_MAP_FIXED.size).astype(np.float32)
-    # area coordinates are LONG (signed in the DNG SDK)
-    to_signed = lambda v: v - (1 << 32) if v >= (1 << 31) else v  # noqa: E731
-    try:
-        return GainMap(to_signed(top), to_signed(left), to_signed(bottom), to_signed(right), plane, planes,
-                       row_pitch, col_pitch, points_v, points_h, spacing_v, spacing_h, origin_v, origin_h,
-                       map_planes, gains.reshape(points_v, points_h, map_planes), opcode_list, flags)
-    except ParameterError as exc:
-        raise RawReadError(f"GainMap opcode is malformed: {exc}") from None
-
-
-def read_gain_maps(path: str | os.PathLike) -> list[GainMap]:
-    """Read every GainMap opcode of a DNG (OpcodeList1/2/3 of every IFD and SubIFD).
-
-    Returns
-    -------
-    list of :class:`GainMap` (empty when the file has none), each tagged
-    with the opcode list it came from.
-
-    Notes
-    -----
-    Raises :class:`~ispkit.errors.RawReadError` when the file is missing or
-    not a TIFF/DNG.
-
-    References
-    ----------
-    Adobe DNG Specification 1.4.0.0, tags 51008, 51009, 51022 and chapter 7.
-    """
-    import tifffile
-
-    p = Path(path)
-    if not p.is_file():
-        raise RawReadError(f"read_gain_maps: no file at {p}")
-    maps: list[GainMap] = []
-    try:
-        with tifffile.TiffFile(p) as tif:
-            for page in _all_pages(tif.pages):
-                for code, number in OPCODE_LIST_TAGS.items():
-                    tag = page.tags.get(code)
-                    if tag is None:
-                        continue
-                    value = tag.value
-                    if isinstance(value, np.ndarray):
-                        value = value.tobytes()
-                    elif isinstance(value, tuple):
-                        value = bytes(value)
-                    maps.extend(parse_opcode_list(value, number))
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise RawReadError(f"read_gain_maps: {p} is not a readable TIFF/DNG ({exc})") from None
-    return maps
-
-
-def _all_pages(pages: Iterable[Any]) -> Iterable[Any]:
-    for page in pages:
-        yield page
-        sub = getattr(page, "pages", None)
-        if sub:
-            yield from _all_pages(sub)
 
 
 def _as_gain_map(g: Any) -> GainMap:

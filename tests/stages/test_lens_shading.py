@@ -13,9 +13,9 @@ import tifffile
 from ispkit.errors import DomainError, InputError, ParameterError, RawReadError, UnknownNameError
 from ispkit.frame import CaptureMetadata, Domain, Frame
 from ispkit.pipeline import STAGES
+from ispkit.io import parse_opcode_list, read_gain_maps
 from ispkit.stages.lens_shading import (GainMap, LensShading, apply_flat_field, apply_gain_map, apply_gain_maps,
-                                        apply_radial_shading, flat_field_gain, parse_opcode_list, radial_gain,
-                                        read_gain_maps)
+                                        apply_radial_shading, flat_field_gain, radial_gain)
 from tests.conftest import data_path
 
 
