@@ -16,7 +16,7 @@ import pytest
 import ispkit
 from ispkit.frame import CaptureMetadata, Domain, Frame
 from ispkit.pipeline import Pipeline, get_stage_class, stage_names
-from ispkit.pipeline.config import loads_config, pipeline_from_config
+from ispkit.pipeline import loads_config, pipeline_from_config
 
 H, W = 32, 48
 

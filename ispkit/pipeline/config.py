@@ -14,6 +14,11 @@ Layout::
 
 Unknown keys raise :class:`~ispkit.errors.ConfigError`. Saving then loading
 gives an identical pipeline.
+
+This module is the data layer: it turns TOML into checked stage nodes and
+back, and knows nothing of :class:`~ispkit.pipeline.Pipeline` (the graph
+builds itself from :func:`parse_pipeline_config` and saves through
+:func:`config_from_nodes`).
 """
 
 from __future__ import annotations
@@ -23,40 +28,48 @@ import os
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from ..errors import ConfigError, UnknownNameError
+from ..frame import Domain
 from .registry import get_stage_class
+from .stage import Stage
 
-if TYPE_CHECKING:
-    from .graph import Pipeline
-
-__all__ = ["pipeline_to_config", "pipeline_from_config", "load_pipeline", "save_pipeline",
+__all__ = ["PipelineParts", "config_from_nodes", "parse_pipeline_config", "read_config", "write_config",
            "dumps_toml", "loads_config"]
 
 _TOP_KEYS = {"name", "description", "stage", "input_domain", "input_provides"}
 _STAGE_KEYS = {"name", "type", "version", "params"}
 
 
-def pipeline_to_config(pipe: "Pipeline") -> dict[str, Any]:
+class PipelineParts(NamedTuple):
+    """What a pipeline config describes: named stage nodes and the graph's options."""
+
+    nodes: list[tuple[str, Stage]]
+    name: str
+    input_domain: Domain | None
+    input_provides: tuple[str, ...]
+
+
+def config_from_nodes(nodes: Sequence[tuple[str, Stage]], *, name: str, input_domain: Domain | None = None,
+                      input_provides: Sequence[str] = ()) -> dict[str, Any]:
+    """The plain-data (TOML layout) config of named stage nodes."""
     stages = []
-    for name, stage in pipe.nodes:
+    for node_name, stage in nodes:
         cfg = stage.to_config()
-        stages.append({"name": name, "type": cfg["type"], "version": cfg["version"],
+        stages.append({"name": node_name, "type": cfg["type"], "version": cfg["version"],
                        "params": cfg["params"]})
-    out: dict[str, Any] = {"name": pipe.name}
-    if pipe.input_domain is not None:
-        out["input_domain"] = pipe.input_domain.value
-    if pipe.input_provides:
-        out["input_provides"] = list(pipe.input_provides)
+    out: dict[str, Any] = {"name": name}
+    if input_domain is not None:
+        out["input_domain"] = input_domain.value
+    if input_provides:
+        out["input_provides"] = list(input_provides)
     out["stage"] = stages
     return out
 
 
-def pipeline_from_config(config: Mapping[str, Any], *, source: str = "config") -> "Pipeline":
-    from ..frame import Domain
-    from .graph import Pipeline
-
+def parse_pipeline_config(config: Mapping[str, Any], *, source: str = "config") -> PipelineParts:
+    """Check a config table and build its stages; unknown keys, types or versions raise ConfigError."""
     if not isinstance(config, Mapping):
         raise ConfigError(f"{source}: a pipeline config is a table, got {type(config).__name__}")
     unknown = sorted(set(config) - _TOP_KEYS)
@@ -92,8 +105,8 @@ def pipeline_from_config(config: Mapping[str, Any], *, source: str = "config") -
         input_domain = Domain(domain) if domain is not None else None
     except ValueError:
         raise ConfigError(f"{source}: unknown input_domain {domain!r}; valid: {[d.value for d in Domain]}") from None
-    return Pipeline(nodes, name=str(config.get("name", "pipeline")), input_domain=input_domain,
-                    input_provides=tuple(config.get("input_provides", ())))
+    return PipelineParts(nodes, str(config.get("name", "pipeline")), input_domain,
+                         tuple(config.get("input_provides", ())))
 
 
 def loads_config(text: str, *, source: str = "<string>") -> dict[str, Any]:
@@ -103,8 +116,8 @@ def loads_config(text: str, *, source: str = "<string>") -> dict[str, Any]:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
 
 
-def load_pipeline(path: str | Path) -> "Pipeline":
-    """Read a pipeline TOML file."""
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Read a pipeline TOML file as plain data."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -112,13 +125,13 @@ def load_pipeline(path: str | Path) -> "Pipeline":
         raise ConfigError(f"{p}: no such pipeline file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read pipeline file: {exc}") from exc
-    return pipeline_from_config(loads_config(text, source=str(p)), source=str(p))
+    return loads_config(text, source=str(p))
 
 
-def save_pipeline(pipe: "Pipeline", path: str | Path) -> Path:
-    """Write ``pipe`` as TOML atomically; return the path."""
+def write_config(config: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a config as TOML atomically; return the path."""
     p = Path(path)
-    text = dumps_toml(pipeline_to_config(pipe))
+    text = dumps_toml(config)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:

@@ -15,10 +15,11 @@ from ..errors import ConfigError, DomainError, MissingMetadataError, unknown_nam
 import numpy as np
 
 from ..frame import CaptureMetadata, Domain, Frame
+from .config import config_from_nodes, dumps_toml, parse_pipeline_config, read_config, write_config
 from .runner import RunResult, StageHook, run_stages
 from .stage import STAGE_ONLY_KEYS, Stage
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "pipeline_to_config", "pipeline_from_config", "load_pipeline", "save_pipeline"]
 
 NodeLike = Stage | tuple[str, Stage]
 
@@ -257,24 +258,45 @@ class Pipeline:
     # -- configuration ------------------------------------------------
     def to_config(self) -> dict[str, Any]:
         """The pipeline as plain data (the TOML layout)."""
-        from .config import pipeline_to_config
-        return pipeline_to_config(self)
+        return config_from_nodes(self._nodes, name=self.name, input_domain=self.input_domain,
+                                 input_provides=self.input_provides)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, source: str = "config") -> "Pipeline":
-        from .config import pipeline_from_config
-        return pipeline_from_config(config, source=source)
+        """Build a pipeline from plain data (unknown keys, types or versions raise ConfigError)."""
+        parts = parse_pipeline_config(config, source=source)
+        return cls(parts.nodes, name=parts.name, input_domain=parts.input_domain,
+                   input_provides=parts.input_provides)
 
     def save(self, path: str | Path) -> Path:
         """Write the pipeline as TOML (``load`` reads it back identically)."""
-        from .config import save_pipeline
-        return save_pipeline(self, path)
+        return write_config(self.to_config(), path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Pipeline":
-        from .config import load_pipeline
-        return load_pipeline(path)
+        """Read a pipeline TOML file."""
+        return cls.from_config(read_config(path), source=str(path))
 
     def to_toml(self) -> str:
-        from .config import dumps_toml
+        """The pipeline as TOML text."""
         return dumps_toml(self.to_config())
+
+
+def pipeline_to_config(pipe: Pipeline) -> dict[str, Any]:
+    """The pipeline as plain data (see :meth:`Pipeline.to_config`)."""
+    return pipe.to_config()
+
+
+def pipeline_from_config(config: Mapping[str, Any], *, source: str = "config") -> Pipeline:
+    """Build a pipeline from plain data (see :meth:`Pipeline.from_config`)."""
+    return Pipeline.from_config(config, source=source)
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    """Read a pipeline TOML file."""
+    return Pipeline.load(path)
+
+
+def save_pipeline(pipe: Pipeline, path: str | Path) -> Path:
+    """Write ``pipe`` as TOML atomically; return the path."""
+    return pipe.save(path)

@@ -10,8 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError, unknown_name
-from ..pipeline import Pipeline, load_pipeline
-from ..pipeline.config import loads_config, pipeline_from_config
+from ..pipeline import Pipeline, load_pipeline, loads_config, pipeline_from_config
 
 __all__ = ["load_preset", "list_presets", "preset_description"]
 

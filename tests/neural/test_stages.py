@@ -270,7 +270,7 @@ def test_config_round_trip_and_registry(tiny_models):
                              "tile": 64, "overlap": 8}
     assert LearnedRawToRGB.from_params(cfg["params"]) == stage
     toml = Pipeline([stage]).to_toml()
-    from ispkit.pipeline.config import loads_config, pipeline_from_config
+    from ispkit.pipeline import loads_config, pipeline_from_config
     assert pipeline_from_config(loads_config(toml)).stages[0] == stage
     for name, cls in (("learned_raw_to_rgb", LearnedRawToRGB), ("enhance", Enhance),
                       ("super_resolution", SuperResolution)):
