@@ -22,6 +22,8 @@ from .stage import STAGE_ONLY_KEYS, Stage
 __all__ = ["Pipeline", "pipeline_to_config", "pipeline_from_config", "load_pipeline", "save_pipeline"]
 
 NodeLike = Stage | tuple[str, Stage]
+#: Appended to the name of a pipeline an edit changed (``default`` → ``default-edited``).
+EDITED_SUFFIX = "-edited"
 
 
 def _normalise(nodes: Iterable[NodeLike]) -> list[tuple[str, Stage]]:
@@ -152,8 +154,15 @@ class Pipeline:
 
     # -- editing (each returns a new pipeline) ------------------------
     def _with(self, nodes: list[NodeLike]) -> "Pipeline":
-        return Pipeline(nodes, name=self.name, input_domain=self.input_domain,
-                        input_provides=self.input_provides)
+        """A new pipeline of ``nodes``; its name says it was edited (a saved copy is no longer the preset)."""
+        new = Pipeline(nodes, name=self.name, input_domain=self.input_domain, input_provides=self.input_provides)
+        if new._nodes != self._nodes and not self.name.endswith(EDITED_SUFFIX):
+            new.name = self.name + EDITED_SUFFIX
+        return new
+
+    def renamed(self, name: str) -> "Pipeline":
+        """The same pipeline under another name (the name is saved with it)."""
+        return Pipeline(self._nodes, name=name, input_domain=self.input_domain, input_provides=self.input_provides)
 
     def replace(self, name: str, stage: Stage, *, new_name: str | None = None) -> "Pipeline":
         """Return a pipeline with node ``name`` replaced by ``stage`` (keeping its name)."""

@@ -13,6 +13,9 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import numbers
+import os
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
@@ -22,7 +25,8 @@ import numpy as np
 from ..errors import ConfigError, DomainError, ParameterError
 from ..frame import CaptureMetadata, Domain, Frame
 
-__all__ = ["StageSpec", "Stage", "STAGE_ONLY_KEYS", "params_to_plain", "plain_to_params"]
+__all__ = ["StageSpec", "Stage", "STAGE_ONLY_KEYS", "params_to_plain", "plain_to_params", "param_matches",
+           "describe_hint"]
 
 #: Metadata that only stages provide (a RAW reader never sets them); a stage
 #: requiring one needs an upstream stage that provides it.
@@ -74,6 +78,62 @@ def plain_to_params(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain_to_params(v) for k, v in value.items()}
     return value
+
+
+def _scalar_matches(value: Any, hint: Any) -> bool | None:
+    """Whether ``value`` fits a scalar type hint; None when ``hint`` is not a scalar type."""
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, (bool, np.bool_))
+    if hint is int:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if hint is str:
+        return isinstance(value, (str, os.PathLike))
+    return None
+
+
+def param_matches(value: Any, hint: Any) -> bool:
+    """Whether a parameter value fits its field's type hint (unions, tuples, scalars).
+
+    Hints it does not model (``Any``, mappings, arrays …) accept anything and
+    leave the check to the stage's own validation.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(param_matches(value, a) for a in args)
+    scalar = _scalar_matches(value, hint)
+    if scalar is not None:
+        return scalar
+    if hint is tuple or origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(param_matches(v, args[0]) for v in value)
+        return not args or (len(args) == len(value) and all(param_matches(v, a) for v, a in zip(value, args)))
+    return True
+
+
+def describe_hint(hint: Any) -> str:
+    """Plain words for a parameter's type hint, as a config author writes values."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_hint(a) for a in args if a is not type(None)) + \
+            (" (or omitted)" if type(None) in args else "")
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             type(None): "nothing (omit it)"}
+    if hint in words:
+        return words[hint]
+    if hint is tuple or origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of ({describe_hint(args[0])})"
+        plural = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+        if args and len(set(args)) == 1 and args[0] in plural:
+            return f"a list of {len(args)} {plural[args[0]]}"
+        return f"a list ({', '.join(describe_hint(a) for a in args)})" if args else "a list"
+    return getattr(hint, "__name__", str(hint))
 
 
 class Stage(abc.ABC):
@@ -169,6 +229,8 @@ class Stage(abc.ABC):
             hint = str(hints.get(k, ""))
             if isinstance(v, int) and not isinstance(v, bool) and "float" in hint and "int" not in hint:
                 v = float(v)
+            if k in hints and not param_matches(v, hints[k]):
+                raise ConfigError(f"{place}: parameter {k!r} expects {describe_hint(hints[k])}, got {v!r}")
             kwargs[k] = v
         try:
             return cls(**kwargs)

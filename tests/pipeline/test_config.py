@@ -1,5 +1,6 @@
 """TOML configuration: exact round trips and clear errors."""
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,3 +86,34 @@ def test_nonfinite_floats_round_trip(tmp_path, registered):
     pipe = Pipeline([Knobs(gain=float("inf"))])
     back = load_pipeline(pipe.save(tmp_path / "x.toml"))
     assert np.isinf(back["test_knobs"].gain)
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("exposure.ev", "abc", "parameter 'ev' expects a number, got 'abc'"),
+    ("exposure.use_baseline", 3, "parameter 'use_baseline' expects true or false, got 3"),
+    ("demosaic.method", 2.5, "parameter 'method' expects a string, got 2.5"),
+])
+def test_set_checks_each_value_against_the_parameter_type(key, value, words):
+    import ispkit
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        ispkit.load_preset("default").set({key: value})
+
+
+def test_parameter_types_in_plain_words():
+    from ispkit.pipeline.stage import describe_hint, param_matches
+    hint = tuple[float, float, float] | None
+    assert describe_hint(hint) == "a list of 3 numbers (or omitted)"
+    assert param_matches((1, 2.0, 3), hint) and param_matches(None, hint)
+    assert not param_matches((1, 2), hint) and not param_matches(("a", 1, 2), hint)
+    assert not param_matches(True, float) and param_matches(2, float) and not param_matches(2.0, int)
+
+
+def test_an_edited_preset_no_longer_calls_itself_by_the_preset_name(tmp_path):
+    import ispkit
+    pipe = ispkit.load_preset("default")
+    assert pipe.set({"demosaic.method": "malvar2004"}).name == "default"  # no change, same pipeline
+    edited = pipe.set({"demosaic.method": "menon2007"}).remove("highlights")
+    assert edited.name == "default-edited"
+    back = load_pipeline(edited.save(tmp_path / "mine.toml"))
+    assert back.name == "default-edited" and back == edited
+    assert edited.renamed("mine").name == "mine"
