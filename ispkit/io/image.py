@@ -24,7 +24,7 @@ from ..errors import DomainError, InputError, ParameterError
 from ..frame import Domain, Frame
 from ._files import atomic_write, check_output_path
 
-__all__ = ["write_image", "read_image", "apply_orientation", "IMAGE_FORMATS"]
+__all__ = ["write_image", "read_image", "apply_orientation", "check_image_path", "image_formats", "IMAGE_FORMATS"]
 
 #: file extension → bit depths it can hold.
 IMAGE_FORMATS: dict[str, tuple[int, ...]] = {
@@ -34,6 +34,37 @@ IMAGE_FORMATS: dict[str, tuple[int, ...]] = {
     ".tif": (8, 16),
     ".tiff": (8, 16),
 }
+#: formats written through OpenCV when its build has the encoder (8-bit).
+OPTIONAL_FORMATS: dict[str, tuple[int, ...]] = {".webp": (8,)}
+
+
+def image_formats() -> dict[str, tuple[int, ...]]:
+    """File extension → bit depths, for every format :func:`write_image` can write here."""
+    import cv2
+
+    extra = {ext: d for ext, d in OPTIONAL_FORMATS.items() if cv2.haveImageWriter(f"x{ext}")}
+    return {**IMAGE_FORMATS, **extra}
+
+
+def check_image_path(path: str | os.PathLike, bit_depth: int = 8, where: str = "write_image") -> Path:
+    """Check that an image can be written at ``path`` with ``bit_depth`` before any work is done.
+
+    Raises :class:`~ispkit.errors.ParameterError` naming the extension and the
+    formats that can be written (and where 16 bits can go).
+    """
+    p = check_output_path(path, where)
+    ext = p.suffix.lower()
+    formats = image_formats()
+    if ext not in formats:
+        raise ParameterError(f"{where}: cannot write images with the extension {p.suffix!r} ({str(p)!r}); "
+                             f"use one of {', '.join(formats)}")
+    if isinstance(bit_depth, bool) or bit_depth not in (8, 16):
+        raise ParameterError(f"{where}: bit_depth must be 8 or 16, got {bit_depth!r}")
+    if bit_depth not in formats[ext]:
+        deep = ", ".join(e for e, d in formats.items() if 16 in d)
+        raise ParameterError(f"{where}: {ext} files hold 8-bit samples only, got bit_depth={bit_depth}; "
+                             f"write 16 bits to {deep} instead")
+    return p
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -133,7 +164,7 @@ def _quantise(x: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def write_image(image: Frame | np.ndarray, path: str | os.PathLike, bit_depth: int = 8, *,
                 orientation: int | None = None, quality: int = 95, allow_linear: bool = False) -> Path:
-    """Save a display image as PNG (8/16-bit), JPEG (8-bit) or TIFF (8/16-bit).
+    """Save a display image as PNG (8/16-bit), JPEG (8-bit), TIFF (8/16-bit) or WebP (8-bit, where OpenCV can).
 
     Parameters
     ----------
@@ -141,11 +172,11 @@ def write_image(image: Frame | np.ndarray, path: str | os.PathLike, bit_depth: i
         [0, 1] (clipped, scaled and rounded half-to-even) or integers already
         of the target type (uint8 for 8-bit, uint16 for 16-bit).
     path : output file; the extension picks the format (.png, .jpg/.jpeg,
-        .tif/.tiff). Written atomically: a temp file beside it, then rename.
+        .tif/.tiff, .webp — see :func:`image_formats`). Written atomically: a temp file beside it, then rename.
     bit_depth : 8 or 16.
     orientation : EXIF orientation applied to the pixels before writing;
         default the frame's ``meta.orientation`` (1 for arrays).
-    quality : JPEG quality 1..100.
+    quality : JPEG / WebP quality 1..100.
     allow_linear : also accept LINEAR_RGB / CAMERA_RGB / RAW_MOSAIC frames
         (stored as they are, without an encoding curve).
 
@@ -158,16 +189,8 @@ def write_image(image: Frame | np.ndarray, path: str | os.PathLike, bit_depth: i
     DISPLAY_RGB, H×W×3 float32 in [0, 1] in; file out, upright, no
     orientation tag.
     """
-    p = check_output_path(path, "write_image")
+    p = check_image_path(path, bit_depth)
     ext = p.suffix.lower()
-    if ext not in IMAGE_FORMATS:
-        raise ParameterError(f"write_image: unknown image extension {p.suffix!r} in {str(p)!r}; use one of "
-                             f"{', '.join(IMAGE_FORMATS)}")
-    if isinstance(bit_depth, bool) or bit_depth not in (8, 16):
-        raise ParameterError(f"write_image: bit_depth must be 8 or 16, got {bit_depth!r}")
-    if bit_depth not in IMAGE_FORMATS[ext]:
-        raise ParameterError(f"write_image: {ext} files hold 8-bit samples only, got bit_depth={bit_depth}; "
-                             "write 16 bits to .png or .tif instead")
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
         raise ParameterError(f"write_image: quality must be an integer 1..100, got {quality!r}")
     pixels, default_orientation = _pixels(image, allow_linear)
@@ -192,7 +215,8 @@ def write_image(image: Frame | np.ndarray, path: str | os.PathLike, bit_depth: i
         import cv2
 
         bgr = codes[:, :, ::-1] if codes.ndim == 3 else codes
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if ext in (".jpg", ".jpeg") else []
+        params = ([cv2.IMWRITE_JPEG_QUALITY, int(quality)] if ext in (".jpg", ".jpeg")
+                  else [cv2.IMWRITE_WEBP_QUALITY, int(quality)] if ext == ".webp" else [])
         ok, enc = cv2.imencode(ext, np.ascontiguousarray(bgr), params)
         if not ok:
             raise InputError(f"write_image: OpenCV could not encode a {codes.shape} {codes.dtype} image as {ext}")

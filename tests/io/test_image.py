@@ -229,3 +229,27 @@ def test_read_image_alpha_and_errors(tmp_path):
         read_image(tmp_path / "bad.png")
     with pytest.raises(ParameterError):
         read_image(3)
+
+
+def test_webp_is_written_where_opencv_can(tmp_path, rng):
+    import cv2
+
+    yy, xx = np.mgrid[0:24, 0:40].astype(np.float32)
+    img = np.stack([xx / 39, yy / 23, 0.5 + 0 * xx], axis=-1)  # smooth: WebP subsamples chroma
+    if not cv2.haveImageWriter("x.webp"):
+        with pytest.raises(ParameterError, match="extension '.webp'"):
+            write_image(img, tmp_path / "a.webp")
+        return
+    back = read_image(write_image(img, tmp_path / "a.webp", quality=100))
+    assert back.shape == img.shape and np.abs(back - img).mean() < 0.02
+    with pytest.raises(ParameterError, match="write 16 bits to .png, .tif, .tiff"):
+        write_image(img, tmp_path / "b.webp", bit_depth=16)
+
+
+def test_check_image_path_refuses_before_any_work(tmp_path):
+    from ispkit.io.image import check_image_path
+
+    assert check_image_path(tmp_path / "ok.tif", 16) == tmp_path / "ok.tif"
+    with pytest.raises(ParameterError, match=r"extension '\.bmpx'.*use one of \.png"):
+        check_image_path(tmp_path / "x.bmpx", where="ispkit render")
+    assert not list(tmp_path.iterdir())
