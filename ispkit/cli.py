@@ -1,4 +1,4 @@
-"""The ``ispkit`` command line: demo, render, info, stages, presets.
+"""The ``ispkit`` command line: demo, render, info, stages, models, presets.
 
 Bad input exits non-zero with one clear line on stderr (a traceback only
 with ``--verbose``).
@@ -90,10 +90,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .io.raw import read_raw
     from .render import build_pipeline
 
+    from .io.image import check_image_path
+
     preset: Any = args.config if args.config else args.preset
     pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
-    frame = read_raw(args.input)
     out = Path(args.output) if args.output else Path(Path(args.input).with_suffix(".png").name)
+    check_image_path(out, args.bit_depth, "-o/--output", folder_must_exist=False)  # refuse before the render, not after
+    frame = read_raw(args.input)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if args.debug_dir or args.timings:
@@ -132,9 +135,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_paragraph(doc: str | None) -> str:
+    import inspect
+
+    text = inspect.cleandoc(doc or "")
+    return " ".join(text.split("\n\n", 1)[0].split())
+
+
 def _cmd_stages(args: argparse.Namespace) -> int:
     from .pipeline import get_stage_class, stage_names
 
+    if args.name:
+        cls = get_stage_class(args.name)
+        print(f"{cls.type_name}  ({cls.__module__}.{cls.__name__}, version {cls.version})")
+        print(f"  {_first_paragraph(cls.__doc__)}")
+        print("parameters:")
+        for prm in cls.parameters():
+            default = "omitted" if prm["default"] is None else json.dumps(prm["default"])
+            print(f"  {prm['name']:<14s} {prm['type']}; default {default}")
+            if prm["allowed"]:
+                print(f"  {'':<14s} one of: {', '.join(prm['allowed'])}")
+        return 0
     for name in stage_names():
         cls = get_stage_class(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
@@ -142,6 +163,21 @@ def _cmd_stages(args: argparse.Namespace) -> int:
         print(f"{name:<24s} {cls.__name__:<24s} {doc}")
         if args.verbose:
             print(f"{'':<24s} params: {params}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .neural import get_model_entry, list_models
+
+    for name in list_models():
+        w = get_model_entry(name).weights
+        c = w.contract
+        print(f"{name:<26s} licence: {w.license}")
+        print(f"{'':<26s} input: {c.domain}, {c.in_channels} ch ({c.channel_order}), size multiple "
+              f"{c.size_multiple}, scale {c.scale:g}; {c.normalization}")
+        if args.verbose:
+            print(f"{'':<26s} paper: {w.paper}")
+            print(f"{'':<26s} weights: {w.url}")
     return 0
 
 
@@ -162,6 +198,15 @@ def _cmd_presets(args: argparse.Namespace) -> int:
         from .errors import unknown_name
         raise unknown_name("preset", args.show, list_presets())
     return 0
+
+
+def _one_line_warning(command: str) -> Any:
+    """A ``warnings.showwarning`` that prints ``ispkit CMD: warning: message`` (no source file or line)."""
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        text = " ".join(str(message).split())
+        print(f"ispkit {command}: warning: {text}", file=file or sys.stderr)
+    return show
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,8 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="machine-readable JSON")
     i.set_defaults(func=_cmd_info)
 
-    s = sub.add_parser("stages", help="list the registered stages")
+    s = sub.add_parser("stages", help="list the registered stages, or describe one (ispkit stages demosaic)")
+    s.add_argument("name", nargs="?", help="a stage type: print its parameters, types, defaults and allowed values")
     s.set_defaults(func=_cmd_stages)
+
+    m = sub.add_parser("models", help="list the model zoo with licences and input contracts")
+    m.set_defaults(func=_cmd_models)
 
     pr = sub.add_parser("presets", help="list presets (or --show NAME to print one as TOML)")
     pr.add_argument("--show", metavar="NAME")
@@ -212,8 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     import warnings
-    if not args.verbose:
-        warnings.filterwarnings("ignore", message=".*Matplotlib.*")
+    with warnings.catch_warnings():  # restores the caller's warning settings afterwards
+        if not args.verbose:
+            warnings.filterwarnings("ignore", message=".*Matplotlib.*")
+            warnings.showwarning = _one_line_warning(args.command)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; ISPError and OS errors become one line on stderr and exit code 2."""
     try:
         import ispkit  # noqa: F401  (registers the stages)
         return int(args.func(args) or 0)
@@ -225,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ispkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`ispkit models | head`): stop quietly
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         if args.verbose:
             raise

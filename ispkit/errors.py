@@ -53,7 +53,12 @@ class ParameterError(ISPError, ValueError):
 
 
 class UnknownNameError(ParameterError, KeyError):
-    """A name (method, stage, preset, model) is not in its table; the message lists valid ones."""
+    """A name (method, stage, preset, model) is not in its table; the message lists valid ones.
+
+    ``valid`` holds those names (empty when raised without :func:`unknown_name`).
+    """
+
+    valid: tuple = ()
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
@@ -65,6 +70,9 @@ class InputError(ISPError, ValueError):
 
 def unknown_name(kind: str, name: object, valid: object, where: str = "") -> UnknownNameError:
     """Build an :class:`UnknownNameError` that lists the valid names."""
-    names = ", ".join(repr(v) for v in sorted(valid))  # type: ignore[arg-type]
+    ordered = sorted(valid)  # type: ignore[call-overload]
+    names = ", ".join(repr(v) for v in ordered)
     place = f"{where}: " if where else ""
-    return UnknownNameError(f"{place}unknown {kind} {name!r}; valid {kind}s are: {names}")
+    err = UnknownNameError(f"{place}unknown {kind} {name!r}; valid {kind}s are: {names}")
+    err.valid = tuple(ordered)
+    return err

@@ -136,3 +136,47 @@ def test_unsupported_raw_is_its_own_error_class():
 def test_verbose_shows_traceback(tmp_path):
     with pytest.raises(ispkit.errors.RawReadError):
         main(["--verbose", "render", str(tmp_path / "missing.dng")])
+
+
+def test_stages_name_describes_parameters(capsys):
+    assert main(["stages", "demosaic"]) == 0
+    out = capsys.readouterr().out
+    assert "Interpolate a Bayer mosaic to camera RGB." in out
+    assert 'method         a string; default "malvar2004"' in out
+    assert "one of: bilinear, malvar2004, menon2007" in out
+    assert main(["stages", "no_such_stage"]) == 2
+    assert "valid stage types are" in capsys.readouterr().err
+
+
+def test_models_lists_licence_and_contract(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "hat.srx4" in out and "licence: Apache-2.0" in out
+    assert "input: raw_packed, 4 ch (B,Gr,R,Gb)" in out  # PyNET / MW-ISPNet packing
+
+
+def test_bad_set_value_and_bad_extension_fail_before_rendering(tmp_path, sample_dng, capsys):
+    assert main(["render", str(sample_dng), "-o", str(tmp_path / "a.png"), "--set", "exposure.ev=abc"]) == 2
+    assert "parameter 'ev' expects a number, got 'abc'" in capsys.readouterr().err
+    missing = tmp_path / "missing.dng"  # the extension is refused before the input is even read
+    assert main(["render", str(missing), "-o", str(tmp_path / "a.bmpx")]) == 2
+    err = capsys.readouterr().err
+    assert "extension '.bmpx'" in err and ".webp" in err and not list(tmp_path.glob("a.*"))
+
+
+def test_cli_warnings_are_one_clean_line(tmp_path, sample_dng, capsys, monkeypatch):
+    import warnings
+
+    render_module = sys.modules["ispkit.render"]  # (the attribute ispkit.render is the function)
+    real = render_module.render
+
+    def warns_then_renders(*args, **kwargs):
+        warnings.warn("a stage had\nsomething to say", UserWarning)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(render_module, "render", warns_then_renders)
+    before = warnings.showwarning
+    assert main(["render", str(sample_dng), "-o", str(tmp_path / "o.png")]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["ispkit render: warning: a stage had something to say"]
+    assert warnings.showwarning is before  # the CLI leaves the caller's warning settings alone

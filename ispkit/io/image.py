@@ -46,13 +46,17 @@ def image_formats() -> dict[str, tuple[int, ...]]:
     return {**IMAGE_FORMATS, **extra}
 
 
-def check_image_path(path: str | os.PathLike, bit_depth: int = 8, where: str = "write_image") -> Path:
+def check_image_path(path: str | os.PathLike, bit_depth: int = 8, where: str = "write_image", *,
+                     folder_must_exist: bool = True) -> Path:
     """Check that an image can be written at ``path`` with ``bit_depth`` before any work is done.
 
     Raises :class:`~ispkit.errors.ParameterError` naming the extension and the
-    formats that can be written (and where 16 bits can go).
+    formats that can be written (and where 16 bits can go); with
+    ``folder_must_exist=False`` a folder the caller will create is fine.
     """
-    p = check_output_path(path, where)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ParameterError(f"{where}: path must be a str or os.PathLike, got {type(path).__name__}")
+    p = check_output_path(path, where) if folder_must_exist else Path(os.fspath(path)).expanduser()
     ext = p.suffix.lower()
     formats = image_formats()
     if ext not in formats:

@@ -211,6 +211,38 @@ class Stage(abc.ABC):
         return [f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]  # type: ignore[arg-type]
 
     @classmethod
+    def parameters(cls) -> list[dict[str, Any]]:
+        """Each parameter's ``name``, ``type`` (in words), ``default`` and ``allowed`` names (or None).
+
+        ``allowed`` is read from the stage itself: a string parameter whose
+        validation rejects an unknown name with the list of valid ones (a
+        method table) reports that list.
+        """
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if not f.init or f.name.startswith("_"):
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            out.append({"name": f.name, "type": describe_hint(hints.get(f.name, Any)),
+                        "default": params_to_plain(default), "allowed": cls._allowed_names(f.name, hints.get(f.name))})
+        return out
+
+    @classmethod
+    def _allowed_names(cls, param: str, hint: Any) -> tuple[str, ...] | None:
+        if not param_matches("name", hint) or param_matches(1.0, hint):
+            return None
+        try:
+            cls.from_params({param: "\x00not-a-name"})
+        except ConfigError as exc:
+            valid = getattr(exc.__cause__, "valid", ())
+            return tuple(valid) or None
+        except Exception:  # a stage that cannot even be built from defaults lists nothing
+            return None
+        return None
+
+    @classmethod
     def from_params(cls, params: Mapping[str, Any] | None = None, *, where: str = "") -> "Stage":
         """Build the stage from plain parameters; unknown names raise :class:`ConfigError`."""
         params = dict(params or {})
