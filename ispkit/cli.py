@@ -87,7 +87,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from .io.image import write_image
-    from .io.raw import read_raw
+    from .io.capture import read_capture
     from .render import build_pipeline
 
     from .io.image import check_image_path
@@ -96,7 +96,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
     out = Path(args.output) if args.output else Path(Path(args.input).with_suffix(".png").name)
     check_image_path(out, args.bit_depth, "-o/--output", folder_must_exist=False)  # refuse before the render, not after
-    frame = read_raw(args.input)
+    frame = read_capture(args.input)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if args.debug_dir or args.timings:
@@ -118,9 +118,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .io.raw import describe, read_raw
+    from .io.capture import read_capture
+    from .io.raw import describe
 
-    frame = read_raw(args.input)
+    frame = read_capture(args.input)
     info = describe(frame)
     if args.json:
         print(json.dumps(info, indent=2, default=str))

@@ -10,7 +10,7 @@ import numpy as np
 from .errors import DomainError, ParameterError
 from .frame import Domain, Frame
 from .io.image import apply_orientation
-from .io.raw import read_raw
+from .io.capture import read_capture
 from .pipeline import Pipeline, RunResult
 from .presets import load_preset
 
@@ -73,7 +73,8 @@ def render(source: str | Path | Frame, preset: str | Path | Pipeline = "default"
 
     Parameters
     ----------
-    source : a RAW file path (anything :func:`ispkit.read_raw` reads) or a Frame.
+    source : a RAW capture path (anything :func:`ispkit.io.read_capture` reads: camera RAW files,
+        NTIRE PNG + JSON pairs, headerless mosaics with a JSON sidecar) or a Frame.
     preset : a preset name (``ispkit presets``), a TOML path, or a Pipeline.
     overrides, **kw_overrides : parameter changes, e.g.
         ``render(p, demosaic__method="menon2007")`` or
@@ -96,7 +97,7 @@ def render(source: str | Path | Frame, preset: str | Path | Pipeline = "default"
         raise ParameterError(f"render: bit_depth must be None, 8 or 16, got {bit_depth!r}")
     if out is not None and not isinstance(out, np.ndarray):
         raise ParameterError(f"render: out must be a numpy array or None, got {type(out).__name__}")
-    frame = source if isinstance(source, Frame) else read_raw(source)
+    frame = source if isinstance(source, Frame) else read_capture(source)
     pipe = build_pipeline(preset, overrides=overrides, **kw_overrides)
     dtype = np.dtype({None: np.float32, 8: np.uint8, 16: np.uint16}[bit_depth])
     if bit_depth == 8 and orient:

@@ -4,6 +4,7 @@ Classical layer: no torch. Readers return RAW_MOSAIC :class:`~ispkit.frame.Frame
 with raw counts (not black-subtracted) and metadata; writers are atomic.
 """
 
+from .capture import capture_kind, read_capture
 from .dng import write_dng
 from .dng_opcodes import parse_opcode_list, read_gain_maps
 from .image import apply_orientation, read_image, write_image
@@ -13,6 +14,8 @@ from .synthetic import SyntheticCapture, synthesize_capture
 
 __all__ = [
     "read_raw",
+    "read_capture",
+    "capture_kind",
     "from_array",
     "load_bayer_raw",
     "read_ntire",

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import InputError, ISPError, ParameterError, RawReadError, UnsupportedRawError, unknown_name
 from ..frame import CFA_PATTERNS, CaptureMetadata, Domain, Frame, check_cfa_pattern
 from .dng import LIGHT_SOURCES, read_dng_tags
+from .sidecar import offset_as_black, sidecar_cam_to_srgb, sidecar_wb_gains, split_white_balance
 
 __all__ = ["read_raw", "from_array", "load_bayer_raw", "describe", "FLIP_TO_ORIENTATION"]
 
@@ -626,8 +627,11 @@ def load_bayer_raw(path: str | os.PathLike, json_sidecar: str | os.PathLike | No
     ``height``, ``black_level`` (scalar or 4 in 2×2 raster order),
     ``white_level``, ``cfa``/``cfa_pattern`` (or ``cfa_by_file`` keyed by this
     file's name, else a ``_rggb``-style token in the file name),
-    ``wb_gains``/``wb_gains_R_G_B``, a key naming ``ColorMatrix1/2`` (XYZ→camera;
-    ColorMatrix2 taken as D65). The whole sidecar is kept in ``extra["sidecar"]``.
+    ``wb_gains``/``wb_gains_R_G_B`` or an openISP ``…awb_gains`` table, a key
+    naming ``ColorMatrix1/2`` (XYZ→camera; ColorMatrix2 taken as D65), else
+    camera→sRGB calibrations keyed by colour temperature (FCam/Halide: white
+    balance split out, an offset column folded into the black level; see
+    :mod:`ispkit.io.sidecar`). The whole sidecar is kept in ``extra["sidecar"]``.
     """
     p = _check_input_file(path, "load_bayer_raw")
     side_path = Path(os.fspath(json_sidecar)) if json_sidecar is not None else _find_sidecar(p)
@@ -683,12 +687,7 @@ def load_bayer_raw(path: str | os.PathLike, json_sidecar: str | os.PathLike | No
     if white is None:
         bits = side.get("bit_depth")
         white = (2 ** int(bits) - 1) if bits else float(np.iinfo(mosaic.dtype).max)
-    wb = None
-    for key in ("wb_gains", "wb_gains_R_G_B", "wb_gains_rgb"):
-        if key in side:
-            wb = np.asarray(side[key], dtype=np.float64)
-            wb = wb / wb[1]
-            break
+    wb = sidecar_wb_gains(side, str(side_path))
     fields: dict[str, Any] = {}
     cm2 = _first_matrix(side, r"color_?matrix_?2|ColorMatrix2")
     cm1 = _first_matrix(side, r"color_?matrix_?1|ColorMatrix1")
@@ -701,13 +700,32 @@ def load_bayer_raw(path: str | os.PathLike, json_sidecar: str | os.PathLike | No
         cam_to_xyz = _inverse(cm2[1])
     elif cm1 is not None:
         cam_to_xyz = _inverse(cm1[1])
+    extra: dict[str, Any] = {"sidecar": side, "sidecar_path": str(side_path)}
+    if cm1 is None and cm2 is None:
+        black, wb = _apply_cam_to_srgb(side, str(side_path), black, wb, pattern, fields, extra)
     make = side.get("make")
     model = side.get("model") or side.get("camera_name")
     return from_array(mosaic, cfa_pattern=pattern, black_level=black, white_level=white, wb_gains=wb,
                       cam_to_xyz=cam_to_xyz, source=str(p),
                       make=make if isinstance(make, str) else None,
                       model=model if isinstance(model, str) else None,
-                      extra={"sidecar": side, "sidecar_path": str(side_path)}, **fields)
+                      extra=extra, **fields)
+
+
+def _apply_cam_to_srgb(side: dict[str, Any], where: str, black: Any, wb: np.ndarray | None, pattern: str,
+                       fields: dict[str, Any], extra: dict[str, Any]) -> tuple[Any, np.ndarray | None]:
+    """Use colour-temperature-keyed camera → sRGB calibrations (FCam/Halide) when the sidecar has them."""
+    found = sidecar_cam_to_srgb(side, where)
+    if found is None:
+        return black, wb
+    matrix, offset, cct = found
+    gains, balanced = split_white_balance(matrix)
+    fields["cam_to_srgb"] = balanced
+    extra["cam_to_srgb_cct"] = cct
+    if offset is not None:  # M·c + o = M·(c + M⁻¹o): the offset is a black-level shift
+        extra["sidecar_black_level"] = black
+        black = offset_as_black(offset, matrix, np.broadcast_to(np.asarray(black, np.float64), (4,)), pattern)
+    return black, (wb if wb is not None else gains)
 
 
 # ---------------------------------------------------------------------------

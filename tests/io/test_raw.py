@@ -412,7 +412,9 @@ def test_n900_png_and_openisp_raw():
     n900 = load_bayer_raw(data_path("bayer", "n900_dog_256x344_grbg.png"))
     assert n900.meta.cfa_pattern == "GRBG"
     assert n900.shape == (344, 256)
-    np.testing.assert_array_equal(n900.meta.black_level, [25] * 4)
+    # black 25 plus the calibration matrices' offset column folded in (M·c + o = M·(c + M⁻¹o))
+    assert n900.meta.extra["sidecar_black_level"] == 25
+    np.testing.assert_allclose(n900.meta.black_level, [50.68, 53.93, 37.29, 50.68], atol=0.01)
     assert n900.meta.white_level == 1023
     raw16 = cv2.imread(str(data_path("bayer", "n900_dog_256x344_grbg.png")), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(n900.data, raw16.astype(np.float32))
