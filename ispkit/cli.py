@@ -52,7 +52,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     capture = synthesize_capture(illuminant=args.illuminant, seed=args.seed)
-    result = render_frame(capture.frame, args.preset, keep_intermediates=bool(args.debug))
+    report = None
+    if args.debug:
+        from .render import build_pipeline
+        from .report import record_run
+        report = record_run(build_pipeline(args.preset), capture.frame, source="ispkit demo (synthetic)")
+        result = report.result
+    else:
+        result = render_frame(capture.frame, args.preset)
     image_path = write_image(result.output, out_dir / "demo.png", bit_depth=8)
     frame = capture.frame
     m = frame.meta
@@ -66,9 +73,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             make=m.make or "ispkit", model=m.model or "Synthetic",
             baseline_exposure=m.extra.get("baseline_exposure"),
         )
-    if args.debug:
-        from .debug import write_debug_dir
-        write_debug_dir(result.intermediates, out_dir / "debug")
+    if report is not None:
+        from .report import write_previews, write_report
+        write_report(report, out_dir / "debug" / "report.html")
+        write_previews(report, out_dir / "debug")
     de = colorchecker_delta_e(result.output.data, capture)
     de_matched = colorchecker_delta_e(result.output.data, capture, match_exposure=True)
     dt = time.perf_counter() - t0
@@ -78,7 +86,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if dng_path is not None:
         print(f"  RAW:    {Path(dng_path).resolve()}  (try: ispkit render {dng_path} -o out.png)")
     if args.debug:
-        print(f"  debug:  {(out_dir / 'debug').resolve()}")
+        print(f"  debug:  {(out_dir / 'debug' / 'report.html').resolve()}")
     print(f"  ColorChecker CIEDE2000 vs its true D65 colours: mean {de.mean():.2f}, "
           f"median {float(np.median(de)):.2f}, max {de.max():.2f} (24 patches; exposure-matched mean "
           f"{de_matched.mean():.2f})")
@@ -86,21 +94,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from .io.image import write_image
     from .io.capture import read_capture
+    from .io.image import check_image_path, write_image
     from .render import build_pipeline
-
-    from .io.image import check_image_path
 
     preset: Any = args.config if args.config else args.preset
     pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
     out = Path(args.output) if args.output else Path(Path(args.input).with_suffix(".png").name)
-    check_image_path(out, args.bit_depth, "-o/--output", folder_must_exist=False)  # refuse before the render, not after
+    # refuse an unwritable format before the render, not after it
+    check_image_path(out, args.bit_depth, "-o/--output", folder_must_exist=False)
     frame = read_capture(args.input)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if args.debug_dir or args.timings:
-        result = pipe.run(frame, keep_intermediates=bool(args.debug_dir))
+    report = None
+    if args.debug_dir:  # stage by stage, keeping only small previews (one full-size frame alive at a time)
+        from .report import record_run
+        report = record_run(pipe, frame, source=str(args.input))
+        result = report.result
+        path = write_image(result.output, out, bit_depth=args.bit_depth, quality=args.quality)
+    elif args.timings:
+        result = pipe.run(frame)
         path = write_image(result.output, out, bit_depth=args.bit_depth, quality=args.quality)
     else:  # straight to integer codes (quantised inside the fused kernel for 8-bit)
         from .render import render
@@ -110,10 +123,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.timings:
         for name, sec in result.timings.items():
             print(f"  {name:<24s} {sec * 1000:8.1f} ms")
-    if args.debug_dir:
-        from .debug import write_debug_dir
-        files = write_debug_dir(result.intermediates, args.debug_dir)
-        print(f"  debug: {len(files)} images in {args.debug_dir} (contact_sheet.png)")
+    if report is not None:
+        from .report import write_previews, write_report
+        page = write_report(report, Path(args.debug_dir) / "report.html")
+        files = write_previews(report, args.debug_dir)
+        print(f"  debug: {page} (one page: previews, histograms, timings, parameters, curves) "
+              f"and {len(files)} preview images")
     return 0
 
 
@@ -220,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--preset", default="default")
     d.add_argument("--illuminant", default="D65", help="scene illuminant: D65, A, F2 … (default D65)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--debug", action="store_true", help="also write every intermediate and a contact sheet")
+    d.add_argument("--debug", action="store_true", help="also write debug/report.html and stage previews")
     d.set_defaults(func=_cmd_demo)
 
     r = sub.add_parser("render", help="render a RAW file to PNG/JPEG/TIFF")
@@ -232,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a parameter, e.g. --set demosaic.method=menon2007 (repeatable)")
     r.add_argument("--bit-depth", type=int, default=8, choices=(8, 16))
     r.add_argument("--quality", type=int, default=95, help="JPEG quality")
-    r.add_argument("--debug-dir", help="write every intermediate as PNG plus a contact sheet here")
+    r.add_argument("--debug-dir", help="write report.html (every stage: preview, histogram, timing, parameters, "
+                                      "tone and white-balance plots) and small previews here")
     r.add_argument("--timings", action="store_true", help="print per-stage timings")
     r.set_defaults(func=_cmd_render)
 
