@@ -423,28 +423,54 @@ class Filmic(Stage):
 
 # -- auto exposure ---------------------------------------------------------
 
-def exposure_gain(img: Any, percentile: float = 97.0, target: float = 0.9) -> float:
+def exposure_gain(img: Any, percentile: float = 97.0, target: float = 0.9, *,
+                  max_gain: float | None = None, noise_floor: float = 0.0) -> float:
     """Return the gain that maps the ``percentile`` of luminance to ``target``.
+
+    Parameters
+    ----------
+    img : (..., 3) linear RGB.
+    percentile, target : the luminance percentile and the level it maps to.
+    max_gain : upper bound of the gain (None: unbounded).
+    noise_floor : the anchor level is taken as at least this (e.g. a
+        multiple of the read-noise σ), so a frame holding only noise (a
+        lens-cap shot) is not pushed until its noise fills the range.
 
     Notes
     -----
-    (..., 3) linear RGB. Returns 1.0 (and logs at INFO) when that percentile
-    is not positive (a black frame).
+    Returns 1.0 (and logs at INFO) when the anchor level is not positive (a
+    black frame).
     """
+    return _exposure_gain(img, percentile, target, max_gain, noise_floor)[0]
+
+
+def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float | None,
+                   noise_floor: float) -> tuple[float, str | None]:
+    """The gain and what limited it: None, ``"noise_floor"`` or ``"max_gain"``."""
     if not _is_number(percentile) or not 0 < percentile <= 100:
         raise ParameterError(f"exposure_gain: parameter 'percentile' must be in (0, 100], got {percentile!r}")
     if not _is_number(target) or target <= 0:
         raise ParameterError(f"exposure_gain: parameter 'target' must be a number > 0, got {target!r}")
+    if max_gain is not None and (not _is_number(max_gain) or not max_gain > 0):
+        raise ParameterError(f"exposure_gain: parameter 'max_gain' must be None or a number > 0, got {max_gain!r}")
+    if not _is_number(noise_floor) or not noise_floor >= 0:
+        raise ParameterError(f"exposure_gain: parameter 'noise_floor' must be a number >= 0, got {noise_floor!r}")
     rgb = _rgb_input(img, "exposure_gain")
     lum = _luminance(rgb).reshape(-1)
     if not lum.size:
-        return 1.0
+        return 1.0, None
     level = float(np.percentile(lum, percentile))
+    limit = None
+    if level < noise_floor:
+        level, limit = float(noise_floor), "noise_floor"
     if level <= 0:
         log.info("auto exposure: the %g-th luminance percentile is %g (not positive); gain left at 1",
                  percentile, level)
-        return 1.0
-    return float(target) / level
+        return 1.0, None
+    gain = float(target) / level
+    if max_gain is not None and gain > max_gain:
+        gain, limit = float(max_gain), "max_gain"
+    return gain, limit
 
 
 def auto_exposure(img: Any, percentile: float = 97.0, target: float = 0.9) -> np.ndarray:
@@ -459,6 +485,15 @@ def auto_exposure(img: Any, percentile: float = 97.0, target: float = 0.9) -> np
     return np.multiply(rgb, np.float32(gain), dtype=np.float32)
 
 
+def _read_noise_sigma(profile: Any) -> float:
+    """Read-noise σ (√offset of the green or only pair) of a noise profile, 0 when unknown."""
+    if not profile:
+        return 0.0
+    pairs = list(profile)
+    scale_offset = pairs[1] if len(pairs) >= 3 else pairs[0]
+    return math.sqrt(max(float(scale_offset[1]), 0.0))
+
+
 @register_stage
 @dataclass(frozen=True)
 class AutoExposure(Stage):
@@ -468,32 +503,46 @@ class AutoExposure(Stage):
     ----------
     percentile : luminance percentile to anchor (97 keeps a few highlights above).
     target : the level it maps to.
+    max_gain : cap of the gain (None: no cap). Night frames are pushed
+        hard; a cap keeps a frame with almost no signal dark.
+    min_snr : the anchor level is at least ``min_snr`` × the read-noise σ
+        from ``meta.noise_profile`` (0: off), so noise alone never sets
+        the exposure.
 
     Notes
     -----
     LINEAR_RGB / CAMERA_RGB H×W×3 float32 → same domain. The gain is stored
-    in ``meta.extra["exposure_gain"]``.
+    in ``meta.extra["exposure_gain"]``, and what limited it (None,
+    ``"noise_floor"`` or ``"max_gain"``) in ``meta.extra["exposure_gain_limit"]``.
     """
 
     type_name = "auto_exposure"
     percentile: float = 97.0
     target: float = 0.9
+    max_gain: float | None = None
+    min_snr: float = 0.0
 
     def __post_init__(self) -> None:
         if not _is_number(self.percentile) or not 0 < self.percentile <= 100:
             raise _param_error(self.type_name, "percentile", self.percentile, "a number in (0, 100]")
         if not _is_number(self.target) or self.target <= 0:
             raise _param_error(self.type_name, "target", self.target, "a number > 0")
+        if self.max_gain is not None and (not _is_number(self.max_gain) or not self.max_gain > 0):
+            raise _param_error(self.type_name, "max_gain", self.max_gain, "None or a number > 0")
+        if not _is_number(self.min_snr) or not 0 <= self.min_snr <= 1e6:
+            raise _param_error(self.type_name, "min_snr", self.min_snr, "a number in [0, 1e6]")
 
     @property
     def spec(self) -> StageSpec:
         return StageSpec(in_domains=_LINEAR_DOMAINS)
 
     def process(self, frame: Frame) -> Frame:
-        gain = exposure_gain(frame.data, self.percentile, self.target)
+        floor = float(self.min_snr) * _read_noise_sigma(frame.meta.noise_profile)
+        gain, limit = _exposure_gain(frame.data, self.percentile, self.target, self.max_gain, floor)
         out = np.multiply(frame.data, np.float32(gain), dtype=np.float32)
         extra = dict(frame.meta.extra)
         extra["exposure_gain"] = gain
+        extra["exposure_gain_limit"] = limit
         return frame.replace(data=out, extra=extra)
 
 

