@@ -1,0 +1,139 @@
+"""MkDocs hook: generate the command-line reference from ``ispkit.cli.build_parser()``.
+
+It also fills in the table of shipped presets (``<!-- ispkit-presets -->``)
+from ``ispkit.presets``, so a new preset appears in the docs by itself.
+
+The page ``reference/cli.md`` holds the marker ``<!-- ispkit-cli-reference -->``;
+at build time it is replaced by one section per subcommand (its help, usage
+line and a table of its arguments), read from the argparse parser itself, so
+the reference cannot drift from the command line. ``tests/test_docs.py``
+checks that every subcommand gets a section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+MARKER = "<!-- ispkit-cli-reference -->"
+PRESETS_MARKER = "<!-- ispkit-presets -->"
+
+_log = logging.getLogger("mkdocs.plugins.ispkit_cli_reference")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> tuple[argparse._SubParsersAction | None, dict[str, str]]:
+    """The subcommand action of ``parser`` and each subcommand's one-line help."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            return action, helps
+    return None, {}
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _invocation(action: argparse.Action) -> str:
+    if not action.option_strings:
+        return f"`{action.metavar or action.dest}`"
+    if action.nargs == 0:
+        return ", ".join(f"`{opt}`" for opt in action.option_strings)
+    metavar = action.metavar or (
+        "{" + ",".join(map(str, action.choices)) + "}" if action.choices else action.dest.upper())
+    return ", ".join(f"`{opt} {metavar}`" for opt in action.option_strings)
+
+
+def _default(action: argparse.Action) -> str:
+    if action.nargs == 0 or action.default in (None, argparse.SUPPRESS):
+        return ""
+    return f"`{action.default}`"
+
+
+def _help(action: argparse.Action, parser: argparse.ArgumentParser) -> str:
+    text = action.help or ""
+    if text == argparse.SUPPRESS:
+        return ""
+    if "%(" in text:
+        text = parser._get_formatter()._expand_help(action)
+    extras = []
+    if action.choices is not None and not isinstance(action, argparse._SubParsersAction):
+        extras.append("one of " + ", ".join(f"`{c}`" for c in action.choices))
+    if action.nargs == "?" and not action.option_strings:
+        extras.append("optional")
+    if isinstance(action, argparse._AppendAction) and "repeatable" not in text:
+        extras.append("repeatable")
+    if extras:
+        text = f"{text} ({'; '.join(extras)})" if text else "; ".join(extras).capitalize()
+    return _cell(text)
+
+
+def _arguments_table(parser: argparse.ArgumentParser) -> list[str]:
+    rows = [a for a in parser._actions
+            if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
+            and a.help != argparse.SUPPRESS]
+    if not rows:
+        return ["No arguments besides `-h` / `--help`.", ""]
+    lines = ["| argument | default | meaning |", "|---|---|---|"]
+    for action in rows:
+        lines.append(f"| {_invocation(action)} | {_default(action)} | {_help(action, parser)} |")
+    return [*lines, ""]
+
+
+def _usage(parser: argparse.ArgumentParser) -> str:
+    formatter = parser._get_formatter()
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
+    return " ".join(formatter.format_help().split())
+
+
+def _command_sections(parser: argparse.ArgumentParser, level: int) -> list[str]:
+    """One heading per subcommand of ``parser`` (and, below it, of its own subcommands)."""
+    action, helps = _subparsers(parser)
+    if action is None:
+        return []
+    lines: list[str] = []
+    for name, sub in action.choices.items():
+        lines += [f"{'#' * level} `{sub.prog}`", ""]
+        summary = helps.get(name) or sub.description or ""
+        if summary:
+            lines += [_cell(summary[:1].upper() + summary[1:]).rstrip(".") + ".", ""]
+        if sub.description and sub.description != summary:
+            lines += [sub.description, ""]
+        lines += [f"```text\n{_usage(sub)}\n```", "", *_arguments_table(sub)]
+        lines += _command_sections(sub, level + 1)
+    return lines
+
+
+def render_cli_reference(parser: argparse.ArgumentParser) -> str:
+    """Markdown reference of ``parser``: global options, then one ``## `ispkit NAME` `` section per subcommand."""
+    lines = [f"```text\n{_usage(parser)}\n```", ""]
+    if parser.description:
+        lines += [parser.description, ""]
+    lines += ["## Global options", "", *_arguments_table(parser)]
+    lines += _command_sections(parser, 2)
+    if parser.epilog:
+        lines += [parser.epilog, ""]
+    return "\n".join(lines)
+
+
+def render_presets_table() -> str:
+    """Markdown table of the shipped presets and their stored descriptions."""
+    from ispkit.presets import list_presets, load_preset, preset_description
+
+    lines = ["| preset | stages | description |", "|---|---|---|"]
+    for name in list_presets():
+        stages = " → ".join(load_preset(name).names)
+        lines.append(f"| `{name}` | {_cell(stages)} | {_cell(preset_description(name))} |")
+    return "\n".join(lines) + "\n"
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Replace the markers: the CLI reference, and the table of shipped presets."""
+    if MARKER in markdown:
+        from ispkit.cli import build_parser
+
+        markdown = markdown.replace(MARKER, render_cli_reference(build_parser()))
+    if PRESETS_MARKER in markdown:
+        markdown = markdown.replace(PRESETS_MARKER, render_presets_table())
+    return markdown

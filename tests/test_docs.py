@@ -1,0 +1,89 @@
+"""The documentation's generated parts: the CLI reference and the docstring cross-references.
+
+The full site is built in CI (``mkdocs build --strict`` in ``.ci/run``); these
+tests pin the pieces that could otherwise go missing without a build error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from ispkit.cli import build_parser
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(f"_docs_hook_{name}", DOCS / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sections(markdown: str) -> dict[str, str]:
+    """``ispkit NAME`` → the text of its section (up to the next heading of any level)."""
+    parts = re.split(r"^#{2,} `(ispkit[^`]*)`\n", markdown, flags=re.MULTILINE)
+    return {parts[i]: re.split(r"^#", parts[i + 1], maxsplit=1, flags=re.MULTILINE)[0]
+            for i in range(1, len(parts), 2)}
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found[sub.prog] = sub
+                found.update(_commands(sub))
+    return found
+
+
+def test_cli_reference_has_a_section_for_every_subcommand_and_option():
+    hook = _load_hook("cli_reference")
+    parser = build_parser()
+    markdown = hook.render_cli_reference(parser)
+    sections = _sections(markdown)
+    commands = _commands(parser)
+    assert len(commands) >= 6  # demo render info stages models presets, at least
+    assert set(sections) == set(commands)
+    for prog, sub in commands.items():
+        text = sections[prog]
+        assert f"{prog} [-h]" in text  # the usage line
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            names = action.option_strings or [action.metavar or action.dest]
+            for name in names:
+                assert f"`{name}" in text, f"{prog}: {name} is missing from the CLI reference"
+
+
+def test_cli_reference_replaces_its_marker_only_on_the_cli_page():
+    hook = _load_hook("cli_reference")
+    page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
+    assert hook.MARKER in page
+    out = hook.on_page_markdown(page, page=None, config=None, files=None)
+    assert hook.MARKER not in out and "## `ispkit render`" in out
+    assert hook.on_page_markdown("# other page\n", page=None, config=None, files=None) == "# other page\n"
+
+
+def test_docstring_roles_resolve_and_a_broken_one_is_reported(caplog):
+    griffe = pytest.importorskip("griffe", reason="griffe comes with the [docs] extra")
+    roles = _load_hook("sphinx_roles")
+    pkg = griffe.load("ispkit", search_paths=[str(DOCS.parent)], docstring_parser="numpy")
+    collection = pkg.modules_collection
+    obj = pkg["io.capture.capture_kind"]
+    text = roles.convert("Uses :func:`read_capture`, :class:`~ispkit.frame.Frame` and "
+                         ":class:`numpy.ndarray`.", collection, obj)
+    assert 'identifier="ispkit.io.capture.read_capture"' in text
+    assert 'identifier="ispkit.frame.Frame" optional><code>Frame</code>' in text
+    assert "<code>numpy.ndarray</code>" in text and "numpy.ndarray\"" not in text
+    with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.ispkit_docs"):
+        text = roles.convert("See :func:`no_such_function`.", collection, obj)
+    assert "<code>no_such_function</code>" in text
+    assert any("no_such_function" in r.getMessage() and "capture_kind" in r.getMessage()
+               for r in caplog.records)
