@@ -42,6 +42,7 @@ __all__ = [
     "srgb_to_lab",
     "delta_e2000",
     "delta_e_summary",
+    "neutral_delta_e",
     "angular_error",
     "colorchecker_delta_e",
 ]
@@ -267,6 +268,26 @@ def delta_e_summary(a: Any, b: Any, border: int = 0) -> dict[str, float]:
     p50, p95, p99 = np.percentile(de, [50.0, 95.0, 99.0])
     return {"mean": float(de.mean()), "median": float(p50), "p95": float(p95),
             "p99": float(p99), "max": float(de.max())}
+
+
+def neutral_delta_e(srgb: Any) -> np.ndarray:
+    """Compute the CIEDE2000 of display-sRGB colours from the neutral grey of the same lightness.
+
+    Notes
+    -----
+    (..., 3) display sRGB in [0, 1] (clipped) → (...) float64: ΔE00 between
+    each colour's Lab and (L*, 0, 0). Used to score how far light sources or
+    grey patches drift from neutral (a cast, magenta or orange highlights).
+
+    References
+    ----------
+    Sharma, Wu, Dalal (2005), *Color Res. Appl.* 30(1), 21–30.
+    """
+    colour = _colour()
+    lab = srgb_to_lab(_srgb_array(srgb, "srgb", "neutral_delta_e"))
+    grey = lab.copy()
+    grey[..., 1:] = 0.0
+    return np.asarray(colour.delta_E(lab, grey, method="CIE 2000"), dtype=np.float64)
 
 
 def angular_error(est_rgb: Any, true_rgb: Any) -> Any:

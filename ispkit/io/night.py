@@ -109,7 +109,7 @@ class NightScene:
         ``noise_profile`` zero), the source of the ground truth.
     stops : the under-exposure in EV.
     lamp_mask : H×W bool, lamp cores: every channel clipped in the clean
-        mosaic, eroded by 3 px so demosaic borders are left out.
+        mosaic, eroded by 2 px so demosaic borders are left out.
     neutral_boxes : ``(y0, y1, x0, x1)`` regions that are grey in the scene
         (empty when unknown).
     illuminant_rgb : (3,) camera-native RGB of the ambient light, G = 1.
@@ -169,7 +169,7 @@ def _lamp_layer(shape: tuple[int, int], lamps: Sequence[Lamp], xyz_to_cam: np.nd
 
 def default_lamps(shape: tuple[int, int]) -> tuple[Lamp, ...]:
     """Four lamps (sodium, LED, neon, cyan) along the top of a frame, sized to it."""
-    r = max(2.0, 0.018 * min(shape))
+    r = max(3.0, 0.03 * min(shape))
     return (Lamp(0.08, 0.12, r, "sodium"), Lamp(0.10, 0.38, 0.8 * r, "led"),
             Lamp(0.07, 0.62, 0.9 * r, "neon"), Lamp(0.12, 0.88, 0.7 * r, "cyan", peak=120.0))
 
@@ -209,7 +209,7 @@ def _core_mask(signal_rgb: np.ndarray) -> np.ndarray:
     import cv2
 
     core = np.all(signal_rgb >= 1.0, axis=-1).astype(np.uint8)
-    return cv2.erode(core, np.ones((7, 7), np.uint8)).astype(bool)
+    return cv2.erode(core, np.ones((5, 5), np.uint8)).astype(bool)
 
 
 def darken_capture(clean: np.ndarray, meta: CaptureMetadata, *, stops: float, noise_profile: Any,

@@ -95,7 +95,8 @@ def _blur(chroma: np.ndarray, radius: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0) -> np.ndarray:
+def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
+                   protect: float | None = None) -> np.ndarray:
     """Smooth chroma (Cb, Cr) with a Gaussian and blend by ``strength``; luma is untouched.
 
     Parameters
@@ -103,6 +104,11 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0) -> np.n
     img : H×W×3 RGB (linear or display).
     strength : 0 = unchanged, 1 = fully blurred chroma.
     radius : Gaussian sigma in pixels.
+    protect : pixels with a channel at or above this level (clipped light
+        sources) neither take part in the blur nor are changed by it
+        (normalised convolution), so a lamp's glow colour does not bleed
+        into its neutral core and a clipped core's colour does not spread.
+        None: off.
 
     Notes
     -----
@@ -123,9 +129,19 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0) -> np.n
         raise InputError("chroma_denoise: input holds NaN or inf values; fix or mask them first")
     ycc = rgb_to_ycbcr(x)
     chroma = np.ascontiguousarray(ycc[..., 1:])
-    blurred = _blur(chroma, float(radius))
     s = np.float32(strength)
-    ycc[..., 1:] = chroma + s * (blurred - chroma)
+    if protect is None:
+        blurred = _blur(chroma, float(radius))
+        ycc[..., 1:] = chroma + s * (blurred - chroma)
+        return ycbcr_to_rgb(ycc)
+    free = (np.max(x, axis=-1) < np.float32(protect)).astype(np.float32)
+    if free.all():
+        blurred = _blur(chroma, float(radius))
+    else:
+        num = _blur(np.ascontiguousarray(chroma * free[..., None]), float(radius))
+        den = _blur(free, float(radius))
+        blurred = np.where(den[..., None] > 1e-3, num / np.maximum(den, 1e-3)[..., None], chroma)
+    ycc[..., 1:] = chroma + (s * free)[..., None] * (blurred - chroma)
     return ycbcr_to_rgb(ycc)
 
 
@@ -138,6 +154,10 @@ class ChromaDenoise(Stage):
     ----------
     strength : blend of the blurred chroma, in [0, 1].
     radius : Gaussian sigma in pixels.
+    protect_highlights : leave clipped pixels (a channel at 0.98 ×
+        ``min(meta.white_point)`` or more in linear domains; at 0.98 or more
+        in DISPLAY_RGB, whose white is 1) out of the blur and unchanged (see
+        :func:`chroma_denoise`).
 
     Notes
     -----
@@ -147,13 +167,22 @@ class ChromaDenoise(Stage):
     type_name = "chroma_denoise"
     strength: float = 1.0
     radius: float = 2.0
+    protect_highlights: bool = False
 
     def __post_init__(self) -> None:
         _check(self.strength, self.radius, f"stage {self.type_name!r}")
+        if not isinstance(self.protect_highlights, (bool, np.bool_)):
+            raise ParameterError(f"stage {self.type_name!r}: parameter 'protect_highlights' must be true or false, "
+                                 f"got {self.protect_highlights!r}")
 
     @property
     def spec(self) -> StageSpec:
         return StageSpec(in_domains=(Domain.CAMERA_RGB, Domain.LINEAR_RGB, Domain.DISPLAY_RGB))
 
     def process(self, frame: Frame) -> Frame:
-        return frame.replace(data=chroma_denoise(frame.data, self.strength, self.radius))
+        protect = None
+        if self.protect_highlights:
+            wp = frame.meta.white_point
+            linear = frame.domain is not Domain.DISPLAY_RGB and wp is not None
+            protect = 0.98 * (float(np.min(wp)) if linear else 1.0)
+        return frame.replace(data=chroma_denoise(frame.data, self.strength, self.radius, protect=protect))

@@ -59,7 +59,7 @@ from ._kernels.highlights import (
     tile_statistics,
 )
 
-__all__ = ["HIGHLIGHT_METHODS", "recover_highlights", "highlight_white_point", "HighlightRecovery"]
+__all__ = ["HIGHLIGHT_METHODS", "recover_highlights", "neutralize_fringe", "highlight_white_point", "HighlightRecovery"]
 
 HIGHLIGHT_METHODS: Mapping[str, float] = MappingProxyType({
     "clip": 1.0,
@@ -118,8 +118,57 @@ def highlight_white_point(white_point: object | None, method: str) -> np.ndarray
     return np.full(3, level)
 
 
+def neutralize_fringe(image: np.ndarray, clipped: np.ndarray, radius: int, *, level: float | None = None,
+                      out: np.ndarray | None = None) -> np.ndarray:
+    """Blend pixels near clipped ones toward the grey of their own mean.
+
+    Parameters
+    ----------
+    image : H×W×3 float32 RGB (after highlight recovery).
+    clipped : H×W bool, where a channel of the input clipped.
+    radius : pixels at distance ``d`` from the nearest clipped pixel get the
+        weight ``max(0, 1 - d / (radius + 1))`` toward grey (1 on the clipped
+        pixels themselves).
+    level : the clip level (grey of a blown pixel); when given, a rim pixel
+        is raised to at least ``weight² × level`` in every channel, so the
+        undershoot of the demosaic kernels across a hard clipped edge (a
+        dark, dotted outline around lamps and signs) becomes a short ramp.
+    out : optional float32 buffer of the same shape (may be ``image``).
+
+    Notes
+    -----
+    Demosaicing interpolates across the edge of a clipped region: there the
+    white-balanced channels keep the ratio of the white-balance gains (R and
+    B gained, G not), a magenta (or, with other gains, cyan) rim that no
+    per-pixel method sees, because no channel of a rim pixel is clipped.
+    Desaturating a ``radius``-pixel rim (the reach of the demosaic and
+    denoise kernels) removes it and leaves the colour of a lamp's glow
+    farther out.
+
+    References
+    ----------
+    D. Coffin, *dcraw.c* ``blend_highlights`` (blend toward grey);
+    darktable 4.4 ``hlrecovery_v2.c`` (the clipped region's rim as the
+    working area).
+    """
+    x = np.asarray(image, dtype=np.float32)
+    out = np.empty_like(x) if out is None else out
+    mask = np.ascontiguousarray(clipped, dtype=bool)
+    if radius <= 0 or not mask.any():
+        out[...] = x
+        return out
+    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
+    w = np.clip(1.0 - dist / np.float32(radius + 1), 0.0, 1.0).astype(np.float32)[..., None]
+    grey = x.mean(axis=-1, keepdims=True)
+    np.add(x, w * (grey - x), out=out)
+    if level is not None:
+        np.maximum(out, w * w * np.float32(level), out=out)
+    return out
+
+
 def recover_highlights(image: np.ndarray, white_point: object | None = None, method: str = "clip",
-                       threshold: float | None = None, *, out: np.ndarray | None = None) -> np.ndarray:
+                       threshold: float | None = None, *, out: np.ndarray | None = None,
+                       fringe: int = 0) -> np.ndarray:
     """Make clipped highlights of white-balanced camera RGB neutral.
 
     Parameters
@@ -131,6 +180,9 @@ def recover_highlights(image: np.ndarray, white_point: object | None = None, met
     threshold : fraction of the white point (default per method, see
         :data:`HIGHLIGHT_METHODS`).
     out : optional C-contiguous H×W×3 float32 buffer; may be ``image`` itself.
+    fringe : also desaturate a rim of this many pixels around every pixel
+        with a channel at 0.98 of its white point or more
+        (:func:`neutralize_fringe`); 0 = off.
 
     Notes
     -----
@@ -161,6 +213,9 @@ def recover_highlights(image: np.ndarray, white_point: object | None = None, met
     if x.size == 0:
         return out
     x = _readonly_c(x)
+    if isinstance(fringe, bool) or not isinstance(fringe, (int, np.integer)) or not 0 <= fringe <= 64:
+        raise ParameterError(f"recover_highlights: fringe must be an integer number of pixels in [0, 64], got {fringe!r}")
+    sensor_clipped = np.any(x >= (0.98 * wp).astype(np.float32), axis=-1) if fringe else None
     if method == "clip":
         bad = clip_highlights_rows(x.reshape(x.shape[0], -1), np.float32(wp.min()), out.reshape(x.shape[0], -1))
     elif method == "blend":
@@ -182,6 +237,9 @@ def recover_highlights(image: np.ndarray, white_point: object | None = None, met
     if bad:
         raise InputError("recover_highlights: the image holds NaN or infinite values; "
                          "fix the upstream stage or replace them (np.nan_to_num) first")
+    if sensor_clipped is not None:
+        neutralize_fringe(out, sensor_clipped, int(fringe), level=float(highlight_white_point(wp, method)[0]),
+                          out=out)
     return out
 
 
@@ -194,6 +252,8 @@ class HighlightRecovery(Stage):
     ----------
     method : ``"clip"`` | ``"blend"`` | ``"reconstruct"`` (see :data:`HIGHLIGHT_METHODS`).
     threshold : fraction of the white point (None: the method's default).
+    fringe : desaturate this many pixels around clipped ones (the magenta
+        rim demosaicing leaves at the edge of a blown light; 0 = off).
 
     Notes
     -----
@@ -205,18 +265,22 @@ class HighlightRecovery(Stage):
     type_name = "highlight_recovery"
     method: str = "clip"
     threshold: float | None = None
+    fringe: int = 0
 
     def __post_init__(self) -> None:
         _check_method(self.method, "HighlightRecovery.method")
         if self.threshold is not None:
             _check_threshold(self.threshold, "HighlightRecovery.threshold")
+        if isinstance(self.fringe, bool) or not isinstance(self.fringe, int) or not 0 <= self.fringe <= 64:
+            raise ParameterError(f"stage 'highlight_recovery': parameter fringe must be an integer in [0, 64] "
+                                 f"(pixels), got {self.fringe!r}")
 
     @property
     def spec(self) -> StageSpec:
         return StageSpec(in_domains=(Domain.CAMERA_RGB,), provides=("white_point",),
-                         pointwise=self.method != "reconstruct")
+                         pointwise=self.method != "reconstruct" and self.fringe == 0)
 
     def process(self, frame: Frame) -> Frame:
         wp = frame.meta.white_point
-        out = recover_highlights(frame.data, wp, self.method, self.threshold)
+        out = recover_highlights(frame.data, wp, self.method, self.threshold, fringe=self.fringe)
         return frame.replace(data=out, white_point=highlight_white_point(wp, self.method))

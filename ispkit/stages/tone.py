@@ -424,7 +424,8 @@ class Filmic(Stage):
 # -- auto exposure ---------------------------------------------------------
 
 def exposure_gain(img: Any, percentile: float = 97.0, target: float = 0.9, *,
-                  max_gain: float | None = None, noise_floor: float = 0.0) -> float:
+                  max_gain: float | None = None, noise_floor: float = 0.0,
+                  exclude: np.ndarray | None = None) -> float:
     """Return the gain that maps the ``percentile`` of luminance to ``target``.
 
     Parameters
@@ -435,17 +436,19 @@ def exposure_gain(img: Any, percentile: float = 97.0, target: float = 0.9, *,
     noise_floor : the anchor level is taken as at least this (e.g. a
         multiple of the read-noise σ), so a frame holding only noise (a
         lens-cap shot) is not pushed until its noise fills the range.
+    exclude : optional H×W mask of pixels left out of the percentile (lamps
+        and their glow, see :class:`AutoExposure`).
 
     Notes
     -----
     Returns 1.0 (and logs at INFO) when the anchor level is not positive (a
     black frame).
     """
-    return _exposure_gain(img, percentile, target, max_gain, noise_floor)[0]
+    return _exposure_gain(img, percentile, target, max_gain, noise_floor, exclude)[0]
 
 
 def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float | None,
-                   noise_floor: float) -> tuple[float, str | None]:
+                   noise_floor: float, exclude: np.ndarray | None = None) -> tuple[float, str | None]:
     """The gain and what limited it: None, ``"noise_floor"`` or ``"max_gain"``."""
     if not _is_number(percentile) or not 0 < percentile <= 100:
         raise ParameterError(f"exposure_gain: parameter 'percentile' must be in (0, 100], got {percentile!r}")
@@ -456,7 +459,13 @@ def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float |
     if not _is_number(noise_floor) or not noise_floor >= 0:
         raise ParameterError(f"exposure_gain: parameter 'noise_floor' must be a number >= 0, got {noise_floor!r}")
     rgb = _rgb_input(img, "exposure_gain")
-    lum = _luminance(rgb).reshape(-1)
+    lum = _luminance(rgb)
+    if exclude is not None:
+        keep = ~np.asarray(exclude, dtype=bool)
+        if keep.shape != lum.shape:
+            raise InputError(f"exposure_gain: exclude mask has shape {keep.shape}, the image {lum.shape}")
+        lum = lum[keep] if keep.any() else lum
+    lum = lum.reshape(-1)
     if not lum.size:
         return 1.0, None
     level = float(np.percentile(lum, percentile))
@@ -485,6 +494,17 @@ def auto_exposure(img: Any, percentile: float = 97.0, target: float = 0.9) -> np
     return np.multiply(rgb, np.float32(gain), dtype=np.float32)
 
 
+def _lamp_mask(frame: Frame) -> np.ndarray:
+    """Clipped light sources of a linear RGB frame grown by their glow (H×W uint8)."""
+    from ._sources import glow_mask
+
+    wp = frame.meta.white_point
+    level = 0.98 * (float(np.min(wp)) if wp is not None else 1.0)
+    d = frame.data
+    clipped = np.max(d, axis=-1) >= np.float32(level)
+    return glow_mask(clipped, 0.005 * max(d.shape[:2]))
+
+
 def _read_noise_sigma(profile: Any) -> float:
     """Read-noise σ (√offset of the green or only pair) of a noise profile, 0 when unknown."""
     if not profile:
@@ -508,12 +528,17 @@ class AutoExposure(Stage):
     min_snr : the anchor level is at least ``min_snr`` × the read-noise σ
         from ``meta.noise_profile`` (0: off), so noise alone never sets
         the exposure.
+    exclude_lamps : leave light sources out of the percentile: pixels with a
+        channel at 0.98 × ``min(meta.white_point)`` or more, grown by a
+        disc of 6× each region's radius (their glow), so street lights
+        do not set the exposure of a night scene.
 
     Notes
     -----
     LINEAR_RGB / CAMERA_RGB H×W×3 float32 → same domain. The gain is stored
     in ``meta.extra["exposure_gain"]``, and what limited it (None,
-    ``"noise_floor"`` or ``"max_gain"``) in ``meta.extra["exposure_gain_limit"]``.
+    ``"noise_floor"`` or ``"max_gain"``) in ``meta.extra["exposure_gain_limit"]``;
+    ``meta.white_point`` is scaled by the gain.
     """
 
     type_name = "auto_exposure"
@@ -521,6 +546,7 @@ class AutoExposure(Stage):
     target: float = 0.9
     max_gain: float | None = None
     min_snr: float = 0.0
+    exclude_lamps: bool = False
 
     def __post_init__(self) -> None:
         if not _is_number(self.percentile) or not 0 < self.percentile <= 100:
@@ -531,6 +557,8 @@ class AutoExposure(Stage):
             raise _param_error(self.type_name, "max_gain", self.max_gain, "None or a number > 0")
         if not _is_number(self.min_snr) or not 0 <= self.min_snr <= 1e6:
             raise _param_error(self.type_name, "min_snr", self.min_snr, "a number in [0, 1e6]")
+        if not isinstance(self.exclude_lamps, (bool, np.bool_)):
+            raise _param_error(self.type_name, "exclude_lamps", self.exclude_lamps, "true or false")
 
     @property
     def spec(self) -> StageSpec:
@@ -538,12 +566,15 @@ class AutoExposure(Stage):
 
     def process(self, frame: Frame) -> Frame:
         floor = float(self.min_snr) * _read_noise_sigma(frame.meta.noise_profile)
-        gain, limit = _exposure_gain(frame.data, self.percentile, self.target, self.max_gain, floor)
+        exclude = _lamp_mask(frame) if self.exclude_lamps else None
+        gain, limit = _exposure_gain(frame.data, self.percentile, self.target, self.max_gain, floor, exclude)
         out = np.multiply(frame.data, np.float32(gain), dtype=np.float32)
         extra = dict(frame.meta.extra)
         extra["exposure_gain"] = gain
         extra["exposure_gain_limit"] = limit
-        return frame.replace(data=out, extra=extra)
+        wp = frame.meta.white_point
+        changes = {"white_point": np.asarray(wp) * gain} if wp is not None else {}
+        return frame.replace(data=out, extra=extra, **changes)
 
 
 # -- local contrast (CLAHE) ------------------------------------------------

@@ -41,6 +41,7 @@ from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices, cfa_posit
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import white_balance as _k
 from ._kernels._parallel import readonly, threads_for
+from ._sources import glow_mask
 
 __all__ = [
     "ILLUMINANT_METHODS",
@@ -314,7 +315,8 @@ def gray_edge(image: np.ndarray, cfa_pattern: str | None = None, *, order: int =
 
 def masked_bright_pixels(image: np.ndarray, cfa_pattern: str | None = None, *, percentile: float = 99.0,
                          low_percentile: float = 90.0, saturation: float = 0.98, white_point: Any = None,
-                         dark: float = 0.0, glow_radius: float = 0.03, min_ratio: float = 0.05) -> np.ndarray:
+                         dark: float = 0.0, glow_radius: float = 0.01, glow_scale: float = 6.0,
+                         min_ratio: float = 0.05) -> np.ndarray:
     """Estimate the illuminant from the bright surfaces that light sources do not reach.
 
     Parameters
@@ -324,8 +326,10 @@ def masked_bright_pixels(image: np.ndarray, cfa_pattern: str | None = None, *, p
         percentiles of brightness (R + G + B) of the kept pixels is the
         estimate: the brightest surfaces, less the top few percent
         (unclipped lamps, neon, the rest of their glow).
-    glow_radius : every pixel within this fraction of the longer image side
-        of a saturated pixel is left out (the coloured glow around a lamp).
+    glow_radius, glow_scale : around each clipped region (a lamp core) a
+        disc of radius ``glow_scale`` × the region's equivalent radius, and
+        at least ``glow_radius`` × the longer image side, is left out: the
+        coloured glow scales with the source.
     min_ratio : each channel of the estimate is raised to at least this
         fraction of the largest, bounding the gains when a channel has
         almost no signal (a lens-cap frame gives a grey estimate, not noise).
@@ -350,20 +354,16 @@ def masked_bright_pixels(image: np.ndarray, cfa_pattern: str | None = None, *, p
     2022–2024 Night Photography Rendering reports (light sources in frame as
     the main failure of statistical estimators).
     """
-    import cv2
-
     pct = float(percentile)
     if not (0.0 < pct <= 100.0):
         raise ParameterError(f"estimate_illuminant('masked_bright_pixels'): percentile must be in (0, 100], got {percentile!r}")
-    if not (math.isfinite(glow_radius) and 0.0 <= glow_radius < 1.0):
-        raise ParameterError(f"estimate_illuminant('masked_bright_pixels'): glow_radius must be in [0, 1), got {glow_radius!r}")
+    if not (math.isfinite(glow_radius) and 0.0 <= glow_radius < 1.0 and math.isfinite(glow_scale) and glow_scale >= 0):
+        raise ParameterError(f"estimate_illuminant('masked_bright_pixels'): glow_radius must be in [0, 1) and "
+                             f"glow_scale >= 0, got {glow_radius!r}, {glow_scale!r}")
     thr = _thresholds(white_point, saturation)
     rgb, mask = _binned(image, cfa_pattern, thr, dark)
-    saturated = np.any(rgb >= thr.astype(np.float32), axis=-1).astype(np.uint8)
-    radius = int(round(glow_radius * max(rgb.shape[:2])))
-    if radius > 0 and saturated.any():
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        saturated = cv2.dilate(saturated, disc)
+    saturated = glow_mask(np.any(rgb >= thr.astype(np.float32), axis=-1), glow_radius * max(rgb.shape[:2]),
+                          glow_scale)
     keep = (mask != 0) & (saturated == 0)
     vals = rgb[keep]
     if vals.shape[0] == 0:
