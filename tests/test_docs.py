@@ -44,7 +44,7 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 
 def test_cli_reference_has_a_section_for_every_subcommand_and_option():
-    hook = _load_hook("cli_reference")
+    hook = _load_hook("generate")
     parser = build_parser()
     markdown = hook.render_cli_reference(parser)
     sections = _sections(markdown)
@@ -63,7 +63,7 @@ def test_cli_reference_has_a_section_for_every_subcommand_and_option():
 
 
 def test_cli_reference_replaces_its_marker_only_on_the_cli_page():
-    hook = _load_hook("cli_reference")
+    hook = _load_hook("generate")
     page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
     assert hook.MARKER in page
     out = hook.on_page_markdown(page, page=None, config=None, files=None)

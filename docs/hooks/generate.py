@@ -1,7 +1,13 @@
-"""MkDocs hook: generate the command-line reference from ``ispkit.cli.build_parser()``.
+"""MkDocs hook: the parts of the docs generated from the package at build time.
 
-It also fills in the table of shipped presets (``<!-- ispkit-presets -->``)
-from ``ispkit.presets``, so a new preset appears in the docs by itself.
+- ``<!-- ispkit-cli-reference -->``: the command-line reference, read from
+  ``ispkit.cli.build_parser()``;
+- ``<!-- ispkit-presets -->``: the shipped presets with their stages and
+  stored descriptions, from ``ispkit.presets``;
+- ``<!-- ispkit-method-tables -->``: the valid names of every method table in
+  ``ispkit.stages`` (``DEMOSAIC_METHODS`` …), read after the neural plug-ins
+  registered theirs. Each gets the anchor of its full path, so docstring
+  roles such as ``:data:`DEMOSAIC_METHODS``` link to it.
 
 The page ``reference/cli.md`` holds the marker ``<!-- ispkit-cli-reference -->``;
 at build time it is replaced by one section per subcommand (its help, usage
@@ -18,6 +24,9 @@ from typing import Any
 
 MARKER = "<!-- ispkit-cli-reference -->"
 PRESETS_MARKER = "<!-- ispkit-presets -->"
+METHODS_MARKER = "<!-- ispkit-method-tables -->"
+#: Module-level name tables documented with their own docstring (rendered by mkdocstrings instead).
+_DOCUMENTED_TABLES = {"COLOR_SPACES"}
 
 _log = logging.getLogger("mkdocs.plugins.ispkit_cli_reference")
 
@@ -128,12 +137,53 @@ def render_presets_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def method_tables() -> list[tuple[str, list[str], list[str]]]:
+    """``(canonical path, exported paths, sorted names)`` of each method table in ``ispkit.stages``."""
+    import importlib
+    import pkgutil
+
+    import ispkit.stages as stages
+
+    try:  # the neural plug-ins (fc4, unet …) join the tables when ispkit.neural is imported
+        importlib.import_module("ispkit.neural")
+    except ImportError:
+        pass
+    tables = []
+    for info in sorted(pkgutil.iter_modules(stages.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{stages.__name__}.{info.name}")
+        for name, value in vars(module).items():
+            if (not name.isupper() or not name.endswith(("_METHODS", "_CURVES")) or name in _DOCUMENTED_TABLES
+                    or not hasattr(value, "__iter__") or isinstance(value, str)):
+                continue
+            if getattr(module, "__all__", None) is not None and name not in module.__all__ \
+                    and name not in stages.__all__:
+                continue
+            exported = [f"{stages.__name__}.{name}"] if name in stages.__all__ else []
+            tables.append((f"{module.__name__}.{name}", exported, sorted(str(k) for k in value)))
+    return tables
+
+
+def render_method_tables() -> str:
+    """One heading per method table (anchored at its full path) with its valid names."""
+    lines = []
+    for path, exported, names in method_tables():
+        anchors = "".join(f"[](){{#{alias}}}" for alias in exported)  # autorefs anchor aliases
+        short = path.rsplit(".", 1)[-1]
+        lines += [*([anchors, ""] if anchors else []), f"### `{short}` {{#{path}}}", "",
+                  f"`{path}`: " + ", ".join(f"`{n}`" for n in names), ""]
+    return "\n".join(lines)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Replace the markers: the CLI reference, and the table of shipped presets."""
     if MARKER in markdown:
         from ispkit.cli import build_parser
 
         markdown = markdown.replace(MARKER, render_cli_reference(build_parser()))
+    if METHODS_MARKER in markdown:
+        markdown = markdown.replace(METHODS_MARKER, render_method_tables())
     if PRESETS_MARKER in markdown:
         markdown = markdown.replace(PRESETS_MARKER, render_presets_table())
     return markdown
