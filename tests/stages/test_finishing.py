@@ -210,3 +210,21 @@ def test_stage_contract(cls):
         out = stage(f)
         assert out.data.dtype == np.float32 and out.domain is domain and out.shape == f.shape
         assert np.array_equal(f.data, before)
+
+
+def test_chroma_denoise_protect_keeps_clipped_cores_neutral(rng):
+    img = np.zeros((64, 64, 3), np.float32)
+    img[..., 0], img[..., 1], img[..., 2] = 0.9, 0.5, 0.1                # orange glow
+    img[28:36, 28:36] = 1.0                                             # clipped white core
+    img += rng.normal(0, 0.01, img.shape).astype(np.float32)
+    img[28:36, 28:36] = 1.0
+    blurred = chroma_denoise(img, 1.0, 4.0)
+    kept = chroma_denoise(img, 1.0, 4.0, protect=0.98)
+    core = (slice(30, 34), slice(30, 34))
+    assert np.ptp(blurred[core], axis=-1).max() > 0.1                   # glow colour bled into the core
+    np.testing.assert_array_equal(kept[core], img[core])
+    outside = (slice(0, 16), slice(0, 16))
+    assert np.std(rgb_to_ycbcr(kept[outside])[..., 1:], axis=(0, 1)).max() < 0.5 * np.std(rgb_to_ycbcr(img[outside])[..., 1:], axis=(0, 1)).min()
+    stage = ChromaDenoise(radius=4.0, protect_highlights=True)
+    out = stage(Frame(img, Domain.DISPLAY_RGB, CaptureMetadata(white_point=np.full(3, 50.0))))
+    np.testing.assert_array_equal(out.data[core], img[core])           # display white is 1

@@ -229,3 +229,29 @@ def test_stage():
         HighlightRecovery(threshold=0.0)
     with pytest.raises(ParameterError, match="threshold"):
         HighlightRecovery(threshold=True)
+
+
+def test_fringe_removes_the_magenta_rim_of_a_blown_light():
+    """A clipped disc, white-balanced (R×2, B×1.5) and demosaiced, leaves a magenta rim; fringe=2 greys it."""
+    from ispkit.stages.demosaic import demosaic
+    from ispkit.stages.highlights import recover_highlights
+
+    yy, xx = np.mgrid[0:64, 0:64]
+    scene = np.where(np.hypot(yy - 32, xx - 32) < 10, 50.0, 0.02).astype(np.float32)
+    mosaic = np.minimum(scene, 1.0)                                   # grey lamp, every sample clipped
+    gains = np.array([2.0, 1.0, 1.5], np.float32)
+    rgb = demosaic(mosaic, "RGGB", "malvar2004") * gains
+    wp = gains.astype(np.float64)
+    ring = (np.hypot(yy - 32, xx - 32) > 9) & (np.hypot(yy - 32, xx - 32) < 12.5)
+
+    def tint(img):  # max spread between channels on the rim, relative to its level
+        r = img[ring]
+        return float(np.max((r.max(axis=1) - r.min(axis=1)) / np.maximum(r.max(axis=1), 1e-3)))
+
+    plain = recover_highlights(rgb, wp, "clip")
+    fixed = recover_highlights(rgb, wp, "clip", fringe=2)
+    assert tint(plain) > 0.3
+    assert tint(fixed) < 0.5 * tint(plain)
+    assert np.min(fixed[ring]) >= np.min(plain[ring]) - 1e-6        # no darker outline
+    with pytest.raises(ParameterError):
+        recover_highlights(rgb, wp, "clip", fringe=-1)

@@ -245,3 +245,33 @@ def test_non_finite_input_raises(fn):
     x[1, 2, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         fn(x)
+
+
+def test_auto_exposure_cap_and_noise_floor_are_recorded():
+    rgb = np.full((32, 32, 3), 1e-3, np.float32)
+    meta = CaptureMetadata(noise_profile=((0.0, 1e-8),) * 3)       # read σ = 1e-4
+    free = AutoExposure(target=0.5)(Frame(rgb, Domain.LINEAR_RGB, meta))
+    assert free.meta.extra["exposure_gain"] == pytest.approx(500.0, rel=1e-5)
+    assert free.meta.extra["exposure_gain_limit"] is None
+    capped = AutoExposure(target=0.5, max_gain=64.0)(Frame(rgb, Domain.LINEAR_RGB, meta))
+    assert capped.meta.extra["exposure_gain"] == 64.0 and capped.meta.extra["exposure_gain_limit"] == "max_gain"
+    np.testing.assert_allclose(capped.data, 0.064, rtol=1e-5)
+    floored = AutoExposure(target=0.5, min_snr=20.0)(Frame(rgb, Domain.LINEAR_RGB, meta))
+    assert floored.meta.extra["exposure_gain"] == pytest.approx(0.5 / 2e-3)
+    assert floored.meta.extra["exposure_gain_limit"] == "noise_floor"
+    with pytest.raises(ParameterError, match="max_gain"):
+        AutoExposure(max_gain=0)
+
+
+def test_auto_exposure_exclude_lamps_ignores_clipped_sources_and_glow():
+    rgb = np.full((100, 100, 3), 0.01, np.float32)
+    yy, xx = np.mgrid[0:100, 0:100]
+    d = np.hypot(yy - 50, xx - 50)
+    rgb += (0.5 / (1 + (d / 4) ** 2))[..., None].astype(np.float32)   # glow
+    rgb[d < 4] = 1.0                                                   # clipped core
+    frame = Frame(rgb, Domain.LINEAR_RGB, CaptureMetadata(white_point=np.ones(3)))
+    naive = AutoExposure(percentile=97.0, target=0.5)(frame)
+    safe = AutoExposure(percentile=97.0, target=0.5, exclude_lamps=True)(frame)
+    assert naive.meta.extra["exposure_gain"] < 20
+    assert safe.meta.extra["exposure_gain"] > 2 * naive.meta.extra["exposure_gain"]
+    np.testing.assert_allclose(safe.meta.white_point, safe.meta.extra["exposure_gain"])

@@ -617,3 +617,55 @@ def test_plugin_returning_garbage_raises():
 
 def test_method_table_keys():
     assert set(BUILTIN) <= set(ILLUMINANT_METHODS)
+
+
+# -- masked bright pixels (night scenes with lamps in frame) ------------------------------------
+
+def _lamp_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A grey-ish scene under (1, 1, 0.5) light with a clipped sodium lamp and its orange glow (RGB)."""
+    illum = np.array([1.0, 1.0, 0.5])
+    refl = rng.uniform(0.05, 0.9, (96, 128, 1)) * rng.uniform(0.85, 1.15, (96, 128, 3))
+    img = (refl * illum * 0.05).astype(np.float32)
+    yy, xx = np.mgrid[0:96, 0:128]
+    d = np.hypot(yy - 30, xx - 40)
+    glow = 0.6 / (1 + (d / 6.0) ** 2) ** 2
+    img += (glow[..., None] * np.array([1.0, 0.45, 0.05])).astype(np.float32)
+    img[d < 5] = 1.0
+    return img, illum
+
+
+def test_masked_bright_pixels_ignores_a_lamp_and_its_glow(rng):
+    from ispkit.metrics import angular_error
+    from ispkit.stages.white_balance import masked_bright_pixels
+
+    img, illum = _lamp_scene(rng)
+    ours = angular_error(estimate_illuminant(img, "masked_bright_pixels"), illum)
+    assert ours < 1.0                                                   # measured 0.3°
+    for fooled in ("shades_of_gray", "white_patch"):                    # measured ≈ 19°
+        assert angular_error(estimate_illuminant(img, fooled), illum) > ours + 10.0, fooled
+    assert angular_error(estimate_illuminant(img, "gray_world"), illum) > ours + 1.5   # 2.4°
+    # with the glow mask switched off the glow decides the estimate (4.2°)
+    bare = masked_bright_pixels(img, glow_radius=0.0, glow_scale=0.0)
+    assert angular_error(bare, illum) > ours + 3.0
+
+
+def test_masked_bright_pixels_on_a_black_frame_is_grey_not_noise(rng):
+    noise = rng.normal(0, 1e-3, (64, 64, 3)).astype(np.float32)
+    est = estimate_illuminant(noise, "masked_bright_pixels")
+    assert est.min() / est.max() >= 0.05 - 1e-9   # bounded gains, whatever the noise says
+
+
+def test_illuminant_estimation_fallback_when_no_as_shot_wb(rng):
+    from ispkit.stages.white_balance import IlluminantEstimation
+
+    img, illum = _lamp_scene(rng)
+    stage = IlluminantEstimation(method="camera", fallback="masked_bright_pixels", percentile=99.0)
+    frame = Frame(img, Domain.CAMERA_RGB, CaptureMetadata())
+    out = stage(frame)
+    assert out.meta.extra["illuminant_source"] == "masked_bright_pixels"
+    with_wb = stage(frame.replace(wb_gains=np.array([2.0, 1.0, 4.0])))
+    np.testing.assert_allclose(with_wb.meta.illuminant_rgb / with_wb.meta.illuminant_rgb[1], [0.5, 1.0, 0.25])
+    with pytest.raises(ParameterError, match="fallback only applies"):
+        IlluminantEstimation(method="gray_world", fallback="gray_world")
+    with pytest.raises(UnknownNameError):
+        IlluminantEstimation(method="camera", fallback="nope")
