@@ -139,6 +139,14 @@ def _signature_annotation(parent: Any, item: Any, kind: str) -> Any:
     return None
 
 
+def _exception_name(name: str, parent: Any) -> Any:
+    """An exception name as an expression resolved in the docstring's scope (so it links), else the text."""
+    if not re.fullmatch(r"[A-Za-z_]\w*", name) or parent is None:
+        return name
+    scope = parent if parent.is_module or parent.is_class else parent.parent
+    return griffe.ExprName(name, parent=scope)
+
+
 def fix_sections(sections: list[Any], parent: Any) -> list[Any]:
     """Move description text that numpydoc took for a type back into the description."""
     for section in sections:
@@ -153,9 +161,10 @@ def fix_sections(sections: list[Any], parent: Any) -> list[Any]:
             if kind in {"raises", "warns"}:
                 head, sep, rest = annotation.partition(" : ")
                 if sep:
-                    item.annotation = head.strip()
+                    item.annotation = _exception_name(head.strip(), parent)
                     lead = rest
                 elif re.fullmatch(r"[A-Za-z_][\w.]*", annotation):
+                    item.annotation = _exception_name(annotation, parent)
                     continue
                 else:
                     item.annotation = ""
