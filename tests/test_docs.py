@@ -87,3 +87,17 @@ def test_docstring_roles_resolve_and_a_broken_one_is_reported(caplog):
     assert "<code>no_such_function</code>" in text
     assert any("no_such_function" in r.getMessage() and "capture_kind" in r.getMessage()
                for r in caplog.records)
+
+
+def test_description_written_where_numpydoc_expects_a_type_stays_a_description():
+    griffe = pytest.importorskip("griffe", reason="griffe comes with the [docs] extra")
+    roles = _load_hook("sphinx_roles")
+    pkg = griffe.load("ispkit", search_paths=[str(DOCS.parent)], docstring_parser="numpy",
+                      extensions=griffe.load_extensions(roles.SphinxRoles()))
+    sections = {s.kind.value: s.value for s in pkg["stages.demosaic.demosaic"].docstring.parsed}
+    params = {p.name: p for p in sections["parameters"]}
+    # 'method : a key of :data:`DEMOSAIC_METHODS`.' -> type from the signature, the words kept as description
+    assert str(params["method"].annotation) == "str"
+    assert params["method"].description.startswith("a key of <autoref")
+    raises = [str(r.annotation) for r in sections["raises"]]
+    assert "UnknownNameError" in raises and all(" : " not in r for r in raises)
