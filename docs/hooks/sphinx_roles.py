@@ -13,7 +13,8 @@ The link is *optional* for autorefs: an object that exists but is not rendered
 in the API reference (a private helper module) shows as code without a link
 rather than failing the build.
 
-reST literal-block markers (``Quick start::``) become a single colon so the
+A ``Class attributes`` heading (not a numpydoc section) is read as
+``Attributes``. reST literal-block markers (``Quick start::``) become a single colon so the
 indented block after them renders as code.
 
 ispkit writes parameter entries as ``name : description`` (the type lives in
@@ -41,6 +42,8 @@ ROLE_RE = re.compile(
     r":(?:py:)?(?P<role>func|class|mod|meth|attr|data|obj|exc|const):"
     r"`(?P<body>[^`]+)`(?P<escape>\\ )?"
 )
+# "Class attributes" is not a numpydoc section; its entries are a class's attributes.
+CLASS_ATTRIBUTES_RE = re.compile(r"^(?P<indent>[ \t]*)Class attributes\n[ \t]*-{3,}[ \t]*$", flags=re.MULTILINE)
 LITERAL_MARKER_RE = re.compile(r"(?<=\S)::[ \t]*$", flags=re.MULTILINE)
 
 PACKAGE = "ispkit"
@@ -116,6 +119,7 @@ def convert(text: str, collection: griffe.ModulesCollection, obj: griffe.Object 
         return f'<autoref identifier="{html.escape(path)}" optional>{code}</autoref>'
 
     text = ROLE_RE.sub(replace, text)
+    text = CLASS_ATTRIBUTES_RE.sub(lambda m: f"{m['indent']}Attributes\n{m['indent']}----------", text)
     return LITERAL_MARKER_RE.sub(":", text)
 
 
