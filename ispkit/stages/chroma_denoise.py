@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InputError, ParameterError
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
+from ._kernels.color import channel_max_rows
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "chroma_denoise", "ChromaDenoise"]
 
@@ -44,6 +45,15 @@ def _transform(img: Any, matrix: np.ndarray) -> np.ndarray:
     x = np.asarray(img, dtype=np.float32)
     if x.ndim == 3 and x.shape[2] == 3 and x.shape[0] * x.shape[1] >= 65536 and x.shape[0] < 2 ** 31:
         return cv2.transform(np.ascontiguousarray(x), matrix.astype(np.float32))
+    return x @ matrix.T.astype(np.float32)
+
+
+def _transform2(img: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` (m×n) applied to the n channels of an H×W×n float32 image → H×W×m."""
+    x = np.ascontiguousarray(img, dtype=np.float32)
+    if x.shape[0] * x.shape[1] >= 65536 and x.shape[0] < 2 ** 31:
+        out = cv2.transform(x, matrix.astype(np.float32))
+        return out if out.ndim == 3 else out[..., None]
     return x @ matrix.T.astype(np.float32)
 
 
@@ -105,10 +115,10 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
     strength : 0 = unchanged, 1 = fully blurred chroma.
     radius : Gaussian sigma in pixels.
     protect : pixels with a channel at or above this level (clipped light
-        sources) neither take part in the blur nor are changed by it
-        (normalised convolution), so a lamp's glow colour does not bleed
-        into its neutral core and a clipped core's colour does not spread.
-        None: off.
+        sources) keep their chroma, so a lamp's glow colour does not bleed
+        into its neutral core (the core's near-zero chroma still takes part
+        in its neighbours' blur, a slight desaturation right at the edge of
+        a lamp). None: off.
 
     Notes
     -----
@@ -127,22 +137,24 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
         return x.copy()
     if not np.isfinite(x).all():
         raise InputError("chroma_denoise: input holds NaN or inf values; fix or mask them first")
-    ycc = rgb_to_ycbcr(x)
-    chroma = np.ascontiguousarray(ycc[..., 1:])
+    # YCbCr is linear: only the chroma changes, so out = x + YCC2RGB[:, 1:] @ (blurred - chroma).
+    chroma = _transform2(x, _RGB2YCC[1:])
     s = np.float32(strength)
-    if protect is None:
-        blurred = _blur(chroma, float(radius))
-        ycc[..., 1:] = chroma + s * (blurred - chroma)
-        return ycbcr_to_rgb(ycc)
-    free = (np.max(x, axis=-1) < np.float32(protect)).astype(np.float32)
-    if free.all():
-        blurred = _blur(chroma, float(radius))
+    free = None
+    if protect is not None:
+        peak = np.empty(x.shape[:2], dtype=np.float32)
+        channel_max_rows(x, peak)
+        free = (peak < np.float32(protect)).astype(np.float32)
+        if free.all():
+            free = None
+    delta = _blur(chroma, float(radius))
+    delta -= chroma
+    if free is None:
+        delta *= s
     else:
-        num = _blur(np.ascontiguousarray(chroma * free[..., None]), float(radius))
-        den = _blur(free, float(radius))
-        blurred = np.where(den[..., None] > 1e-3, num / np.maximum(den, 1e-3)[..., None], chroma)
-    ycc[..., 1:] = chroma + (s * free)[..., None] * (blurred - chroma)
-    return ycbcr_to_rgb(ycc)
+        free *= s
+        delta *= free[..., None]
+    return x + _transform2(delta, _YCC2RGB[:, 1:])
 
 
 @register_stage

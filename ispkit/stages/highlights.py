@@ -50,6 +50,7 @@ from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from .colorspaces import _readonly_c
+from ._kernels.color import above_rows
 from ._kernels.highlights import (
     blend_highlights_rows,
     clip_highlights_rows,
@@ -126,9 +127,9 @@ def neutralize_fringe(image: np.ndarray, clipped: np.ndarray, radius: int, *, le
     ----------
     image : H×W×3 float32 RGB (after highlight recovery).
     clipped : H×W bool, where a channel of the input clipped.
-    radius : pixels at distance ``d`` from the nearest clipped pixel get the
-        weight ``max(0, 1 - d / (radius + 1))`` toward grey (1 on the clipped
-        pixels themselves).
+    radius : pixels at distance ``d`` (1 … radius, in elliptical dilation
+        steps) from the nearest clipped pixel get the weight
+        ``1 - d / (radius + 1)`` toward grey (1 on the clipped pixels).
     level : the clip level (grey of a blown pixel); when given, a rim pixel
         is raised to at least ``weight² × level`` in every channel, so the
         undershoot of the demosaic kernels across a hard clipped edge (a
@@ -151,18 +152,30 @@ def neutralize_fringe(image: np.ndarray, clipped: np.ndarray, radius: int, *, le
     darktable 4.4 ``hlrecovery_v2.c`` (the clipped region's rim as the
     working area).
     """
-    x = np.asarray(image, dtype=np.float32)
+    x = np.ascontiguousarray(image, dtype=np.float32)
     out = np.empty_like(x) if out is None else out
     mask = np.ascontiguousarray(clipped, dtype=bool)
     if radius <= 0 or not mask.any():
-        out[...] = x
+        if out is not x:
+            out[...] = x
         return out
-    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
-    w = np.clip(1.0 - dist / np.float32(radius + 1), 0.0, 1.0).astype(np.float32)[..., None]
-    grey = x.mean(axis=-1, keepdims=True)
-    np.add(x, w * (grey - x), out=out)
+    # weights ring by ring (elliptical dilations), computed only on the pixels they reach
+    core = mask.view(np.uint8)
+    reach = np.zeros(core.shape, dtype=np.uint8)
+    for k in range(radius, 0, -1):
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+        reach[cv2.dilate(core, disc).view(bool)] = radius + 1 - k
+    reach[mask] = radius + 1
+    if out is not x:
+        out[...] = x
+    idx = np.flatnonzero(reach)
+    w = (reach.ravel()[idx].astype(np.float32) * np.float32(1.0 / (radius + 1)))[:, None]
+    px = x.reshape(-1, 3)[idx]
+    grey = px.mean(axis=1, keepdims=True)
+    px += w * (grey - px)
     if level is not None:
-        np.maximum(out, w * w * np.float32(level), out=out)
+        np.maximum(px, w * w * np.float32(level), out=px)
+    out.reshape(-1, 3)[idx] = px
     return out
 
 
@@ -215,7 +228,11 @@ def recover_highlights(image: np.ndarray, white_point: object | None = None, met
     x = _readonly_c(x)
     if isinstance(fringe, bool) or not isinstance(fringe, (int, np.integer)) or not 0 <= fringe <= 64:
         raise ParameterError(f"recover_highlights: fringe must be an integer number of pixels in [0, 64], got {fringe!r}")
-    sensor_clipped = np.any(x >= (0.98 * wp).astype(np.float32), axis=-1) if fringe else None
+    sensor_clipped = None
+    if fringe:
+        sensor_clipped = np.empty(x.shape[:2], dtype=np.uint8)
+        above_rows(x, (0.98 * wp).astype(np.float32), sensor_clipped)
+        sensor_clipped = sensor_clipped.view(bool)
     if method == "clip":
         bad = clip_highlights_rows(x.reshape(x.shape[0], -1), np.float32(wp.min()), out.reshape(x.shape[0], -1))
     elif method == "blend":

@@ -35,6 +35,7 @@ from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import tone as _k
+from ._kernels.color import channel_max_rows
 from ._kernels._parallel import threads_for
 
 __all__ = [
@@ -442,9 +443,14 @@ def exposure_gain(img: Any, percentile: float = 97.0, target: float = 0.9, *,
     Notes
     -----
     Returns 1.0 (and logs at INFO) when the anchor level is not positive (a
-    black frame).
+    black frame). Images above 4 MP are sampled on every other row and
+    column (the percentile of 3 M samples instead of 12 M).
     """
     return _exposure_gain(img, percentile, target, max_gain, noise_floor, exclude)[0]
+
+
+#: images with more pixels than this are subsampled 2×2 for the exposure percentile.
+_SUBSAMPLE_ABOVE = 4_000_000
 
 
 def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float | None,
@@ -459,6 +465,10 @@ def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float |
     if not _is_number(noise_floor) or not noise_floor >= 0:
         raise ParameterError(f"exposure_gain: parameter 'noise_floor' must be a number >= 0, got {noise_floor!r}")
     rgb = _rgb_input(img, "exposure_gain")
+    step = 2 if rgb.ndim == 3 and rgb.shape[0] * rgb.shape[1] > _SUBSAMPLE_ABOVE else 1
+    if step > 1:  # every other row and column: the percentile moves by far less than a code value
+        rgb = rgb[::step, ::step]
+        exclude = None if exclude is None else np.asarray(exclude)[::step, ::step]
     lum = _luminance(rgb)
     if exclude is not None:
         keep = ~np.asarray(exclude, dtype=bool)
@@ -500,9 +510,10 @@ def _lamp_mask(frame: Frame) -> np.ndarray:
 
     wp = frame.meta.white_point
     level = 0.98 * (float(np.min(wp)) if wp is not None else 1.0)
-    d = frame.data
-    clipped = np.max(d, axis=-1) >= np.float32(level)
-    return glow_mask(clipped, 0.005 * max(d.shape[:2]))
+    d = np.ascontiguousarray(frame.data, dtype=np.float32)
+    peak = np.empty(d.shape[:2], dtype=np.float32)
+    _run(channel_max_rows, d.size, d, peak)
+    return glow_mask(peak >= np.float32(level), 0.005 * max(d.shape[:2]))
 
 
 def _read_noise_sigma(profile: Any) -> float:
