@@ -189,20 +189,17 @@ def _libraw_maximum(pos_max: np.ndarray, black_by_color: np.ndarray, color_idx: 
                     white: int, thr: float = 0.75) -> dict[str, int]:
     """Reproduce LibRaw's ``data_maximum`` and ``adjust_maximum`` (inline black subtraction).
 
-    LibRaw (``adjust_bl`` + ``copy_bayer``) moves the smallest per-colour black
-    into a common ``black``, computes ``data_maximum = max(val - cblack[c])``
-    over the visible area with only the per-colour remainder subtracted, then
-    ``maximum = white - black`` and, when ``thr·maximum < data_maximum <
-    maximum``, ``maximum = data_maximum``.
+    LibRaw (``adjust_bl``) moves the smallest per-colour black into a common
+    ``black`` and ``maximum = white - black``; the data maximum is taken after
+    the whole per-colour black is subtracted (``data_maximum = max(val -
+    black - cblack[c])`` over the visible area), and when ``thr·maximum <
+    data_maximum < maximum``, ``maximum = data_maximum``.
     """
     common = int(black_by_color.min())
-    dev = black_by_color - common
     data_max = 0
     for p in range(4):
         c = int(color_idx.ravel()[p])
-        m = int(pos_max[p])
-        if m > dev[c]:
-            data_max = max(data_max, m - int(dev[c]))
+        data_max = max(data_max, int(pos_max[p]) - int(black_by_color[c]))
     maximum = int(white) - common
     adjusted = maximum
     if 0 < data_max < maximum and data_max > maximum * thr:

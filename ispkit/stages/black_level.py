@@ -147,11 +147,12 @@ def subtract_black_level(mosaic: np.ndarray, black_level: Any, white_level: floa
 def adjusted_white_level(mosaic: np.ndarray, black_level: Any, white_level: float, threshold: float) -> float:
     """Return LibRaw's adjusted white level (``adjust_maximum_thr``) for ``mosaic``.
 
-    LibRaw moves the smallest black level into a common black, takes the data
-    maximum with only the per-position remainder subtracted, and when
-    ``threshold·(white − black) < data_max < white − black`` uses the data
-    maximum as the white point (``maximum = data_max``). Returns the white
-    level in raw counts (``black + maximum``); ``threshold <= 0`` disables it.
+    LibRaw moves the smallest black level into a common black
+    (``maximum = white − common``), subtracts the whole per-position black
+    before it takes the data maximum (``data_max = max(x − black[p])``), and
+    when ``threshold·maximum < data_max < maximum`` uses the data maximum as
+    the white point. Returns the white level in raw counts
+    (``common + data_max``); ``threshold <= 0`` disables it.
 
     Notes
     -----
@@ -159,7 +160,8 @@ def adjusted_white_level(mosaic: np.ndarray, black_level: Any, white_level: floa
 
     References
     ----------
-    LibRaw 0.21 ``adjust_maximum()`` and ``copy_bayer()`` (``imgdata.params.adjust_maximum_thr``, default 0.75).
+    LibRaw 0.21 ``adjust_maximum()`` and ``subtract_black_internal()`` (the data maximum
+    after the full black, ``imgdata.params.adjust_maximum_thr``, default 0.75).
     """
     if threshold <= 0:
         return float(white_level)
@@ -173,10 +175,7 @@ def adjusted_white_level(mosaic: np.ndarray, black_level: Any, white_level: floa
         plane = x[dy::2, dx::2]
         if plane.size == 0:
             continue
-        pmax = float(plane.max())
-        dev = float(black[p] - common)
-        if pmax > dev:
-            data_max = max(data_max, pmax - dev)
+        data_max = max(data_max, float(plane.max()) - float(black[p]))
     maximum = float(white_level) - common
     if 0 < data_max < maximum and data_max > maximum * float(threshold):
         return common + data_max

@@ -83,8 +83,10 @@ def test_pocket4k_libraw_extras(pocket4k):
         assert lib["black_level_per_channel"] == list(raw.black_level_per_channel)
     assert lib["raw_maximum"] == 65472
     assert lib["color_desc"] == "RGBG"
-    # LibRaw: maximum = white - common black; adjust_maximum keeps it (65472 > 65023)
-    assert (lib["black_common"], lib["maximum"], lib["maximum_adjusted"]) == (512, 65023, 65023)
+    # LibRaw: maximum = white - common black; the data maximum after the whole black
+    # (65472 - 512 = 64960) lies above 0.75·maximum, so adjust_maximum adopts it
+    assert (lib["black_common"], lib["maximum"], lib["data_maximum"], lib["maximum_adjusted"]) == \
+        (512, 65023, 64960, 64960)
     json.dumps(pocket4k.meta.extra)  # JSON-friendly
 
 

@@ -210,3 +210,35 @@ def test_blackmagic_dng_against_rawpy_levels():
     out = BlackLevel()(f)
     np.testing.assert_allclose(out.data, reference(x, black4, white), rtol=2e-6, atol=2e-7)
     np.testing.assert_array_equal(out.meta.white_point, [1, 1, 1])
+
+
+# --- LibRaw's white-level adjustment (adjust_maximum_thr) --------------------------------------
+
+
+@pytest.mark.parametrize("black4, peak_pos, expected", [
+    # black 512 everywhere, data reaching 15089: LibRaw's maximum = 15089 - 512 = 14577 > 0.75·15871
+    ((512, 512, 512, 512), 0, 15089.0),
+    # uneven blacks: the peak sits on a position whose black is 40 above the common 500;
+    # data maximum after its whole black = 15089 - 540 = 14549, white = 500 + 14549
+    ((500, 540, 520, 510), 1, 15049.0),
+])
+def test_adjusted_white_level_takes_data_maximum_after_whole_black(black4, peak_pos, expected):
+    from ispkit.stages.black_level import adjusted_white_level
+
+    x = np.full((8, 8), 3000, dtype=np.uint16)
+    dy, dx = divmod(peak_pos, 2)
+    x[2 + dy, 4 + dx] = 15089
+    assert adjusted_white_level(x, black4, 16383, 0.75) == pytest.approx(expected)
+    # below the threshold the file's white level stays
+    x[2 + dy, 4 + dx] = 9000
+    assert adjusted_white_level(x, black4, 16383, 0.75) == 16383.0
+    assert adjusted_white_level(x, black4, 16383, 0.0) == 16383.0
+
+
+def test_adjusted_white_level_matches_the_normalised_peak():
+    """After the adjustment the brightest sample of a uniform-black mosaic maps to exactly 1."""
+    x = np.full((6, 6), 700, dtype=np.uint16)
+    x[3, 3] = 15089
+    stage = BlackLevel(adjust_maximum_thr=0.75)
+    out = stage(_frame(x, black_level=(512, 512, 512, 512), white_level=16383.0))
+    assert out.data.max() == pytest.approx(1.0, abs=1e-6)
