@@ -18,9 +18,13 @@ scenes built from clean ones:
    level.
 
 :class:`NightScene` keeps the noise-free version of the same darkened mosaic
-(``clean``, float counts, not rounded, ``noise_profile`` zero), so a metric
-computed between a render of ``frame`` and the same pipeline's render of
-``clean`` isolates what the noise did to the result.
+(``clean``, float counts, not rounded) with the *same* metadata, noise
+profile included, so a pipeline makes the same noise-dependent decisions on
+both (denoise strength, exposure noise floor): a metric between a render of
+``frame`` and the same pipeline's render of ``clean`` isolates what the
+noise did to the result. (What a denoiser does to clean detail is largely
+invisible to that metric; compare with a render of ``clean`` without the
+denoising stages for that.)
 
 References
 ----------
@@ -106,7 +110,7 @@ class NightScene:
     name : scene label, e.g. ``"synthetic-A-6ev"``.
     frame : RAW_MOSAIC H×W float32 raw counts (rounded, clipped) with noise.
     clean : the same darkened scene without noise (float counts, not rounded;
-        ``noise_profile`` zero), the source of the ground truth.
+        same metadata, noise profile included), the source of the ground truth.
     stops : the under-exposure in EV.
     lamp_mask : H×W bool, lamp cores: every channel clipped in the clean
         mosaic, eroded by 2 px so demosaic borders are left out.
@@ -269,11 +273,10 @@ def darken_capture(clean: np.ndarray, meta: CaptureMetadata, *, stops: float, no
     extra = dict(meta.extra)
     extra.update({"night_stops": ev, "seed": int(seed)})
     noisy_meta = replace(meta, noise_profile=prof, extra=extra)
-    clean_meta = replace(meta, noise_profile=((0.0, 0.0),) * 3, extra=extra)
     illum = np.asarray(illuminant_rgb if illuminant_rgb is not None else
                        (1.0 / np.asarray(meta.wb_gains) if meta.wb_gains is not None else np.ones(3)), float)
     return NightScene(name=name, frame=Frame(raw.astype(np.float32), Domain.RAW_MOSAIC, noisy_meta),
-                      clean=Frame(truth.astype(np.float32), Domain.RAW_MOSAIC, clean_meta), stops=ev,
+                      clean=Frame(truth.astype(np.float32), Domain.RAW_MOSAIC, noisy_meta), stops=ev,
                       lamp_mask=core, neutral_boxes=tuple(tuple(int(v) for v in b) for b in neutral_boxes),
                       illuminant_rgb=illum / illum[1])
 

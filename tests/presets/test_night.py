@@ -1,10 +1,11 @@
 """The night-classical preset on night scenes with known truth (ispkit.io.night).
 
 Truth for PSNR: the same pipeline run on the noise-free version of the same
-darkened scene (``NightScene.clean``), so the score measures what the noise
-did. ``default`` is pushed by the known under-exposure (``exposure.ev =
-stops``) so both presets are compared at a normal brightness. Seeds are
-fixed; the margins are several dB / ΔE wide of the measured values.
+darkened scene with the same metadata (``NightScene.clean``), so the score
+measures what the noise did. ``default`` is pushed by the known
+under-exposure (``exposure.ev = stops``) so both presets are compared at a
+normal brightness. Seeds are fixed; the margins are several dB / ΔE wide of
+the measured values (+9.6 to +15.6 dB on these scenes).
 """
 
 from __future__ import annotations
@@ -49,14 +50,14 @@ def test_preset_is_listed_and_loads_by_its_hyphenated_name(night):
 def test_beats_default_by_6db_on_synthetic_scene(night, stops):
     scene = synthetic_night_scene(stops=stops, size=SIZE, seed=3)
     ours, ref = _psnr(night, scene), _psnr(_default_pushed(stops), scene)
-    assert ours - ref >= 6.0, (ours, ref)   # measured ≈ +8 dB
+    assert ours - ref >= 6.0, (ours, ref)   # measured ≈ +10 / +11 dB
 
 
 def test_beats_default_by_6db_on_real_bayer_crop(night):
     path = data_path("bayer", "d750_rose_768x512_rggb.raw")
     scene = bayer_night_scene(path, stops=5.5, seed=5)
     ours, ref = _psnr(night, scene), _psnr(_default_pushed(5.5), scene)
-    assert ours - ref >= 6.0, (ours, ref)   # measured ≈ +8.8 dB
+    assert ours - ref >= 6.0, (ours, ref)   # measured ≈ +10.5 dB
 
 
 def test_clipped_lamps_stay_neutral(night):
