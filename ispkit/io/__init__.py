@@ -8,6 +8,7 @@ from .capture import capture_kind, read_capture
 from .dng import write_dng
 from .dng_opcodes import parse_opcode_list, read_gain_maps
 from .image import apply_orientation, read_image, write_image
+from .night import NightScene, darken_capture, photo_night_scene, synthetic_night_scene
 from .ntire import read_ntire
 from .raw import describe, from_array, load_bayer_raw, read_raw
 from .synthetic import SyntheticCapture, synthesize_capture
@@ -28,4 +29,8 @@ __all__ = [
     "describe",
     "synthesize_capture",
     "SyntheticCapture",
+    "darken_capture",
+    "synthetic_night_scene",
+    "photo_night_scene",
+    "NightScene",
 ]
