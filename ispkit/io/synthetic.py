@@ -110,6 +110,7 @@ SYNTHETIC_ILLUMINANTS: dict[str, tuple[str, int, float]] = {
     "F2": ("FL2", 14, 4230.0),   # cool white fluorescent
     "F7": ("FL7", 12, 6500.0),   # daylight fluorescent (broadband D65 simulator)
     "F11": ("FL11", 14, 4000.0),  # narrow-band TL84-like
+    "LED": ("LED-B3", 23, 4103.0),  # CIE 015:2018 phosphor-converted blue LED (EXIF has no LED code)
 }
 
 # EXIF LightSource codes of broadband sources and the colour temperature the

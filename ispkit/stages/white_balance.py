@@ -555,8 +555,10 @@ def white_balance_gains(illuminant_rgb: Any, normalize: str = "green") -> np.nda
     Parameters
     ----------
     illuminant_rgb : (3,) positive camera-native RGB of the scene white.
-    normalize : ``"green"`` (g_G = 1, DNG/Adobe) or ``"min"`` (smallest gain
-        = 1, LibRaw/dcraw: no channel is scaled down).
+    normalize : ``"green"`` (g_G = 1) or ``"min"`` (smallest gain = 1:
+        LibRaw/dcraw, and the DNG convention — the camera neutral with its
+        largest component at 1 maps to the white, so exposure does not depend
+        on the illuminant; the ``default`` preset uses it).
 
     Notes
     -----
