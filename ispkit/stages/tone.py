@@ -467,8 +467,9 @@ def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float |
     rgb = _rgb_input(img, "exposure_gain")
     step = 2 if rgb.ndim == 3 and rgb.shape[0] * rgb.shape[1] > _SUBSAMPLE_ABOVE else 1
     if step > 1:  # every other row and column: the percentile moves by far less than a code value
+        if exclude is not None and np.shape(exclude) == rgb.shape[:2]:
+            exclude = np.asarray(exclude)[::step, ::step]   # a full-size mask; AutoExposure passes it sampled
         rgb = rgb[::step, ::step]
-        exclude = None if exclude is None else np.asarray(exclude)[::step, ::step]
     lum = _luminance(rgb)
     if exclude is not None:
         keep = ~np.asarray(exclude, dtype=bool)
@@ -510,7 +511,10 @@ def _lamp_mask(frame: Frame) -> np.ndarray:
 
     wp = frame.meta.white_point
     level = 0.98 * (float(np.min(wp)) if wp is not None else 1.0)
-    d = np.ascontiguousarray(frame.data, dtype=np.float32)
+    d = frame.data
+    if d.shape[0] * d.shape[1] > _SUBSAMPLE_ABOVE:  # the percentile samples every other row and column
+        d = d[::2, ::2]
+    d = np.ascontiguousarray(d, dtype=np.float32)
     peak = np.empty(d.shape[:2], dtype=np.float32)
     _run(channel_max_rows, d.size, d, peak)
     return glow_mask(peak >= np.float32(level), 0.005 * max(d.shape[:2]))
@@ -641,10 +645,16 @@ def local_contrast(img: Any, method: str = "clahe", *, clip_limit: float = 2.0, 
     lab = cv2.cvtColor(np.clip(rgb, 0.0, 1.0), cv2.COLOR_RGB2Lab)
     levels = _clahe_levels(rgb.shape[0], rgb.shape[1], tiles)
     step = 65536 // levels
-    code = np.rint(np.clip(lab[..., 0], 0.0, 100.0) * ((levels - 1) / 100.0))
-    code = (code * step).astype(np.uint16)
+    light = cv2.extractChannel(lab, 0)                       # contiguous L*, one pass (OpenCV)
+    np.clip(light, 0.0, 100.0, out=light)
+    light *= np.float32((levels - 1) / 100.0)
+    np.rint(light, out=light)
+    code = light.astype(np.uint16)
+    code *= np.uint16(step)
     clahe = cv2.createCLAHE(clipLimit=float(clip_limit) * step, tileGridSize=(tiles, tiles))
-    lab[..., 0] = clahe.apply(code).astype(np.float32) * np.float32(100.0 / 65535.0)
+    mapped = clahe.apply(code).astype(np.float32)
+    mapped *= np.float32(100.0 / 65535.0)
+    cv2.insertChannel(mapped, lab, 0)
     out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(out, 0.0, 1.0, out=out)
     return out
