@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError, ParameterError
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
-from ._kernels.color import channel_max_rows
+from ._kernels.color import add_chroma_rows, channel_max_rows, chroma_rows
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "chroma_denoise", "ChromaDenoise"]
 
@@ -45,15 +45,6 @@ def _transform(img: Any, matrix: np.ndarray) -> np.ndarray:
     x = np.asarray(img, dtype=np.float32)
     if x.ndim == 3 and x.shape[2] == 3 and x.shape[0] * x.shape[1] >= 65536 and x.shape[0] < 2 ** 31:
         return cv2.transform(np.ascontiguousarray(x), matrix.astype(np.float32))
-    return x @ matrix.T.astype(np.float32)
-
-
-def _transform2(img: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` (m×n) applied to the n channels of an H×W×n float32 image → H×W×m."""
-    x = np.ascontiguousarray(img, dtype=np.float32)
-    if x.shape[0] * x.shape[1] >= 65536 and x.shape[0] < 2 ** 31:
-        out = cv2.transform(x, matrix.astype(np.float32))
-        return out if out.ndim == 3 else out[..., None]
     return x @ matrix.T.astype(np.float32)
 
 
@@ -138,23 +129,19 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
     if not np.isfinite(x).all():
         raise InputError("chroma_denoise: input holds NaN or inf values; fix or mask them first")
     # YCbCr is linear: only the chroma changes, so out = x + YCC2RGB[:, 1:] @ (blurred - chroma).
-    chroma = _transform2(x, _RGB2YCC[1:])
-    s = np.float32(strength)
-    free = None
+    chroma = np.empty(x.shape[:2] + (2,), dtype=np.float32)
+    chroma_rows(x, _RGB2YCC[1:].astype(np.float32), chroma)
+    weight = np.zeros((0, 0), dtype=np.float32)
     if protect is not None:
         peak = np.empty(x.shape[:2], dtype=np.float32)
         channel_max_rows(x, peak)
-        free = (peak < np.float32(protect)).astype(np.float32)
-        if free.all():
-            free = None
-    delta = _blur(chroma, float(radius))
-    delta -= chroma
-    if free is None:
-        delta *= s
-    else:
-        free *= s
-        delta *= free[..., None]
-    return x + _transform2(delta, _YCC2RGB[:, 1:])
+        if not np.all(peak < np.float32(protect)):
+            weight = (peak < np.float32(protect)).astype(np.float32)
+    blurred = _blur(chroma, float(radius))
+    out = np.empty_like(x)
+    add_chroma_rows(x, blurred, chroma, np.ascontiguousarray(_YCC2RGB[:, 1:], dtype=np.float32), weight,
+                    np.float32(strength), out)
+    return out
 
 
 @register_stage
