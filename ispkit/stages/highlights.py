@@ -231,7 +231,7 @@ def recover_highlights(image: np.ndarray, white_point: object | None = None, met
     sensor_clipped = None
     if fringe:
         sensor_clipped = np.empty(x.shape[:2], dtype=np.uint8)
-        above_rows(x, (0.98 * wp).astype(np.float32), sensor_clipped)
+        above_rows(x, (0.98 * wp).astype(np.float32), sensor_clipped)  # x is already read-only
         sensor_clipped = sensor_clipped.view(bool)
     if method == "clip":
         bad = clip_highlights_rows(x.reshape(x.shape[0], -1), np.float32(wp.min()), out.reshape(x.shape[0], -1))

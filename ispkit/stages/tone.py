@@ -516,7 +516,7 @@ def _lamp_mask(frame: Frame) -> np.ndarray:
         d = d[::2, ::2]
     d = np.ascontiguousarray(d, dtype=np.float32)
     peak = np.empty(d.shape[:2], dtype=np.float32)
-    _run(channel_max_rows, d.size, d, peak)
+    _run(channel_max_rows, d.size, _readonly(d), peak)
     return glow_mask(peak >= np.float32(level), 0.005 * max(d.shape[:2]))
 
 
