@@ -200,16 +200,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_presets(args: argparse.Namespace) -> int:
     from .presets import list_presets, load_preset, preset_description
 
+    width = max([12] + [len(n) for n in list_presets()])
     for name in list_presets():
         if args.show:
             if name == args.show:
                 print(load_preset(name).to_toml(), end="")
             continue
         pipe = load_preset(name)
-        print(f"{name:<12s} {' -> '.join(pipe.names)}")
+        print(f"{name:<{width}s} {' -> '.join(pipe.names)}")
         desc = preset_description(name)
         if desc:
-            print(f"{'':<12s} {desc}")
+            print(f"{'':<{width}s} {desc}")
     if args.show and args.show not in list_presets():
         from .errors import unknown_name
         raise unknown_name("preset", args.show, list_presets())
