@@ -61,7 +61,9 @@ DNG_TAGS: dict[str, int] = {
     "AsShotNeutral": 50728, "AsShotWhiteXY": 50729, "BaselineExposure": 50730,
     "CalibrationIlluminant1": 50778, "CalibrationIlluminant2": 50779,
     "ActiveArea": 50829, "ForwardMatrix1": 50964, "ForwardMatrix2": 50965,
-    "NoiseProfile": 51041,
+    "NoiseProfile": 51041, "ProfileHueSatMapDims": 50937, "ProfileHueSatMapData1": 50938,
+    "ProfileHueSatMapData2": 50939, "ProfileHueSatMapEncoding": 51107,
+    "BaselineExposureOffset": 51109, "DefaultBlackRender": 51110,
 }
 
 _CFA_CODE = {"R": 0, "G": 1, "B": 2}
@@ -69,8 +71,8 @@ _CFA_LETTER = {0: "R", 1: "G", 2: "B"}
 _TILE = 256
 
 # TIFF field types
-_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL, _DOUBLE = 1, 2, 3, 4, 5, 7, 10, 12
-_TYPE_SIZE = {_BYTE: 1, _ASCII: 1, _SHORT: 2, _LONG: 4, _RATIONAL: 8, _SRATIONAL: 8, _DOUBLE: 8}
+_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL, _FLOAT, _DOUBLE = 1, 2, 3, 4, 5, 7, 10, 11, 12
+_TYPE_SIZE = {_BYTE: 1, _ASCII: 1, _SHORT: 2, _LONG: 4, _RATIONAL: 8, _SRATIONAL: 8, _FLOAT: 4, _DOUBLE: 8}
 
 
 # ---------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class _IFD:
             flat = [x for pair in vals for x in pair]
             self.entries[code] = (ftype, len(vals), struct.pack(fmt, *flat))
             return
-        fmt = {_SHORT: "H", _LONG: "I", _DOUBLE: "d"}[ftype]
+        fmt = {_SHORT: "H", _LONG: "I", _FLOAT: "f", _DOUBLE: "d"}[ftype]
         self.entries[code] = (ftype, len(vals), struct.pack("<" + fmt * len(vals), *vals))
 
     def rational(self, code: int, values: Any, *, signed: bool, name: str) -> None:
@@ -169,6 +171,91 @@ def _check_illuminant(value: Any, name: str) -> int:
     return int(value)
 
 
+#: tag code → name, for messages
+DNG_TAG_NAMES: dict[int, str] = {code: name for name, code in DNG_TAGS.items()}
+
+
+def _positive_vector(value: Any, n: int, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        arr = np.zeros(0)
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ParameterError(f"write_dng: {name} must be {n} positive numbers, got {value!r}")
+    return arr
+
+
+def _hue_sat_map_tags(dims: Any, data1: Any, data2: Any, encoding: Any, has_cm2: bool) -> dict[int, tuple[int, Any]]:
+    """ProfileHueSatMapDims / Data1 / Data2 / Encoding, checked against each other."""
+    if dims is None:
+        if data1 is not None or data2 is not None or encoding is not None:
+            raise ParameterError("write_dng: hue_sat_map_data1/2 and hue_sat_map_encoding need hue_sat_map_dims")
+        return {}
+    try:
+        d = [int(v) for v in np.asarray(dims).ravel()]
+    except (TypeError, ValueError):
+        d = []
+    if len(d) != 3 or d[0] < 1 or d[1] < 2 or d[2] < 1:
+        raise ParameterError(
+            f"write_dng: hue_sat_map_dims must be (hue ≥ 1, saturation ≥ 2, value ≥ 1) divisions, got {dims!r}")
+    if data1 is None:
+        raise ParameterError("write_dng: hue_sat_map_dims needs hue_sat_map_data1")
+    if data2 is not None and not has_cm2:
+        raise ParameterError("write_dng: hue_sat_map_data2 needs color_matrix2 and calibration_illuminant2")
+    out: dict[int, tuple[int, Any]] = {50937: (_LONG, d)}
+    for code, data, name in ((50938, data1, "hue_sat_map_data1"), (50939, data2, "hue_sat_map_data2")):
+        if data is None:
+            continue
+        arr = np.asarray(data, dtype=np.float64).ravel()
+        if arr.size != 3 * d[0] * d[1] * d[2] or not np.all(np.isfinite(arr)):
+            raise ParameterError(f"write_dng: {name} must hold 3·{d[0]}·{d[1]}·{d[2]} = "
+                                 f"{3 * d[0] * d[1] * d[2]} finite values, got {arr.size}")
+        out[code] = (_FLOAT, arr.astype(np.float32).tolist())
+    if encoding is not None:
+        if isinstance(encoding, bool) or encoding not in (0, 1):
+            raise ParameterError(f"write_dng: hue_sat_map_encoding must be 0 (linear) or 1 (sRGB), got {encoding!r}")
+        out[51107] = (_LONG, [int(encoding)])
+    return out
+
+
+def _profile_tags(*, has_cm2: bool, has_neutral: bool, camera_calibration1: Any, camera_calibration2: Any,
+                  analog_balance: Any, as_shot_white_xy: Any, baseline_exposure_offset: Any,
+                  default_black_render: Any, hue_sat_map_dims: Any, hue_sat_map_data1: Any,
+                  hue_sat_map_data2: Any, hue_sat_map_encoding: Any) -> dict[int, tuple[int, Any]]:
+    """The optional colour-profile tags of :func:`write_dng` as {code: (TIFF type, values)}."""
+    out: dict[int, tuple[int, Any]] = {}
+    cc1 = _check_matrix(camera_calibration1, "camera_calibration1")
+    cc2 = _check_matrix(camera_calibration2, "camera_calibration2")
+    if cc2 is not None and not has_cm2:
+        raise ParameterError("write_dng: camera_calibration2 needs color_matrix2 and calibration_illuminant2")
+    if cc1 is not None:
+        out[50723] = (_SRATIONAL, cc1)
+    if cc2 is not None:
+        out[50724] = (_SRATIONAL, cc2)
+    if analog_balance is not None:
+        out[50727] = (_RATIONAL, _positive_vector(analog_balance, 3, "analog_balance"))
+    if as_shot_white_xy is not None:
+        if has_neutral:
+            raise ParameterError("write_dng: give as_shot_neutral or as_shot_white_xy, not both "
+                                 "(DNG 1.6: AsShotNeutral and AsShotWhiteXY are mutually exclusive)")
+        xy = _positive_vector(as_shot_white_xy, 2, "as_shot_white_xy")
+        if xy.sum() >= 1.0:
+            raise ParameterError(f"write_dng: as_shot_white_xy must be a chromaticity (x + y < 1), got {xy.tolist()}")
+        out[50729] = (_RATIONAL, xy)
+    if baseline_exposure_offset is not None:
+        if not np.isfinite(baseline_exposure_offset):
+            raise ParameterError(f"write_dng: baseline_exposure_offset must be finite, got {baseline_exposure_offset!r}")
+        out[51109] = (_SRATIONAL, [float(baseline_exposure_offset)])
+    if default_black_render is not None:
+        if isinstance(default_black_render, bool) or default_black_render not in (0, 1):
+            raise ParameterError(
+                f"write_dng: default_black_render must be 0 (Auto) or 1 (None), got {default_black_render!r}")
+        out[51110] = (_LONG, [int(default_black_render)])
+    out.update(_hue_sat_map_tags(hue_sat_map_dims, hue_sat_map_data1, hue_sat_map_data2,
+                                 hue_sat_map_encoding, has_cm2))
+    return out
+
+
 def _check_mosaic(mosaic: Any) -> np.ndarray:
     arr = np.asarray(mosaic)
     if arr.ndim != 2 or arr.size == 0:
@@ -219,7 +306,12 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
               calibration_illuminant2: int | None = None, forward_matrix1: Any = None,
               forward_matrix2: Any = None, as_shot_neutral: Any = None, make: str = "ispkit",
               model: str = "Synthetic", orientation: int = 1, compress: bool = False,
-              baseline_exposure: float | None = None, opcode_list2: bytes | None = None) -> Path:
+              baseline_exposure: float | None = None, opcode_list2: bytes | None = None,
+              camera_calibration1: Any = None, camera_calibration2: Any = None, analog_balance: Any = None,
+              as_shot_white_xy: Any = None, baseline_exposure_offset: float | None = None,
+              default_black_render: int | None = None, hue_sat_map_dims: Any = None,
+              hue_sat_map_data1: Any = None, hue_sat_map_data2: Any = None,
+              hue_sat_map_encoding: int | None = None) -> Path:
     """Write a Bayer mosaic as a minimal valid DNG 1.4 file that LibRaw reads.
 
     Parameters
@@ -240,6 +332,18 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
     baseline_exposure : optional DNG BaselineExposure in EV.
     opcode_list2 : optional raw bytes of an OpcodeList2 (tag 51009, e.g. a
         GainMap for lens shading), written as given (big-endian DNG layout).
+    camera_calibration1, camera_calibration2 : optional 3×3 CameraCalibration
+        (reference → individual camera) for each calibration illuminant.
+    analog_balance : optional (3,) AnalogBalance gains.
+    as_shot_white_xy : optional (2,) AsShotWhiteXY chromaticity of the white
+        (instead of ``as_shot_neutral``; a DNG holds at most one of them).
+    baseline_exposure_offset : optional BaselineExposureOffset in EV (DNG 1.4).
+    default_black_render : optional DefaultBlackRender (0 = Auto, 1 = None).
+    hue_sat_map_dims : (hue, saturation, value) divisions of the
+        ProfileHueSatMap tables; ``hue_sat_map_data1/2`` hold
+        ``hue·sat·value`` entries of (hue shift in degrees, saturation scale,
+        value scale), value-major then hue then saturation, as the tags store
+        them; ``hue_sat_map_encoding`` 0 = linear, 1 = sRGB (DNG 1.4).
 
     Returns
     -------
@@ -286,6 +390,13 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         calibration_illuminant2, "calibration_illuminant2")
     if fm2 is not None and cm2 is None:
         raise ParameterError("write_dng: forward_matrix2 needs color_matrix2 and calibration_illuminant2")
+    profile_tags = _profile_tags(
+        has_cm2=cm2 is not None, has_neutral=as_shot_neutral is not None,
+        camera_calibration1=camera_calibration1, camera_calibration2=camera_calibration2,
+        analog_balance=analog_balance, as_shot_white_xy=as_shot_white_xy,
+        baseline_exposure_offset=baseline_exposure_offset, default_black_render=default_black_render,
+        hue_sat_map_dims=hue_sat_map_dims, hue_sat_map_data1=hue_sat_map_data1,
+        hue_sat_map_data2=hue_sat_map_data2, hue_sat_map_encoding=hue_sat_map_encoding)
     neutral = None
     if as_shot_neutral is not None:
         neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
@@ -340,6 +451,11 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         if not np.isfinite(baseline_exposure):
             raise ParameterError(f"write_dng: baseline_exposure must be finite, got {baseline_exposure!r}")
         ifd.rational(50730, [float(baseline_exposure)], signed=True, name="baseline_exposure")
+    for code, (ftype, values) in profile_tags.items():
+        if ftype in (_RATIONAL, _SRATIONAL):
+            ifd.rational(code, values, signed=ftype == _SRATIONAL, name=DNG_TAG_NAMES[code])
+        else:
+            ifd.add(code, ftype, values)
     if opcode_list2 is not None:
         if not isinstance(opcode_list2, (bytes, bytearray)) or len(opcode_list2) < 4:
             raise ParameterError("write_dng: opcode_list2 must be the bytes of a DNG opcode list")
@@ -501,6 +617,35 @@ def _pages(tf: Any) -> list[Any]:
     return out
 
 
+def _profile_tag_values(tags: Any) -> dict[str, Any]:
+    """AsShotWhiteXY, BaselineExposureOffset, DefaultBlackRender and the ProfileHueSatMap tags of an IFD."""
+    out: dict[str, Any] = {}
+    xy = _vector(tags.get(50729), 2)
+    if xy is not None and np.all(xy > 0) and xy.sum() < 1:
+        out["as_shot_white_xy"] = xy
+    v = _scalar(tags.get(51109))
+    if v is not None:
+        out["baseline_exposure_offset"] = v
+    v = _scalar(tags.get(51110))
+    if v is not None:
+        out["default_black_render"] = int(v)
+    dims = _tag_values(tags.get(50937))
+    if dims and len(dims) >= 3:
+        d = tuple(int(x) for x in dims[:3])
+        n = 3 * d[0] * d[1] * d[2]
+        data = {}
+        for key, code in (("hue_sat_map_data1", 50938), ("hue_sat_map_data2", 50939)):
+            vals = _tag_values(tags.get(code))
+            if vals is not None and len(vals) == n and n > 0:
+                data[key] = np.asarray(vals, dtype=np.float64)
+        if data:
+            out["hue_sat_map_dims"] = d
+            out.update(data)
+            enc = _scalar(tags.get(51107))
+            out["hue_sat_map_encoding"] = int(enc) if enc is not None else 0
+    return out
+
+
 def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
     """Read the DNG colour tags, EXIF fields and image-data extent of a TIFF-based file.
 
@@ -509,7 +654,10 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
     ``unique_camera_model``, ``orientation``, ``iso``, ``exposure_time``,
     ``color_matrix1/2``, ``camera_calibration1/2``, ``forward_matrix1/2``
     (3×3 arrays), ``calibration_illuminant1/2``, ``analog_balance``,
-    ``as_shot_neutral`` (3,), ``baseline_exposure``, ``noise_profile``
+    ``as_shot_neutral`` (3,), ``as_shot_white_xy`` (2,), ``baseline_exposure``,
+    ``baseline_exposure_offset``, ``default_black_render``,
+    ``hue_sat_map_dims`` (3 ints), ``hue_sat_map_data1/2`` (flat float64),
+    ``hue_sat_map_encoding``, ``noise_profile``
     (flat list), ``linearization_table``, ``black_level`` (flat list),
     ``black_level_repeat_dim``, ``white_level``, ``cfa_pattern`` (from
     CFAPattern), ``raw_shape``, ``samples_per_pixel``, ``photometric``,
@@ -569,6 +717,7 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
             v = _scalar(tags0.get(50730))
             if v is not None:
                 out["baseline_exposure"] = v
+            out.update(_profile_tag_values(tags0))
             noise = _tag_values(tags0.get(51041))
             if noise:
                 out["noise_profile"] = noise

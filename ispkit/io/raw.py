@@ -276,7 +276,9 @@ def read_raw(path: str | os.PathLike) -> Frame:
     -----
     RAW_MOSAIC, H×W float32, raw counts in [0, white_level]. ``black_level``
     is per 2×2 position (LibRaw ``black_level_per_channel`` mapped through the
-    CFA); ``wb_gains`` from ``camera_whitebalance`` (else daylight) with G = 1;
+    CFA); ``wb_gains`` from ``camera_whitebalance`` (else daylight) with G = 1
+    — None for a DNG whose white balance is AsShotWhiteXY (kept in
+    ``extra["dng"]``; the white-balance stages take the neutral from it);
     ``cam_to_srgb`` is LibRaw's ``rgb_cam``; ``cam_to_xyz`` is the inverse of
     LibRaw's ``cam_xyz`` or, for DNGs, of AB·CC·ColorMatrix for the
     most daylight-like calibration illuminant. DNG LinearizationTables are
@@ -399,10 +401,13 @@ def read_raw(path: str | os.PathLike) -> Frame:
 
     wb = _gains(cam_mul, ridx, gidx, bidx)
     wb_source = "camera_whitebalance"
-    if wb is None:
+    if wb is None and tags.get("is_dng") and "as_shot_white_xy" in tags and "as_shot_neutral" not in tags:
+        # LibRaw ignores AsShotWhiteXY; the WB stages derive the neutral from it (DNG 1.6 ch. 6)
+        wb_source = "dng_as_shot_white_xy"
+    elif wb is None:
         wb, wb_source = _gains(pre_mul, ridx, gidx, bidx), "daylight_whitebalance"
-    if wb is None:
-        wb_source = None
+        if wb is None:
+            wb_source = None
 
     cols = [ridx, gidx, bidx]
     cam_to_srgb = _meaningful(rgb_cam_full[:3][:, cols])
@@ -463,7 +468,9 @@ def read_raw(path: str | os.PathLike) -> Frame:
         for key in ("as_shot_neutral", "baseline_exposure", "black_level", "black_level_repeat_dim",
                     "white_level", "active_area", "default_crop_origin", "default_crop_size",
                     "unique_camera_model", "cfa_pattern", "orientation", "noise_profile",
-                    "black_level_delta_h", "black_level_delta_v"):
+                    "black_level_delta_h", "black_level_delta_v", "as_shot_white_xy",
+                    "baseline_exposure_offset", "default_black_render", "hue_sat_map_dims",
+                    "hue_sat_map_encoding", "hue_sat_map_data1", "hue_sat_map_data2"):
             if key in tags:
                 dng[key] = _jsonable(tags[key])
         if "linearization_table" in tags:

@@ -58,6 +58,8 @@ __all__ = [
     "dng_color_solution",
     "dng_camera_to_xyz",
     "scene_illuminant_rgb",
+    "as_shot_neutral",
+    "dng_neutral_from_xy",
     "resolve_color_source",
     "camera_to_working_matrix",
     "ColorMatrix",
@@ -319,23 +321,64 @@ class DNGColorSolution:
     forward_matrix_used: bool
 
 
+def dng_neutral_from_xy(meta: CaptureMetadata | DNGProfile, white_xy: Any) -> np.ndarray:
+    """Return the camera-native neutral (maximum 1) of a white chromaticity.
+
+    Notes
+    -----
+    DNG 1.6 ch. 6, "Translating White Balance xy Coordinates to Camera Neutral
+    Coordinates": ``CameraNeutral = XYZtoCamera(xy) · XYZ(xy)`` with
+    ``XYZtoCamera = AB·CC·CM`` interpolated at the CCT of ``xy``; scaled to a
+    maximum of 1. The inverse of :meth:`DNGProfile.neutral_to_xy`.
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, chapter 6, and tag AsShotWhiteXY (50729).
+    """
+    profile = meta if isinstance(meta, DNGProfile) else DNGProfile.from_metadata(meta)
+    xy = np.asarray(white_xy, dtype=np.float64).ravel()
+    if xy.shape != (2,) or not np.all(np.isfinite(xy)) or np.any(xy <= 0) or xy.sum() >= 1.0:
+        raise ParameterError(f"dng_neutral_from_xy: expected a white chromaticity (x, y > 0, x + y < 1), got {white_xy!r}")
+    neutral = profile.interpolated(xy)[0] @ _xy_to_xyz(xy)
+    if not np.all(np.isfinite(neutral)) or np.any(neutral <= 0):
+        raise InputError(
+            f"dng_neutral_from_xy: the DNG ColorMatrix maps the white xy {xy.tolist()} to the camera "
+            f"values {neutral.tolist()}, which are not a positive neutral; check the colour tags")
+    return neutral / neutral.max()
+
+
+def as_shot_neutral(meta: CaptureMetadata) -> np.ndarray | None:
+    """Return the as-shot camera-native neutral, or None when the frame has none.
+
+    ``1 / meta.wb_gains`` (the DNG AsShotNeutral or the camera's multipliers);
+    else, for a DNG that gives its white balance as AsShotWhiteXY
+    (``meta.extra["dng"]["as_shot_white_xy"]``), the neutral of that xy
+    through the DNG colour tags (:func:`dng_neutral_from_xy`).
+    """
+    if meta.wb_gains is not None:
+        gains = np.asarray(meta.wb_gains, dtype=np.float64)
+        if np.any(gains <= 0) or not np.all(np.isfinite(gains)):
+            raise ParameterError(f"meta.wb_gains must be positive, got {gains.tolist()}")
+        return 1.0 / gains
+    xy = (meta.extra.get("dng") or {}).get("as_shot_white_xy")
+    if xy is not None and (meta.color_matrix1 is not None or meta.color_matrix2 is not None):
+        return dng_neutral_from_xy(meta, xy)
+    return None
+
+
 def scene_illuminant_rgb(meta: CaptureMetadata, illuminant_rgb: Any = None) -> np.ndarray:
     """Return the camera-native RGB of the scene white (any scale).
 
-    ``illuminant_rgb`` if given, else ``meta.illuminant_rgb``, else
-    ``1 / meta.wb_gains`` (the as-shot neutral), else (1, 1, 1).
+    ``illuminant_rgb`` if given, else ``meta.illuminant_rgb``, else the
+    as-shot neutral (:func:`as_shot_neutral`), else (1, 1, 1).
     """
     if illuminant_rgb is not None:
         ill = np.asarray(illuminant_rgb, dtype=np.float64)
     elif meta.illuminant_rgb is not None:
         ill = np.asarray(meta.illuminant_rgb, dtype=np.float64)
-    elif meta.wb_gains is not None:
-        gains = np.asarray(meta.wb_gains, dtype=np.float64)
-        if np.any(gains <= 0):
-            raise ParameterError(f"meta.wb_gains must be positive, got {gains.tolist()}")
-        ill = 1.0 / gains
     else:
-        ill = np.ones(3)
+        shot = as_shot_neutral(meta)
+        ill = np.ones(3) if shot is None else shot
     if ill.shape != (3,) or not np.all(np.isfinite(ill)) or np.any(ill <= 0):
         raise ParameterError(
             f"the scene illuminant must be 3 positive camera-native values, got {np.asarray(ill).tolist()}"

@@ -255,6 +255,19 @@ def test_write_dng_replaces_atomically(tmp_path):
     (dict(orientation=9), ParameterError),
     (dict(make=""), ParameterError),
     (dict(compress="yes"), ParameterError),
+    (dict(camera_calibration2=np.eye(3)), ParameterError),
+    (dict(analog_balance=[1, 0, 1]), ParameterError),
+    (dict(as_shot_white_xy=[0.6, 0.5]), ParameterError),
+    (dict(as_shot_white_xy=[0.35, 0.36], as_shot_neutral=[0.5, 1, 0.6]), ParameterError),
+    (dict(baseline_exposure_offset=float("nan")), ParameterError),
+    (dict(default_black_render=2), ParameterError),
+    (dict(hue_sat_map_dims=(6, 1, 1), hue_sat_map_data1=np.zeros(18)), ParameterError),
+    (dict(hue_sat_map_dims=(6, 2, 1), hue_sat_map_data1=np.zeros(35)), ParameterError),
+    (dict(hue_sat_map_dims=(6, 2, 1)), ParameterError),
+    (dict(hue_sat_map_data1=np.zeros(36)), ParameterError),
+    (dict(hue_sat_map_dims=(6, 2, 1), hue_sat_map_data1=np.zeros(36), hue_sat_map_data2=np.zeros(36)),
+     ParameterError),
+    (dict(hue_sat_map_dims=(6, 2, 1), hue_sat_map_data1=np.zeros(36), hue_sat_map_encoding=2), ParameterError),
 ])
 def test_write_dng_rejects_bad_input(tmp_path, kwargs, error):
     args = dict(mosaic=np.zeros((4, 4), np.uint16), cfa_pattern="RGGB", black_level=0, white_level=4095,
@@ -276,3 +289,36 @@ def test_read_dng_tags_of_non_tiff_is_empty(tmp_path):
     p = tmp_path / "t.txt"
     p.write_text("not a tiff")
     assert read_dng_tags(p) == {}
+
+
+def test_write_dng_profile_tags_round_trip(tmp_path):
+    """Issue 12 §3: CameraCalibration, AnalogBalance, AsShotWhiteXY, BaselineExposureOffset,
+    DefaultBlackRender and ProfileHueSatMap written by write_dng come back from read_dng_tags and read_raw."""
+    cc1, cc2 = np.diag([1.03, 1.0, 0.96]), np.diag([0.98, 1.0, 1.04])
+    hsm1 = np.random.default_rng(0).uniform(-5, 5, (2, 6, 3, 3))
+    hsm1[..., 1:] = 1 + hsm1[..., 1:] / 50
+    hsm2 = hsm1 * 0.5
+    path = write_dng(tmp_path / "profile.dng", smooth_mosaic(32, 48), "RGGB", black_level=600, white_level=15520,
+                     color_matrix1=BMPCC4K_A, calibration_illuminant1=17, color_matrix2=BMPCC4K_D65,
+                     calibration_illuminant2=21, camera_calibration1=cc1, camera_calibration2=cc2,
+                     analog_balance=[1.05, 1.0, 0.95], as_shot_white_xy=[0.3805, 0.3768],
+                     baseline_exposure=0.5, baseline_exposure_offset=-0.25, default_black_render=1,
+                     hue_sat_map_dims=(6, 3, 2), hue_sat_map_data1=hsm1, hue_sat_map_data2=hsm2,
+                     hue_sat_map_encoding=1)
+    tags = read_dng_tags(path)
+    np.testing.assert_allclose(tags["camera_calibration1"], cc1)
+    np.testing.assert_allclose(tags["camera_calibration2"], cc2)
+    np.testing.assert_allclose(tags["analog_balance"], [1.05, 1.0, 0.95])
+    np.testing.assert_allclose(tags["as_shot_white_xy"], [0.3805, 0.3768])
+    assert tags["baseline_exposure_offset"] == -0.25 and tags["default_black_render"] == 1
+    assert tags["hue_sat_map_dims"] == (6, 3, 2) and tags["hue_sat_map_encoding"] == 1
+    np.testing.assert_array_equal(tags["hue_sat_map_data1"], hsm1.astype(np.float32).ravel())
+    np.testing.assert_array_equal(tags["hue_sat_map_data2"], hsm2.astype(np.float32).ravel())
+    frame = read_raw(path)
+    dng = frame.meta.extra["dng"]
+    assert dng["baseline_exposure_offset"] == -0.25 and dng["default_black_render"] == 1
+    assert dng["as_shot_white_xy"] == pytest.approx([0.3805, 0.3768])
+    assert frame.meta.wb_gains is None  # the white balance is the xy, not LibRaw's daylight fallback
+    np.testing.assert_allclose(frame.meta.camera_calibration2, cc2)
+    with rawpy.imread(str(path)) as raw:  # LibRaw still reads the file
+        np.testing.assert_array_equal(raw.raw_image_visible, smooth_mosaic(32, 48))
