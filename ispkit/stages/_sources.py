@@ -52,5 +52,5 @@ def glow_mask(clipped: np.ndarray, min_radius: float, scale: float = 6.0) -> np.
     for k in np.argsort(areas)[::-1][:MAX_SOURCES]:
         r = max(float(min_radius), float(scale) * math.sqrt(float(areas[k]) / math.pi))
         cx, cy = centroids[k + 1]
-        cv2.circle(out, (int(round(cx)), int(round(cy))), int(math.ceil(r)), 1, thickness=-1)
+        cv2.circle(out, (round(float(cx)), round(float(cy))), math.ceil(r), 1, thickness=-1)
     return out

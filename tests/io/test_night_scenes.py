@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 
 from ispkit.errors import InputError, ParameterError, UnknownNameError
-from ispkit.io.night import (Lamp, darken_capture, photo_night_scene, remosaic_display_image,
-                             synthetic_night_scene)
-from ispkit.io.ntire import parse_ntire_metadata
 from ispkit.frame import CaptureMetadata
+from ispkit.io.night import (
+    Lamp,
+    darken_capture,
+    photo_night_scene,
+    remosaic_display_image,
+    synthetic_night_scene,
+)
+from ispkit.io.ntire import parse_ntire_metadata
 
 from ..conftest import data_path
 
@@ -19,8 +24,8 @@ NTIRE_2023 = (1.0826276035706111e-4, 3.175930183461187e-07)   # nightimaging23_t
 
 
 def _meta(**kw) -> CaptureMetadata:
-    base = dict(black_level=np.full(4, 512.0), white_level=16383.0, cfa_pattern="RGGB",
-                wb_gains=np.array([2.0, 1.0, 1.5]), cam_to_xyz=np.eye(3))
+    base = {"black_level": np.full(4, 512.0), "white_level": 16383.0, "cfa_pattern": "RGGB",
+            "wb_gains": np.array([2.0, 1.0, 1.5]), "cam_to_xyz": np.eye(3)}
     base.update(kw)
     return CaptureMetadata(**base)
 
