@@ -17,6 +17,7 @@ __all__ = [
     "UnknownNameError",
     "ParameterError",
     "InputError",
+    "FallbackWarning",
 ]
 
 
@@ -46,6 +47,10 @@ class ConfigError(ISPError):
 
 class WeightsError(ISPError):
     """A weights file does not fit the model (missing, unexpected or mis-shaped keys)."""
+
+
+class FallbackWarning(UserWarning):
+    """A stage ran its classical fallback because a model's weights were not found (said once per process)."""
 
 
 class ParameterError(ISPError, ValueError):

@@ -3,7 +3,9 @@
 Importing ``ispkit.neural`` imports torch, registers every model family of
 the zoo (:func:`list_models`), the neural stages (``learned_raw_to_rgb``,
 ``enhance``, ``super_resolution``) and the neural methods of classical
-stages (``WhiteBalance(method="fc4")``, ``BayerDenoise(method="unet")``).
+stages (``WhiteBalance(method="fc4")``, ``BayerDenoise(method="unet")``,
+``BayerDenoise(method="deepflexisp")``). ``weights="auto"`` finds
+``<model>.pth`` in ``$ISPKIT_WEIGHTS`` (see :mod:`ispkit.pipeline.models`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .stages import (
     Enhance,
     LearnedRawToRGB,
     SuperResolution,
+    denoise_bayer_deepflexisp,
     denoise_bayer_unet,
     estimate_illuminant_fc4,
     models_of_kind,
@@ -30,5 +33,5 @@ __all__ = [
     "export_onnx", "run_tiled", "resolve_device", "resolve_dtype",
     "pack_bayer", "unpack_bayer", "to_tensor", "to_numpy",
     "LearnedRawToRGB", "Enhance", "SuperResolution", "models_of_kind",
-    "estimate_illuminant_fc4", "denoise_bayer_unet",
+    "estimate_illuminant_fc4", "denoise_bayer_unet", "denoise_bayer_deepflexisp",
 ]

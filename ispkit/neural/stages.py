@@ -10,8 +10,17 @@ model is one line in a pipeline::
 
 The network is built once per stage instance and cached outside the
 dataclass fields (never pickled, never compared). Importing this module also
-registers ``"fc4"`` as an illuminant-estimation method and ``"unet"`` as a
-Bayer-denoise method of the classical stages.
+registers ``"fc4"`` as an illuminant-estimation method and ``"unet"`` and
+``"deepflexisp"`` as Bayer-denoise methods of the classical stages.
+
+``weights="auto"`` looks for ``<model>.pth`` / ``.safetensors`` in
+``$ISPKIT_WEIGHTS`` (:mod:`ispkit.pipeline.models`). A stage whose lookup
+finds nothing runs its ``fallback`` (``"skip"`` for :class:`Enhance` and
+:class:`SuperResolution`; a classical method for the Bayer-denoise and
+illuminant stages), announces it once per process with a
+:class:`~ispkit.errors.FallbackWarning`, and — like every stage that runs a
+model — appends ``{"stage", "model", "weights", "sha256", "fallback"}`` to
+``meta.extra["models"]``.
 """
 
 from __future__ import annotations
@@ -29,9 +38,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, ParameterError, unknown_name
+from ..errors import InputError, ParameterError, WeightsError, unknown_name
 from ..frame import Domain, Frame, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
+from ..pipeline.models import add_model_record, announce_fallback, model_record, resolve_weights
 from ._io import pack_bayer, to_numpy, to_tensor, unpack_bayer
 from .device import DTYPES, check_device_name, inference_context, resolve_device
 from .registry import MODELS, create_model, get_model_entry
@@ -46,6 +56,8 @@ __all__ = [
     "SuperResolution",
     "estimate_illuminant_fc4",
     "denoise_bayer_unet",
+    "denoise_bayer_deepflexisp",
+    "FULL_SIZE_KEY",
     "FC4_MAX_SIDE",
     "UNET_OVERLAP",
     "REGISTERED_METHODS",
@@ -62,6 +74,11 @@ FC4_MIN_SIDE = 64
 FC4_MIN_COMPONENT = 1e-3
 #: Overlap of the U-Net denoiser's tiles: ≥ its receptive-field radius.
 UNET_OVERLAP = 64
+#: ``meta.extra`` key holding the (H, W) a frame had before an :class:`Enhance`
+#: model shrank it; ``SuperResolution(size="full")`` returns to it.
+FULL_SIZE_KEY = "full_size"
+#: Values of the ``fallback`` parameter of :class:`Enhance` / :class:`SuperResolution`.
+SKIP = "skip"
 
 
 # -- which models fit which wrapper ---------------------------------------
@@ -191,13 +208,46 @@ class _NeuralStage(Stage):
                 cached = self.__dict__.get(self._CACHE)
                 if cached is None:
                     dev = resolve_device(self.device)
-                    if self.weights is None:
+                    path = self.weights_path()
+                    if path is None:
                         _random_weights_warning(self.model, f"stage {self.type_name!r}")
-                    net = create_model(self.model, weights=self.weights, device=dev)
+                    net = create_model(self.model, weights=path, device=dev)
                     net = _prepare_cpu_model(net, dev)
-                    cached = {"net": net, "device": dev, "bpp": None}
+                    cached = {"net": net, "device": dev, "bpp": None, "weights": path}
                     object.__setattr__(self, self._CACHE, cached)
         return cached["net"], cached["device"]
+
+    def resolve(self) -> tuple[str | None, str | None]:
+        """(checkpoint path or None, why ``weights="auto"`` found nothing or None); see :func:`resolve_weights`."""
+        return resolve_weights(self.model, self.weights, f"stage {self.type_name!r}")
+
+    def weights_path(self) -> str | None:
+        """The checkpoint to load (None: random weights); raises when ``"auto"`` finds nothing."""
+        path, missing = self.resolve()
+        if missing is not None:
+            raise WeightsError(f"stage {self.type_name!r}: model {self.model!r} with weights='auto': {missing}; "
+                               f"pass --weights-dir DIR, an explicit weights path"
+                               + (", or fallback='skip'" if hasattr(self, "fallback") else ""))
+        return path
+
+    def with_record(self, frame: Frame, data: np.ndarray | None = None, fallback: str | None = None,
+                    extra: dict[str, Any] | None = None, **changes: Any) -> Frame:
+        """``frame`` with new ``data`` / fields ``changes`` / ``extra`` keys, plus this stage's model record."""
+        cache = self.__dict__.get(self._CACHE)
+        path = None if fallback is not None else cache["weights"] if cache else self.resolve()[0]
+        ex = add_model_record(frame.meta.extra, model_record(self.type_name, self.model, path, fallback))
+        ex.update(extra or {})
+        if data is not None:
+            changes["data"] = data
+        return frame.replace(extra=ex, **changes)
+
+    def skipped(self, frame: Frame, missing: str, data: np.ndarray | None = None, what: str = "skipped") -> Frame:
+        """Apply ``fallback="skip"`` (or raise without it): announce once, record, return ``data``/the frame."""
+        if getattr(self, "fallback", None) != SKIP:
+            self.weights_path()  # raises, naming what is missing
+        text = f"{what} ({missing})"
+        announce_fallback(self.type_name, self.model, text)
+        return self.with_record(frame, data, fallback=text)
 
     def run_network(self, x: torch.Tensor) -> torch.Tensor:
         """Run the network on a CPU NCHW tensor: pad, tile, blend, crop; return a CPU float32 tensor."""
@@ -275,7 +325,7 @@ class LearnedRawToRGB(_NeuralStage):
         packed = c.encode_raw(pack_bayer(frame.data, frame.meta.cfa_pattern, c.channel_order))
         y = self.run_network(to_tensor(packed))
         out = np.ascontiguousarray(to_numpy(y), dtype=np.float32)
-        return frame.replace(data=out, domain=Domain.DISPLAY_RGB, color_space="sRGB")
+        return self.with_record(frame, out, domain=Domain.DISPLAY_RGB, color_space="sRGB")
 
 
 class _RGBNeuralStage(_NeuralStage):
@@ -283,13 +333,36 @@ class _RGBNeuralStage(_NeuralStage):
 
     def __post_init__(self) -> None:
         self._validate()
+        if self.fallback not in (None, SKIP):
+            raise ParameterError(f"stage {self.type_name!r} parameter 'fallback': expected None (raise when "
+                                 f"weights='auto' finds no file) or 'skip', got {self.fallback!r}")
 
     @property
     def spec(self) -> StageSpec:
         return StageSpec(in_domains=_rgb_domains(self.contract))
 
     def process(self, frame: Frame) -> Frame:
-        return frame.replace(data=_run_rgb(self, frame.data))
+        path, missing = self.resolve()
+        if missing is not None:
+            return self.skipped(frame, missing)
+        h, w = frame.data.shape[:2]
+        out = _run_rgb(self, frame.data)
+        extra = {}
+        if out.shape[:2] != (h, w) and FULL_SIZE_KEY not in frame.meta.extra:
+            extra[FULL_SIZE_KEY] = (h, w)
+        return self.with_record(frame, out, extra=extra)
+
+
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize H×W×3 float32 to ``size`` = (H', W'): area averaging down, bicubic up."""
+    import cv2
+
+    h, w = img.shape[:2]
+    if (h, w) == tuple(size):
+        return img
+    interp = cv2.INTER_AREA if size[0] <= h and size[1] <= w else cv2.INTER_CUBIC
+    out = cv2.resize(np.ascontiguousarray(img, dtype=np.float32), (int(size[1]), int(size[0])), interpolation=interp)
+    return out.reshape(int(size[0]), int(size[1]), img.shape[2])
 
 
 @register_stage
@@ -302,12 +375,25 @@ class Enhance(_RGBNeuralStage):
     model : an enhancement model (``"deepflexisp.enhance_2023"`` …); its
         contract fixes the domain and the output scale (≤ 1).
     weights, device, dtype, tile, overlap : as for :class:`LearnedRawToRGB`
-        (``tile`` and ``overlap`` in input pixels).
+        (``tile`` and ``overlap`` in input pixels); ``weights="auto"`` looks
+        for ``<model>.pth`` in ``$ISPKIT_WEIGHTS``.
+    fallback : ``"skip"`` passes the frame through when ``weights="auto"``
+        finds no file (announced once, recorded in ``meta.extra["models"]``);
+        None raises instead.
 
     Notes
     -----
     DISPLAY_RGB (or LINEAR_RGB/CAMERA_RGB for linear-domain models) H×W×3
-    float32 → the same domain at ``contract.scale`` × H×W, not clipped.
+    float32 → the same domain at ``contract.scale`` × H×W, not clipped. A
+    model that shrinks the frame (``deepflexisp.enhance_2023``: ×1/4) records
+    the size before in ``meta.extra["full_size"]`` for
+    ``SuperResolution(size="full")``.
+
+    References
+    ----------
+    S. Liu et al., "Deep-FlexISP: A Three-Stage Framework for Night
+    Photography Rendering", CVPRW 2022; NEW Deep-FlexISP, NTIRE 2023 Night
+    Photography Rendering Challenge.
     """
 
     type_name = "enhance"
@@ -318,6 +404,7 @@ class Enhance(_RGBNeuralStage):
     dtype: str = "float32"
     tile: int | None = None
     overlap: int = 32
+    fallback: str | None = None
 
 
 @register_stage
@@ -330,11 +417,22 @@ class SuperResolution(_RGBNeuralStage):
     model : a super-resolution model (``"hat.srx4"`` …); its contract fixes
         the scale factor.
     weights, device, dtype, tile, overlap : as for :class:`LearnedRawToRGB`
-        (``tile`` and ``overlap`` in input pixels).
+        (``tile`` and ``overlap`` in input pixels); ``weights="auto"`` looks
+        for ``<model>.pth`` in ``$ISPKIT_WEIGHTS``.
+    fallback : ``"skip"`` runs no network when ``weights="auto"`` finds no
+        file (announced once, recorded in ``meta.extra["models"]``): the
+        frame passes through, resized bicubically to the full size when
+        ``size="full"`` and an earlier stage shrank it; None raises instead.
+    size : ``"scaled"`` — output at ``scale`` × the input; ``"full"`` — output
+        at the frame's full size (``meta.extra["full_size"]`` recorded by a
+        shrinking :class:`Enhance`, else the input size): the input is
+        area-downscaled by the model's factor first when needed, so the
+        network restores detail at the size it started from.
 
     Notes
     -----
-    DISPLAY_RGB H×W×3 float32 [0, 1] → DISPLAY_RGB (scale·H)×(scale·W)×3, not clipped.
+    DISPLAY_RGB H×W×3 float32 [0, 1] → DISPLAY_RGB (scale·H)×(scale·W)×3
+    (or the full size), not clipped.
 
     References
     ----------
@@ -350,6 +448,29 @@ class SuperResolution(_RGBNeuralStage):
     dtype: str = "float32"
     tile: int | None = None
     overlap: int = 16
+    fallback: str | None = None
+    size: str = "scaled"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.size not in ("scaled", "full"):
+            raise unknown_name("super-resolution size", self.size, ("scaled", "full"),
+                               f"stage {self.type_name!r} parameter 'size'")
+
+    def process(self, frame: Frame) -> Frame:
+        if self.size == "scaled":
+            return super().process(frame)
+        h, w = frame.data.shape[:2]
+        th, tw = (int(v) for v in frame.meta.extra.get(FULL_SIZE_KEY, (h, w)))
+        path, missing = self.resolve()
+        if missing is not None:
+            if (h, w) == (th, tw):
+                return self.skipped(frame, missing)
+            return self.skipped(frame, missing, _resize(frame.data, (th, tw)), what=f"bicubic resize to {tw}x{th}")
+        s = float(self.contract.scale)
+        low = (max(1, round(th / s)), max(1, round(tw / s)))
+        out = _resize(_run_rgb(self, _resize(frame.data, low)), (th, tw))
+        return self.with_record(frame, out)
 
 
 # -- methods plugged into classical stages ----------------------------------------
@@ -366,12 +487,12 @@ def _method_model(name: str, weights: str | os.PathLike | None, device: str, whe
     stamp = 0
     if weights is not None:
         if not isinstance(weights, (str, os.PathLike)):
-            raise ParameterError(f"{where}: weights must be a checkpoint path or None, got {weights!r}")
-        wkey = str(weights)
-        try:
-            stamp = os.stat(wkey).st_mtime_ns
-        except OSError:
-            stamp = -1
+            raise ParameterError(f"{where}: weights must be a checkpoint path, 'auto' or None, got {weights!r}")
+        wkey, missing = resolve_weights(name, weights, where)
+        if missing is not None:
+            raise WeightsError(f"{where}: weights='auto': {missing}; pass an explicit weights path, or use the "
+                               f"stage with a fallback method")
+        stamp = os.stat(wkey).st_mtime_ns
     else:
         _random_weights_warning(name, where)
     key = (name, wkey, stamp, str(dev))
@@ -505,9 +626,15 @@ def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.n
         raise ParameterError(f"{where}: sigma must be a scalar or an H×W map like the mosaic {m.shape}, got shape {s.shape}")
     if not np.isfinite(smap).all() or (smap < 0).any():
         raise ParameterError(f"{where}: sigma must be finite and >= 0")
-    net, dev = _method_model("unet.raw", weights, device, where)
-    contract = get_model_entry("unet.raw").weights.contract
-    x = to_tensor(np.concatenate([packed, smap.astype(np.float32)], axis=-1))
+    x = np.concatenate([packed, smap.astype(np.float32)], axis=-1)
+    y = _run_method_network("unet.raw", x, weights, device, where)
+    return unpack_bayer(y, pattern, "R,Gr,Gb,B")
+
+
+def _run_method_network(name: str, x: np.ndarray, weights: str | None, device: str, where: str) -> np.ndarray:
+    """Run model ``name`` on H×W×C ``x`` (same-size output), tiled with :data:`UNET_OVERLAP`; return H×W×C'."""
+    net, dev = _method_model(name, weights, device, where)
+    contract = get_model_entry(name).weights.contract
 
     def fn(t: torch.Tensor) -> torch.Tensor:
         t = t.to(dev)
@@ -516,11 +643,65 @@ def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.n
         return net(t).float().cpu()
 
     with inference_context(dev, "float32"):
-        y = run_tiled(fn, x, tile=None, overlap=UNET_OVERLAP, scale=1.0, multiple=contract.size_multiple,
+        y = run_tiled(fn, to_tensor(x), tile=None, overlap=UNET_OVERLAP, scale=1.0, multiple=contract.size_multiple,
                       memory_budget_bytes=default_memory_budget(dev),
                       bytes_per_pixel=lambda: estimate_bytes_per_pixel(
                           net, contract.in_channels, multiple=contract.size_multiple, device=dev))
-    return unpack_bayer(to_numpy(y), pattern, "R,Gr,Gb,B")
+    return to_numpy(y)
+
+
+#: The Deep-FlexISP denoiser's input ceiling: ``max(RAW_DENOISE_CLIP_MEAN · mean, RAW_DENOISE_CLIP_MIN)``.
+RAW_DENOISE_CLIP_MEAN = 3.0
+RAW_DENOISE_CLIP_MIN = 0.9
+
+
+def denoise_bayer_deepflexisp(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.ndarray | None = None,
+                              weights: str | None = None, device: str = "auto") -> np.ndarray:
+    """Denoise a Bayer mosaic with Deep-FlexISP's residual U-Net ``deepflexisp.raw_denoise``.
+
+    Parameters
+    ----------
+    mosaic : H×W black-level-normalised mosaic (even H and W).
+    cfa_pattern : its CFA layout.
+    sigma : unused — the network estimates the noise itself (accepted so the
+        method fits :class:`~ispkit.stages.BayerDenoise`, whose ``strength``
+        therefore does not apply either).
+    weights : a ``deepflexisp.raw_denoise`` checkpoint, ``"auto"`` (look in
+        ``$ISPKIT_WEIGHTS``), or None (random weights, with a warning).
+    device : ``"auto" | "cpu" | "cuda" | "cuda:N"``.
+
+    Returns
+    -------
+    The denoised H×W float32 mosaic in [0, 1].
+
+    Notes
+    -----
+    As the official cascade: packed in the model's order (R, Gr, B, Gb),
+    clipped to [0, 1]; the network sees that input clipped again to
+    ``max(3 · mean, 0.9)`` (mean over all packed values) and returns a
+    residual, which is added to the [0, 1]-clipped input; the sum is clipped
+    to [0, 1] and unpacked. Tiles overlap by :data:`UNET_OVERLAP` packed pixels.
+
+    References
+    ----------
+    S. Liu et al., "Deep-FlexISP: A Three-Stage Framework for Night
+    Photography Rendering", CVPRW 2022 (q935970314/Deep-FlexISP,
+    ``stage1/denoise.py`` and ``Night_Photography_2024/main_test.py``).
+    """
+    where = "Bayer-denoise method 'deepflexisp'"
+    name = "deepflexisp.raw_denoise"
+    m = np.asarray(mosaic, dtype=np.float32)
+    if m.ndim != 2 or m.shape[0] % 2 or m.shape[1] % 2:
+        raise InputError(f"{where}: expected an H×W mosaic with even H and W, got shape {m.shape}")
+    pattern = check_cfa_pattern(cfa_pattern, where)
+    order = get_model_entry(name).weights.contract.channel_order
+    packed = np.clip(pack_bayer(m, pattern, order), 0.0, 1.0)
+    if packed.size == 0:
+        raise InputError(f"{where}: the mosaic is empty (shape {m.shape})")
+    ceiling = max(RAW_DENOISE_CLIP_MEAN * float(packed.mean(dtype=np.float64)), RAW_DENOISE_CLIP_MIN)
+    residual = _run_method_network(name, np.minimum(packed, np.float32(ceiling)), weights, device, where)
+    out = np.clip(packed + residual, 0.0, 1.0)
+    return unpack_bayer(np.ascontiguousarray(out, dtype=np.float32), pattern, order)
 
 
 def _register_methods() -> list[str]:
@@ -532,7 +713,7 @@ def _register_methods() -> list[str]:
         if exc.name != "ispkit.stages.white_balance":
             raise
     else:
-        wb.register_illuminant_method("fc4", estimate_illuminant_fc4, params=("weights", "device"))
+        wb.register_illuminant_method("fc4", estimate_illuminant_fc4, params=("weights", "device"), model="fc4.cwp")
         done.append("white_balance:fc4")
     try:
         bd = importlib.import_module("ispkit.stages.bayer_denoise")
@@ -540,8 +721,11 @@ def _register_methods() -> list[str]:
         if exc.name != "ispkit.stages.bayer_denoise":
             raise
     else:
-        bd.register_bayer_denoise_method("unet", denoise_bayer_unet, params=("weights", "device"))
+        bd.register_bayer_denoise_method("unet", denoise_bayer_unet, params=("weights", "device"), model="unet.raw")
+        bd.register_bayer_denoise_method("deepflexisp", denoise_bayer_deepflexisp, params=("weights", "device"),
+                                         model="deepflexisp.raw_denoise")
         done.append("bayer_denoise:unet")
+        done.append("bayer_denoise:deepflexisp")
     return done
 
 

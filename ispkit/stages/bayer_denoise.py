@@ -36,9 +36,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, unknown_name
+from ..errors import InputError, ParameterError, WeightsError, unknown_name
 from ..frame import Domain, Frame, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
+from ..pipeline.models import add_model_record, announce_fallback, model_record, resolve_weights
 from ._kernels import denoise as _k
 from ._kernels._parallel import readonly, threads_for
 from ._kernels.white_balance import finite_probe as _finite_probe
@@ -68,11 +69,14 @@ class BayerDenoiseMethod:
     params : keyword names ``fn`` accepts (for plug-ins, the
         :class:`BayerDenoise` fields passed to it, e.g. ``("weights", "device")``).
     planes : True for the built-in methods working on stabilised planes.
+    model : the registered model a learned method runs (its ``weights="auto"``
+        looks for ``<model>.pth``); None for classical methods.
     """
 
     fn: Callable[..., np.ndarray]
     params: tuple[str, ...] = ()
     planes: bool = False
+    model: str | None = None
 
 
 #: name → :class:`BayerDenoiseMethod`; filled below and by plug-ins.
@@ -378,7 +382,7 @@ BAYER_DENOISE_METHODS.update({
 
 
 def register_bayer_denoise_method(name: str, fn: Callable[..., np.ndarray], *,
-                                  params: tuple[str, ...] = ()) -> None:
+                                  params: tuple[str, ...] = (), model: str | None = None) -> None:
     """Add a mosaic denoiser to :data:`BAYER_DENOISE_METHODS`.
 
     Parameters
@@ -394,6 +398,9 @@ def register_bayer_denoise_method(name: str, fn: Callable[..., np.ndarray], *,
         or one estimated with :func:`estimate_noise_profile`.
     params : which :class:`BayerDenoise` fields (e.g. ``("weights", "device")``)
         are passed to ``fn`` as keywords.
+    model : for a learned method, the model name whose weights
+        ``weights="auto"`` resolves (see :mod:`ispkit.pipeline.models`);
+        the stage then records the model in ``meta.extra["models"]``.
     """
     if not isinstance(name, str) or not name or name != name.lower() or not name.replace("_", "").isalnum():
         raise ParameterError(f"register_bayer_denoise_method: name must be a lowercase identifier, got {name!r}")
@@ -405,7 +412,7 @@ def register_bayer_denoise_method(name: str, fn: Callable[..., np.ndarray], *,
     if old is not None and (old.planes or (getattr(old.fn, "__module__", None), getattr(old.fn, "__qualname__", None))
                             != (getattr(fn, "__module__", None), getattr(fn, "__qualname__", None))):
         raise ParameterError(f"register_bayer_denoise_method: {name!r} is already registered")
-    BAYER_DENOISE_METHODS[name] = BayerDenoiseMethod(fn, tuple(params), planes=False)
+    BAYER_DENOISE_METHODS[name] = BayerDenoiseMethod(fn, tuple(params), planes=False, model=model)
 
 
 def _lookup(name: str, where: str) -> BayerDenoiseMethod:
@@ -651,7 +658,13 @@ class BayerDenoise(Stage):
     sigma : constant noise σ in normalised units; None uses
         ``meta.noise_profile`` or estimates the noise from the frame.
     strength : multiplies the noise level.
-    weights, device : for plug-in (neural) methods.
+    weights, device : for plug-in (neural) methods; ``weights="auto"``
+        looks for ``<model>.pth`` in ``$ISPKIT_WEIGHTS``.
+    fallback : a classical method run when a learned ``method`` has
+        ``weights="auto"`` and no file is found (announced once with a
+        FallbackWarning); None raises instead. Learned methods record
+        ``{"stage", "model", "weights", "sha256", "fallback"}`` in
+        ``meta.extra["models"]``.
 
     Notes
     -----
@@ -670,10 +683,14 @@ class BayerDenoise(Stage):
     strength: float = 1.0
     weights: str | None = None
     device: str = "auto"
+    fallback: str | None = None
 
     def __post_init__(self) -> None:
         name = self.type_name
         _lookup(self.method, f"stage {name!r}")
+        if self.fallback is not None and _lookup(self.fallback, f"stage {name!r} parameter 'fallback'").model:
+            raise ParameterError(f"stage {name!r}: parameter fallback must be a classical method "
+                                 f"(e.g. 'nlm'), got the learned method {self.fallback!r}")
         if self.sigma is not None and (isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float))
                                        or not (math.isfinite(self.sigma) and self.sigma >= 0)):
             raise ParameterError(f"stage {name!r}: parameter sigma must be None or a finite number >= 0, got {self.sigma!r}")
@@ -691,8 +708,12 @@ class BayerDenoise(Stage):
 
     def process(self, frame: Frame) -> Frame:
         m = frame.meta
-        entry = _lookup(self.method, f"stage {self.type_name!r}")
-        kwargs = {k: getattr(self, k) for k in entry.params if k in ("weights", "device")}
+        method, weights, record = self.method, self.weights, None
+        entry = _lookup(method, f"stage {self.type_name!r}")
+        if entry.model is not None:
+            method, weights, record = self._learned_choice(entry.model)
+            entry = _lookup(method, f"stage {self.type_name!r}")
+        kwargs = {k: weights if k == "weights" else getattr(self, k) for k in entry.params if k in ("weights", "device")}
         pattern = m.extra.get(BLACK_LEVEL_PATTERN_KEY)
         black = np.asarray(m.black_level, dtype=np.float64)
         raw_counts = pattern is not None or m.white_level != 1.0 or np.any(black != 0)
@@ -701,11 +722,26 @@ class BayerDenoise(Stage):
             x = subtract_black_level(x, black, m.white_level, black_level_pattern=pattern)
         wp = m.white_point
         white = float(np.min(wp)) if wp is not None else 1.0
-        out = denoise_bayer(x, m.cfa_pattern, self.method, sigma=self.sigma, strength=float(self.strength),
+        out = denoise_bayer(x, m.cfa_pattern, method, sigma=self.sigma, strength=float(self.strength),
                             noise_profile=m.noise_profile, white_level=white, **kwargs)
         if raw_counts:
             pat = np.array(pattern, dtype=np.float64) if pattern is not None else black.reshape(2, 2)
             h, w = out.shape
             tiled = np.tile(pat, (h // pat.shape[0] + 1, w // pat.shape[1] + 1))[:h, :w]
             out = (out * (m.white_level - tiled) + tiled).astype(np.float32)
+        if record is not None:
+            return frame.replace(data=out, extra=add_model_record(m.extra, record))
         return frame.replace(data=out)
+
+    def _learned_choice(self, model: str) -> tuple[str, str | None, dict[str, Any]]:
+        """(method, weights path, model record): the learned method, or the fallback when 'auto' found nothing."""
+        where = f"stage {self.type_name!r}"
+        path, missing = resolve_weights(model, self.weights, where)
+        if missing is None:
+            return self.method, path, model_record(self.type_name, model, path)
+        if self.fallback is None:
+            raise WeightsError(f"{where}: method {self.method!r} with weights='auto': {missing}; "
+                               f"pass --weights-dir DIR, an explicit weights path, or set fallback (e.g. 'nlm')")
+        text = f"{self.fallback} ({missing})"
+        announce_fallback(self.type_name, model, text)
+        return self.fallback, None, model_record(self.type_name, model, None, text)

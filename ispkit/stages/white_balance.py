@@ -36,9 +36,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError, MissingMetadataError, ParameterError, unknown_name
+from ..errors import InputError, MissingMetadataError, ParameterError, WeightsError, unknown_name
 from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices, cfa_position_of, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
+from ..pipeline.models import add_model_record, announce_fallback, model_record, resolve_weights
 from ._kernels import white_balance as _k
 from ._kernels._parallel import readonly, threads_for
 from ._sources import glow_mask
@@ -73,10 +74,13 @@ class IlluminantMethod:
         same name (``p``, ``percentile``, ``order``, ``sigma``,
         ``saturation``, ``weights``, ``device``) and ``white_point`` from the
         frame's metadata; other names keep ``fn``'s defaults.
+    model : the registered model a learned estimator runs (its
+        ``weights="auto"`` looks for ``<model>.pth``); None for classical ones.
     """
 
     fn: Callable[..., np.ndarray]
     params: tuple[str, ...] = ()
+    model: str | None = None
 
 
 #: name → :class:`IlluminantMethod`; filled below and by plug-ins.
@@ -398,7 +402,7 @@ ILLUMINANT_METHODS.update({
 # ---------------------------------------------------------------------------
 
 def register_illuminant_method(name: str, fn: Callable[..., np.ndarray], *,
-                               params: tuple[str, ...] = ()) -> None:
+                               params: tuple[str, ...] = (), model: str | None = None) -> None:
     """Add an illuminant estimator to :data:`ILLUMINANT_METHODS`.
 
     Parameters
@@ -413,6 +417,8 @@ def register_illuminant_method(name: str, fn: Callable[..., np.ndarray], *,
         ``WhiteBalance``) are passed to ``fn`` as keywords, e.g.
         ``("weights", "device")``; ``"white_point"`` passes the frame's
         per-channel saturation.
+    model : for a learned estimator, the model name whose weights
+        ``weights="auto"`` resolves (see :mod:`ispkit.pipeline.models`).
 
     Raises
     ------
@@ -434,7 +440,7 @@ def register_illuminant_method(name: str, fn: Callable[..., np.ndarray], *,
             f"register_illuminant_method: {name!r} is already registered to "
             f"{getattr(old.fn, '__module__', '?')}.{getattr(old.fn, '__qualname__', '?')}"
         )
-    ILLUMINANT_METHODS[name] = IlluminantMethod(fn, tuple(params))
+    ILLUMINANT_METHODS[name] = IlluminantMethod(fn, tuple(params), model=model)
 
 
 def _check_method(name: str, where: str, sources: tuple[str, ...]) -> None:
@@ -725,7 +731,11 @@ class IlluminantEstimation(Stage):
     weights, device : for plug-in (neural) estimators.
     fallback : with ``method="camera"``, the estimator used when the frame
         carries no as-shot white balance (recorded in
-        ``meta.extra["illuminant_source"]``); None raises instead.
+        ``meta.extra["illuminant_source"]``); with a learned method and
+        ``weights="auto"``, the classical estimator used when no weights file
+        is found in ``$ISPKIT_WEIGHTS`` (announced once with a
+        FallbackWarning and recorded in ``meta.extra["models"]``); None
+        raises instead.
 
     Notes
     -----
@@ -748,10 +758,14 @@ class IlluminantEstimation(Stage):
         _check_method(self.method, f"stage {self.type_name!r}", ("camera",))
         _check_estimator_fields(self)
         if self.fallback is not None:
-            if self.method != "camera":
+            if self.method != "camera" and ILLUMINANT_METHODS[self.method].model is None:
                 raise ParameterError(f"stage {self.type_name!r}: fallback only applies with method='camera' "
-                                     f"(used when the frame has no as-shot white balance), got method={self.method!r}")
+                                     f"(used when the frame has no as-shot white balance) or a learned method "
+                                     f"such as 'fc4' (used when its weights are not found), got method={self.method!r}")
             _check_method(self.fallback, f"stage {self.type_name!r} parameter 'fallback'", ())
+            if ILLUMINANT_METHODS[self.fallback].model is not None:
+                raise ParameterError(f"stage {self.type_name!r}: parameter fallback must be a classical estimator "
+                                     f"(e.g. 'masked_bright_pixels'), got the learned method {self.fallback!r}")
 
     @property
     def spec(self) -> StageSpec:
@@ -759,6 +773,9 @@ class IlluminantEstimation(Stage):
                          provides=("illuminant_rgb",))
 
     def process(self, frame: Frame) -> Frame:
+        model = ILLUMINANT_METHODS[self.method].model if self.method != "camera" else None
+        if model is not None:
+            return self._learned(frame, model)
         if self.method == "camera" and self.fallback is not None and not _has_camera_white(frame.meta):
             illum = _run_estimator(_replace(self, method=self.fallback, fallback=None), frame)
             extra = dict(frame.meta.extra)
@@ -769,6 +786,23 @@ class IlluminantEstimation(Stage):
         else:
             illum = _run_estimator(self, frame)
         return frame.replace(illuminant_rgb=illum)
+
+    def _learned(self, frame: Frame, model: str) -> Frame:
+        """Run the learned estimator (weights resolved) or, when 'auto' finds none, the fallback; record it."""
+        where = f"stage {self.type_name!r}"
+        path, missing = resolve_weights(model, self.weights, where)
+        if missing is None:
+            illum = _run_estimator(_replace(self, weights=path, fallback=None), frame)
+            record = model_record(self.type_name, model, path)
+        elif self.fallback is None:
+            raise WeightsError(f"{where}: method {self.method!r} with weights='auto': {missing}; pass "
+                               f"--weights-dir DIR, an explicit weights path, or set fallback (e.g. 'masked_bright_pixels')")
+        else:
+            text = f"{self.fallback} ({missing})"
+            announce_fallback(self.type_name, model, text)
+            illum = _run_estimator(_replace(self, method=self.fallback, fallback=None, weights=None), frame)
+            record = model_record(self.type_name, model, None, text)
+        return frame.replace(illuminant_rgb=illum, extra=add_model_record(frame.meta.extra, record))
 
 
 def _scale_noise_profile(profile: tuple[tuple[float, float], ...] | None,
