@@ -479,6 +479,8 @@ def read_raw(path: str | os.PathLike) -> Frame:
         extra["dng"] = dng
         if "baseline_exposure" in tags:
             extra["baseline_exposure"] = float(tags["baseline_exposure"])
+        if "baseline_exposure_offset" in tags:  # the profile's EV on top of BaselineExposure (DNG 1.4)
+            extra["baseline_exposure_offset"] = float(tags["baseline_exposure_offset"])
         if "black_level_repeat_dim" in tags:
             extra["black_level_repeat_dim"] = list(tags["black_level_repeat_dim"])
             rows, cols = (int(v) for v in tags["black_level_repeat_dim"][:2])
@@ -795,6 +797,7 @@ def describe(frame: Frame) -> dict[str, Any]:
             out[key] = getattr(m, key)
     if m.extra:
         out["extra_keys"] = sorted(str(k) for k in m.extra)
-        if "baseline_exposure" in m.extra:
-            out["baseline_exposure"] = m.extra["baseline_exposure"]
+        for key in ("baseline_exposure", "baseline_exposure_offset"):
+            if key in m.extra:
+                out[key] = m.extra[key]
     return out

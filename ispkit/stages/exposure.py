@@ -4,7 +4,9 @@ References
 ----------
 Adobe, *Digital Negative (DNG) Specification* 1.6, tag BaselineExposure (50730):
 "the amount by which to adjust the exposure of the image […] in EV units",
-applied by raw converters before tone mapping.
+applied by raw converters before tone mapping; tag BaselineExposureOffset
+(51109, DNG 1.4, part of the camera profile): EV added to BaselineExposure
+during rendering.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ __all__ = ["Exposure", "exposure_gain_ev", "apply_exposure"]
 
 
 def exposure_gain_ev(meta: CaptureMetadata, ev: float = 0.0, use_baseline: bool = True) -> float:
-    """Return the total exposure compensation in EV for ``meta`` (``ev`` + BaselineExposure)."""
+    """Return the total exposure compensation in EV for ``meta`` (``ev`` + BaselineExposure + its offset)."""
     total = float(ev)
     if use_baseline:
         total += float(meta.extra.get("baseline_exposure", 0.0) or 0.0)
+        total += float(meta.extra.get("baseline_exposure_offset", 0.0) or 0.0)
     return total
 
 
@@ -46,7 +49,8 @@ class Exposure(Stage):
     Parameters
     ----------
     ev : extra compensation in stops.
-    use_baseline : add the DNG BaselineExposure carried in ``meta.extra["baseline_exposure"]``.
+    use_baseline : add the DNG BaselineExposure and BaselineExposureOffset carried in
+        ``meta.extra["baseline_exposure"]`` and ``meta.extra["baseline_exposure_offset"]``.
 
     Notes
     -----

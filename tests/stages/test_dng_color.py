@@ -244,3 +244,30 @@ def test_blackmagic_dng_forward_matrix_path_follows_the_dng_formula():
     to_xyz = pipe["color_matrix"].__class__(output_space="XYZ").matrix_for(wb_meta)[0] @ np.diag(gains)
     assert dng_color_solution(meta).forward_matrix_used
     np.testing.assert_allclose(to_xyz, want, atol=1e-9)
+
+
+# --- issue 12 §3: BaselineExposureOffset -----------------------------------------------------------
+
+
+def test_baseline_exposure_offset_adds_to_baseline_exposure(tmp_path):
+    """DNG 1.4/1.6 BaselineExposureOffset: EV added to BaselineExposure during rendering.
+
+    The same flat patches written with BaselineExposure −0.5 alone and with
+    BaselineExposureOffset −0.75 on top render in the ratio 2^−0.75 (linear),
+    and the exposure stage's total is −0.5 − 0.75 EV.
+    """
+    from ispkit.stages.exposure import exposure_gain_ev
+
+    common = dict(black_level=256, white_level=4095, color_matrix1=BMPCC4K_D65, calibration_illuminant1=21,
+                  as_shot_neutral=[0.55, 1.0, 0.62], baseline_exposure=-0.5)
+    mosaic = _patch_mosaic("RGGB", 256, 4095)
+    plain = write_dng(tmp_path / "plain.dng", mosaic, "RGGB", **common)
+    offset = write_dng(tmp_path / "offset.dng", mosaic, "RGGB", baseline_exposure_offset=-0.75, **common)
+    frame = ispkit.read_raw(offset)
+    assert frame.meta.extra["baseline_exposure_offset"] == -0.75
+    assert exposure_gain_ev(frame.meta) == pytest.approx(-0.5 - 0.75)
+    assert exposure_gain_ev(frame.meta, use_baseline=False) == 0.0
+    a = _srgb_decode(_patch_means(ispkit.render(plain, "default")))
+    b = _srgb_decode(_patch_means(ispkit.render(frame, "default")))
+    assert np.all(a > 0.02) and np.all(a < 0.98)
+    np.testing.assert_allclose(b / a, 2.0 ** -0.75, rtol=2e-3)
