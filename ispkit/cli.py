@@ -1,4 +1,4 @@
-"""The ``ispkit`` command line: demo, render, info, stages, models, presets.
+"""The ``ispkit`` command line: demo, render, batch, info, stages, models, presets.
 
 Bad input exits non-zero with one clear line on stderr (a traceback only
 with ``--verbose``).
@@ -132,6 +132,23 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import render_folder
+
+    summary = render_folder(
+        args.input, args.output, preset=args.config or args.preset, fmt=args.format, workers=args.workers,
+        executor=args.executor, scheduler=args.scheduler, weights_dir=args.weights_dir,
+        overwrite=args.overwrite, progress="log" if args.quiet else True, overrides=_parse_sets(args.set or []),
+    )
+    s = summary
+    print(f"ispkit batch: {s.rendered} rendered, {s.skipped} skipped (already done), {s.failed} failed "
+          f"in {s.seconds:.1f} s -> {args.output}", file=sys.stderr)
+    print(f"  manifest: {s.manifest}\n  gallery:  {s.gallery}", file=sys.stderr)
+    if s.failures:
+        print(s.table(), file=sys.stderr)
+    return 1 if s.failed else 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .io.capture import read_capture
     from .io.raw import describe
@@ -252,6 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
                                       "tone and white-balance plots) and small previews here")
     r.add_argument("--timings", action="store_true", help="print per-stage timings")
     r.set_defaults(func=_cmd_render)
+
+    b = sub.add_parser("batch", help="render every RAW under a folder (workers or Dask; manifest, resume, gallery)")
+    b.add_argument("input", metavar="IN_DIR")
+    b.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
+    b.add_argument("--preset", default="default", help="preset name or pipeline TOML path")
+    b.add_argument("--config", help="pipeline TOML file (instead of --preset)")
+    b.add_argument("--set", action="append", metavar="STAGE.PARAM=VALUE", help="override a parameter (repeatable)")
+    b.add_argument("--format", default="jpg", choices=("jpg", "png", "png16", "tif16"))
+    b.add_argument("--workers", type=int, help="worker processes (default: the CPU count)")
+    b.add_argument("--executor", default="local", choices=("local", "dask"))
+    b.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: a LocalCluster)")
+    b.add_argument("--weights-dir", metavar="DIR", help="model weights folder (ISPKIT_WEIGHTS in every worker)")
+    b.add_argument("--overwrite", action="store_true", help="re-render outputs already done with this pipeline")
+    b.add_argument("--quiet", action="store_true", help="plain log lines instead of a progress bar")
+    b.set_defaults(func=_cmd_batch)
 
     i = sub.add_parser("info", help="print a RAW file's metadata")
     i.add_argument("input")
