@@ -110,7 +110,7 @@ def test_lens_cap_frame_renders_dark_with_capped_gain(night):
     extra = res.output.meta.extra
     assert extra["exposure_gain_limit"] in ("noise_floor", "max_gain")
     assert 1.0 <= extra["exposure_gain"] <= night["exposure"].max_gain
-    assert float(out.mean()) < 0.12 and float(np.percentile(out, 99)) < 0.45
+    assert float(out.mean()) < 0.1 and float(np.percentile(out, 99)) < 0.3   # measured 0.057 / 0.17
     # the test can fail: an uncapped, noise-blind auto exposure fills the frame with noise
     naive = night.replace("exposure", AutoExposure(percentile=97.0, target=0.6))
-    assert float(np.clip(naive(cap.frame).data, 0, 1).mean()) > 0.25
+    assert float(np.clip(naive(cap.frame).data, 0, 1).mean()) > 0.25   # measured 0.45
