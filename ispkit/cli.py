@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import tomllib
@@ -98,6 +99,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .io.image import check_image_path, write_image
     from .render import build_pipeline
 
+    if args.weights_dir:  # weights="auto" stages look here (set before the pipeline is built)
+        from .pipeline.models import WEIGHTS_ENV
+
+        if not Path(args.weights_dir).is_dir():
+            raise ConfigError(f"--weights-dir {args.weights_dir}: no such directory (it should hold <model>.pth "
+                              f"files, e.g. fc4.cwp.pth; `ispkit models` lists the names)")
+        os.environ[WEIGHTS_ENV] = str(Path(args.weights_dir).resolve())
     preset: Any = args.config if args.config else args.preset
     pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
     out = Path(args.output) if args.output else Path(Path(args.input).with_suffix(".png").name)
@@ -268,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--debug-dir", help="write report.html (every stage: preview, histogram, timing, parameters, "
                                       "tone and white-balance plots) and small previews here")
     r.add_argument("--timings", action="store_true", help="print per-stage timings")
+    r.add_argument("--weights-dir", metavar="DIR",
+                   help="model weights folder for weights='auto' stages (<model>.pth; same as ISPKIT_WEIGHTS=DIR)")
     r.set_defaults(func=_cmd_render)
 
     b = sub.add_parser("batch", help="render every RAW under a folder (workers or Dask; manifest, resume, gallery)")

@@ -841,6 +841,11 @@ class WhiteBalance(Stage):
         parameters (see :func:`estimate_illuminant`).
     normalize : ``"green"`` (G gain 1) or ``"min"`` (smallest gain 1, LibRaw).
     clip : clip the result to [0, 1] after the gains (LibRaw behaviour).
+    refine : the frame is already white-balanced by an earlier stage: the
+        estimate is a residual correction (e.g. Shades-of-Gray after an FC4
+        balance, as the Deep-FlexISP cascade does), and the recorded
+        ``illuminant_rgb`` is the product of both, so the colour matrix
+        still sees the scene's camera-native white.
 
     Notes
     -----
@@ -871,6 +876,7 @@ class WhiteBalance(Stage):
     device: str = "auto"
     normalize: str = "green"
     clip: bool = False
+    refine: bool = False
 
     def __post_init__(self) -> None:
         name = self.type_name
@@ -880,6 +886,8 @@ class WhiteBalance(Stage):
             raise unknown_name("gain normalisation", self.normalize, _NORMALIZE, f"stage {name!r}")
         if not isinstance(self.clip, (bool, np.bool_)):
             raise ParameterError(f"stage {name!r}: parameter clip must be True or False, got {self.clip!r}")
+        if not isinstance(self.refine, (bool, np.bool_)):
+            raise ParameterError(f"stage {name!r}: parameter refine must be True or False, got {self.refine!r}")
         if isinstance(self.tint, bool) or not isinstance(self.tint, (int, float)) or not (abs(self.tint) <= 0.05):
             raise ParameterError(f"stage {name!r}: parameter tint (Duv) must be a number in [-0.05, 0.05], got {self.tint!r}")
         if self.method != "manual":
@@ -940,5 +948,8 @@ class WhiteBalance(Stage):
         wp = _frame_white_point(m) * gains
         if self.clip:
             wp = np.minimum(wp, 1.0)
+        if self.refine and m.illuminant_rgb is not None:
+            illum = _unit(np.asarray(m.illuminant_rgb, dtype=np.float64) * illum,
+                          f"stage {self.type_name!r}: meta.illuminant_rgb × the refinement")
         return frame.replace(data=out, illuminant_rgb=illum, white_point=wp,
                              noise_profile=_scale_noise_profile(m.noise_profile, gains))
