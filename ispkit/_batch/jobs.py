@@ -20,11 +20,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ISPError
 from ..io.capture import capture_kind
 
-__all__ = ["BatchError", "Job", "FORMATS", "discover", "plan_outputs", "safe_output"]
+__all__ = ["BatchError", "Job", "FORMATS", "discover", "plan_outputs", "safe_output", "ntire_pair", "read_source"]
 
 MANIFEST_NAME = "ispkit-manifest.jsonl"
 GALLERY_NAME = "index.html"
@@ -79,9 +80,28 @@ def _sniff(path: Path) -> bool:
     return head.startswith(_SIGNATURES) or head[4:11] == b"ftypcrx"
 
 
+def ntire_pair(path: Path) -> bool:
+    """True when ``path`` is a ``.png`` beside a same-stem challenge JSON (a list ``cfa_pattern``).
+
+    Wider than :func:`ispkit.io.capture_kind`, which also wants ``as_shot_neutral``
+    (absent from three of the four published challenge JSONs).
+    """
+    import json
+    side = path.with_suffix(".json")
+    if path.suffix.lower() != ".png" or not side.is_file():
+        return False
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and isinstance(meta.get("cfa_pattern"), list)
+
+
 def is_capture(path: Path) -> bool:
     """Whether ``path`` is a capture the batch renders (see the module policy)."""
     suffix = path.suffix.lower()
+    if ntire_pair(path):
+        return True
     if suffix in (".png", ".raw"):
         try:
             if capture_kind(path) in ("ntire", "bayer"):
@@ -92,6 +112,14 @@ def is_capture(path: Path) -> bool:
     if suffix in RAW_EXTENSIONS:
         return True
     return suffix not in NOT_RAW and _sniff(path)
+
+
+def read_source(source: str) -> Any:
+    """Read one capture: challenge pairs through :func:`~ispkit.io.read_ntire`, the rest through ``read_capture``."""
+    from ..io.capture import read_capture
+    from ..io.ntire import read_ntire
+    path = Path(source)
+    return read_ntire(path) if ntire_pair(path) else read_capture(path)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -126,11 +126,11 @@ def _hooks(source: str, when: str) -> None:
 
 
 def _render_file(task: Task, outcome: Outcome) -> None:
-    from ..io.capture import read_capture
     from ..io.image import write_image
+    from .jobs import read_source
     pipe = _pipeline(task)
     t0 = time.perf_counter()
-    frame = read_capture(task.source)
+    frame = read_source(task.source)
     _hooks(task.source, "read")
     t1 = time.perf_counter()
     codes, meta = render_codes(pipe, frame, task.bit_depth)

@@ -1,0 +1,222 @@
+"""ispkit batch with the local executor: discovery, isolation, manifest, resume, safety, CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import ispkit
+from ispkit.batch import BatchError, render_folder
+from ispkit.cli import main
+from ispkit._batch.jobs import discover, plan_outputs, safe_output
+from tests.batch_helpers import good_folder, leftovers, make_dng, manifest, mixed_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_discovery_policy(tmp_path):
+    src = tmp_path / "in"
+    make_dng(src / "a.dng")
+    (src / "a.nef").write_bytes((src / "a.dng").read_bytes())
+    (src / "b.CR2").write_text("text named like a RAW")              # tried, then reported failed
+    (src / "c.weird").write_bytes(b"II*\x00" + bytes(20))            # RAW signature under an unknown extension
+    (src / "photo.png").write_bytes(b"\x89PNG")                      # an ordinary image: not a capture
+    (src / ".hidden").mkdir()
+    make_dng(src / ".hidden" / "x.dng")
+    make_dng(src / "out" / "y.dng")                                  # OUT_DIR inside IN_DIR: never entered
+    outside = tmp_path / "elsewhere"
+    make_dng(outside / "z.dng")
+    (src / "linked_dir").symlink_to(outside, target_is_directory=True)   # folder links are not followed
+    (src / "link.dng").symlink_to(outside / "z.dng")                      # file links are read
+    found = discover(src, src / "out")
+    rels = [p.relative_to(src).as_posix() for p in found]
+    assert rels == ["a.dng", "a.nef", "b.CR2", "c.weird", "link.dng"]
+    jobs = plan_outputs(src, found, ".jpg")
+    assert [j.output for j in jobs] == ["a.dng.jpg", "a.nef.jpg", "b.jpg", "c.jpg", "link.jpg"]
+    assert plan_outputs(src, found, ".jpg") == jobs  # deterministic
+
+
+def test_safe_output_refuses_escapes(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (out / "escape").symlink_to(outside, target_is_directory=True)
+    (out / "link.jpg").symlink_to(outside / "victim.jpg")
+    for bad in ["../x.jpg", "/etc/x.jpg", "escape/x.jpg", "link.jpg"]:
+        with pytest.raises(BatchError):
+            safe_output(out, bad)
+    assert safe_output(out, "ok dir/ü x.jpg") == out / "ok dir" / "ü x.jpg"
+
+
+def _reference_jpeg(src: Path, tmp: Path, preset="default", bit_depth=8, ext=".jpg", overrides=None) -> bytes:
+    codes = ispkit.render(ispkit.io.read_capture(src), preset, bit_depth=bit_depth, overrides=overrides)
+    return ispkit.write_image(codes, tmp / f"ref{ext}", bit_depth, orientation=1).read_bytes()
+
+
+def test_mixed_folder_done_means(tmp_path, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    expect = mixed_folder(src)
+    code = main(["batch", str(src), "-o", str(out), "--workers", "2", "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    lines = manifest(out)
+    by_input = {r["input_rel"]: r for r in lines}
+    assert sorted(by_input) == sorted(expect["good"] + expect["bad"])  # one line per input, hidden/txt ignored
+    assert len(lines) == len(by_input)
+    for rel in expect["good"]:
+        rec = by_input[rel]
+        assert rec["status"] == "ok", rec
+        img = cv2.imread(str(out / rec["output"]))
+        assert img is not None and img.shape[2] == 3
+        assert rec["config_hash"] == lines[0]["config_hash"] and rec["ispkit_version"] == ispkit.__version__
+        assert rec["models"] == [] and rec["preset"] == "default" and rec["format"] == "jpg"
+    assert {by_input["a.dng"]["output"], by_input["a.nef"]["output"]} == {"a.dng.jpg", "a.nef.jpg"}
+    assert by_input["deep/er/c.dng"]["output"] == "deep/er/c.jpg"
+    for rel in expect["bad"]:
+        rec = by_input[rel]
+        assert rec["status"] == "failed" and rec["error"], rec
+        assert rel in err and not (out / rec["output"]).exists()
+    assert "truncated" in by_input["truncated.dng"]["error"]
+    # the output bytes are exactly those of ispkit.render + write_image
+    assert (out / "deep/er/c.jpg").read_bytes() == _reference_jpeg(src / "deep/er/c.dng", tmp_path)
+    page = (out / "index.html").read_text()
+    for rel in expect["good"] + expect["bad"]:
+        assert rel.rsplit("/", 1)[-1] in page
+    assert not leftovers(out)
+
+
+def test_resume_overwrite_and_changed_settings(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    good_folder(src, 3)
+    first = render_folder(src, out, workers=1, progress=False)
+    assert (first.rendered, first.skipped, first.failed) == (3, 0, 0) and first.ok
+    mtimes = {p: p.stat().st_mtime_ns for p in first.outputs}
+    again = render_folder(src, out, workers=1, progress=False)
+    assert (again.rendered, again.skipped) == (0, 3)
+    assert {p: p.stat().st_mtime_ns for p in again.outputs} == mtimes
+    (first.outputs[0]).unlink()  # a missing output is rendered again
+    assert render_folder(src, out, workers=1, progress=False).rendered == 1
+    assert render_folder(src, out, workers=1, progress=False, overwrite=True).rendered == 3
+    changed = render_folder(src, out, workers=1, progress=False, overrides={"demosaic.method": "menon2007"})
+    assert changed.rendered == 3 and changed.config_hash != first.config_hash
+    assert render_folder(src, out, workers=1, progress=False, fmt="png").rendered == 3
+    statuses = Counter(r["status"] for r in manifest(out))
+    assert statuses == {"ok": 3 + 1 + 3 + 3 + 3, "skipped": 3 + 2}
+
+
+def test_non_fused_pipeline_16_bit_and_worker_builds_once(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    files = good_folder(src, 4)
+    toml = tmp_path / "mine.toml"
+    toml.write_text(ispkit.build_pipeline("default", overrides={"demosaic.method": "menon2007"}).to_toml())
+    s = render_folder(src, out, preset=toml, fmt="tif16", workers=1, progress=False)
+    assert s.rendered == 4 and set(s.split) == {"read", "render", "write"}
+    recs = manifest(out)
+    assert len({r["pid"] for r in recs}) == 1 and {r["worker_builds"] for r in recs} == {1}  # built once, reused
+    got = (out / "img 00.tif").read_bytes()
+    assert got == _reference_jpeg(files[0], tmp_path, preset=toml, bit_depth=16, ext=".tif")
+
+
+def test_a_dying_worker_costs_one_file(tmp_path, monkeypatch):
+    src, out = tmp_path / "in", tmp_path / "out"
+    good_folder(src, 5)
+    monkeypatch.setenv("ISPKIT_BATCH_TEST_CRASH", "img 01")  # SIGKILL inside the worker, as the OOM killer does
+    s = render_folder(src, out, workers=1, progress=False)
+    assert (s.rendered, s.failed) == (4, 1)
+    assert s.failures[0].input == "sub dir é/img 01.dng"
+    assert s.failures[0].reason.startswith(f"worker died (signal {int(signal.SIGKILL)}")
+    recs = [r for r in manifest(out) if r["status"] == "ok"]
+    assert len({r["pid"] for r in recs}) == 2  # the replacement worker went on
+    assert not leftovers(out)
+
+
+def _jpgs(out: Path) -> list[Path]:
+    return [p for p in out.rglob("img *.jpg") if ".thumbs" not in p.parts]
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ispkit.cli", "batch", *args], cwd=REPO,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_rerun_renders_each_file_once(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    good_folder(src, 6)
+    proc = _cli(str(src), "-o", str(out), "--workers", "2", "--quiet",
+                env={"ISPKIT_BATCH_TEST_SLEEP": "0.4", "ISPKIT_BATCH_TEST_CRASH": "img 03"})
+    deadline = time.monotonic() + 120
+    while not _jpgs(out) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert not leftovers(out)
+    first = manifest(out)
+    assert len(first) < 6  # interrupted mid-run
+    for p in _jpgs(out):
+        assert cv2.imread(str(p)) is not None  # complete files only
+    proc = _cli(str(src), "-o", str(out), "--workers", "2", "--quiet")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    ok = Counter(r["input_rel"] for r in manifest(out) if r["status"] == "ok")
+    assert sorted(ok) == sorted(p.relative_to(src).as_posix() for p in src.rglob("*.dng"))
+    assert set(ok.values()) == {1}
+    assert len(_jpgs(out)) == 6 and not leftovers(out)
+
+
+def test_unwritable_out_dir_is_one_clear_error(tmp_path, capsys):
+    src = tmp_path / "in"
+    good_folder(src, 1)
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    code = main(["batch", str(src), "-o", str(blocker / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write to OUT_DIR" in err and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders (covered by the test above)")
+def test_read_only_out_dir(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    good_folder(src, 1)
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        with pytest.raises(BatchError, match="cannot write to OUT_DIR"):
+            render_folder(src, out, progress=False)
+        assert list(out.iterdir()) == []
+    finally:
+        out.chmod(0o755)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(BatchError, match="does not exist"):
+        render_folder(tmp_path / "missing", tmp_path / "out")
+    with pytest.raises(BatchError, match="is IN_DIR"):
+        render_folder(tmp_path, tmp_path)
+    with pytest.raises(ispkit.errors.ParameterError, match="format"):
+        render_folder(tmp_path, tmp_path / "o", fmt="gif")
+    with pytest.raises(ispkit.errors.UnknownNameError):
+        render_folder(tmp_path, tmp_path / "o", preset="no-such-preset")
+
+
+def test_progress_bar_and_log_lines(tmp_path, capsys):
+    src = tmp_path / "in"
+    good_folder(src, 2)
+    assert main(["batch", str(src), "-o", str(tmp_path / "o1"), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "img/s" in err or "s/img" in err and "2/2" in err
+    assert main(["batch", str(src), "-o", str(tmp_path / "o2"), "--workers", "1", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "[1/2] ok" in err and "[2/2] ok" in err and "%|" not in err
