@@ -163,3 +163,19 @@ def test_input_checks():
     with pytest.raises(InputError, match="device ids"):
         model(x["raw"], x["raw_full"], x["color_scaler"], x["coord"], torch.tensor([3]), False, x["coords"],
               x["exp"], x["iso"])
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_official_checkpoint_loads_strict_through_registry(name, tmp_path):
+    from ispkit.neural.registry import create_model, get_model_entry
+
+    # A stand-in for MetaISPNet_<variant>.pth saved from DataParallel: 'module.' keys, seeded values.
+    state = {"module." + k: v for k, v in seeded_state_dict(_layout(name)["keys"], seed=3).items()}
+    path = tmp_path / "ckpt.pth"
+    torch.save(state, path)
+    model = create_model(f"metaisp.{name}", weights=path)
+    sd = model.state_dict()
+    assert all(torch.equal(sd[k[7:]], v) for k, v in state.items())
+    assert not model.training
+    c = get_model_entry(f"metaisp.{name}").weights.contract
+    assert c.packed_order == ("B", "Gr", "R", "Gb") and c.scale == 2.0 and c.size_multiple == 8

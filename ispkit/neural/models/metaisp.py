@@ -37,9 +37,15 @@ from .mwispnet import _haar_filters
 
 __all__ = [
     "MetaISPConfig", "MetaISPNet", "GlobalPooling", "DEVICE_NAMES", "make_coord", "make_attention_coords",
-    "receptive_radius", "Mlp", "CoordinateEncoding", "QueryAttention", "CrossAdapter", "ResidualAttentionGroup",
+    "receptive_radius", "global_view_size", "GLOBAL_VIEW_AREA", "DEFAULT_EXPOSURE", "DEFAULT_ISO", "Mlp", "CoordinateEncoding", "QueryAttention", "CrossAdapter", "ResidualAttentionGroup",
     "GlobalXCiT", "IlluminantHead", "IsoExposure", "HaarDWT2d", "HaarIDWT2d",
 ]
+
+#: Pixels of the global view (the release feeds 448×448 for its 2688² crops).
+GLOBAL_VIEW_AREA = 448 * 448
+#: Exposure time (s) and ISO :meth:`MetaISPNet.default_inputs` assumes.
+DEFAULT_EXPOSURE = 1 / 60
+DEFAULT_ISO = 100.0
 
 #: Device ids of the official release (embedding rows): 0 Pixel 6 Pro, 1 Galaxy S22, 2 iPhone XR.
 DEVICE_NAMES = ("pixel_6_pro", "galaxy_s22", "iphone_xr")
@@ -705,10 +711,40 @@ class MetaISPNet(nn.Module):
         out = self.local(raw, coord, cond, coords, exp, iso)
         return (out, cond["color_scaler"]) if self.config.illuminant else out
 
-    def forward(self, raw, raw_full, color_scaler=None, coord=None, mobile_id=0, latent=False, coords=None,
+    def default_inputs(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Stand-ins for every input but ``raw``, so ``net(raw)`` runs (registry battery, ONNX export).
+
+        The global view is the packed RAW's (B, (G_r+G_b)/2, R) resized to
+        :func:`global_view_size`; colour scaler ones (already white-balanced);
+        the coordinate grids of the packed size; exposure :data:`DEFAULT_EXPOSURE`
+        and ISO :data:`DEFAULT_ISO` in the network's units. The stage builds the
+        real inputs from the frame's metadata instead.
+        """
+        n, _, h, w = raw.shape
+        bgr = torch.stack([raw[:, 0], 0.5 * (raw[:, 1] + raw[:, 3]), raw[:, 2]], dim=1)
+        gh, gw = global_view_size(2 * int(h), 2 * int(w))
+        mode = "area" if gh <= h and gw <= w else "bilinear"
+        view = F.interpolate(bgr, size=(gh, gw), mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+        ones = torch.ones(n, 4, 1, 1, dtype=raw.dtype, device=raw.device)
+        return {"raw_full": view, "color_scaler": ones,
+                "coord": make_coord(int(h), int(w)).to(raw.device).expand(n, -1, -1, -1),
+                "coords": make_attention_coords(int(h), int(w)).to(raw.device, raw.dtype).expand(n, -1, -1, -1),
+                "exp": torch.full((n,), DEFAULT_EXPOSURE * 100, dtype=raw.dtype, device=raw.device),
+                "iso": torch.full((n,), DEFAULT_ISO / 100, dtype=raw.dtype, device=raw.device)}
+
+    def forward(self, raw, raw_full=None, color_scaler=None, coord=None, mobile_id=0, latent=False, coords=None,
                 exp=None, iso=None):
-        if coord is None or coords is None:
-            raise InputError("MetaISPNet: coord and coords are required (make_coord, make_attention_coords)")
+        if not isinstance(raw, torch.Tensor) or raw.ndim != 4 or raw.shape[1] != 4:
+            raise InputError(f"MetaISPNet: raw must be an N×4×H×W packed RAW tensor, got "
+                             f"{getattr(raw, 'shape', type(raw).__name__)}")
+        d = self.default_inputs(raw) if any(v is None for v in (raw_full, color_scaler, coord, coords, exp, iso)) \
+            else {}
+        raw_full = d["raw_full"] if raw_full is None else raw_full
+        color_scaler = d["color_scaler"] if color_scaler is None else color_scaler
+        coord = d["coord"] if coord is None else coord
+        coords = d["coords"] if coords is None else coords
+        exp = d["exp"] if exp is None else exp
+        iso = d["iso"] if iso is None else iso
         if latent:
             if self.config.illuminant:
                 raise ParameterError("MetaISPNet: the latent interpolation mode is not defined with the illuminant head")
@@ -720,10 +756,33 @@ class MetaISPNet(nn.Module):
         return self.render(raw, raw_full, color_scaler, coord, self.embed(mobile_id), coords, exp, iso)
 
 
-def receptive_radius() -> int:
-    """Packed pixels on each side that influence one output pixel of the local branch (beyond the global pools)."""
-    # level 0: head, down1_0, down1_1 (3 convs), down1_2 | up1_att (3), up1_conv, tail at 2× (2 → 1)
-    # level 1: down2_0, down2_1 (3) | up2_att (3), up2_conv;  level 2: down3_0, down3_1 (3) | up3_att (3), up3_conv
-    # level 3: middle_conv1, group1 (3), group2 (3), middle_conv2; DWT/IDWT cells add 1, 2, 4 packed pixels
-    return 6 + 5 + 2 * (4 + 4 + 1) + 4 * (4 + 4 + 1) + 8 * 8 + 8
+def global_view_size(height: int, width: int, area: int = GLOBAL_VIEW_AREA) -> tuple[int, int]:
+    """Size (h, w) of the global view of a ``height``×``width`` mosaic: about ``area`` pixels, aspect kept.
 
+    Notes
+    -----
+    Multiples of 16 (XCiT's patch), at least 32 (two patches, so its
+    BatchNorms see more than one value), never larger than the mosaic
+    rounded up to 16. A 2688² crop gives the release's 448².
+    """
+    s = min(1.0, math.sqrt(area / float(height * width)))
+
+    def side(n: int) -> int:
+        return max(32, min(int(math.ceil(n / 16) * 16), int(round(n * s / 16)) * 16))
+    return side(height), side(width)
+
+
+def receptive_radius() -> int:
+    """Packed pixels on each side of an output pixel that reach it through the convolutions (144).
+
+    Notes
+    -----
+    Beyond this the local branch sees the image only through its four global
+    attention pools; a tile with this much context therefore reproduces the
+    untiled result once the pools are shared (:class:`GlobalPooling`).
+    3×3 convs per level (encoder + decoder): level 0: 6 + 6, level 1: 8,
+    level 2: 8, level 3: 8, each costing 2^level packed pixels; the three
+    DWT/IDWT pairs add up to 2·(1 + 2 + 4). Rounded up to a multiple of 8.
+    """
+    r = 12 + 2 * 8 + 4 * 8 + 8 * 8 + 2 * (1 + 2 + 4)
+    return int(math.ceil(r / 8) * 8)
