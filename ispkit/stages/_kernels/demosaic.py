@@ -1,4 +1,4 @@
-"""Numba kernels of the Bayer demosaicing methods (bilinear, Malvar 2004, Menon 2007).
+"""Numba kernels of the Bayer demosaicing methods (bilinear, Malvar 2004, Menon 2007, RCD 2017).
 
 Layout shared by every kernel
 -----------------------------
@@ -31,6 +31,9 @@ Layout shared by every kernel
   full-frame temporary exists. Its direction classifier (green estimates,
   gradients, decision) always runs in float64 in scipy's summation order,
   so its decisions equal colour-demosaicing's on the same mosaic.
+* RCD processes tiles of RCD_TILE_ROWS rows plus a mirrored halo of
+  RCD_PAD rows and columns in planar tile buffers (one per parallel slot),
+  step by step as the published algorithm is written.
 
 References
 ----------
@@ -40,6 +43,10 @@ demosaicing of Bayer-patterned color images", ICASSP 2004.
 Menon, D., Andriani, S., Calvagno, G., "Demosaicing With Directional
 Filtering and a posteriori Decision", IEEE Trans. Image Processing 16(1),
 2007.
+
+Sanz Rodríguez, L., "Ratio Corrected Demosaicing" (RCD), release 2.2/2.3,
+2017, https://github.com/LuisSR/RCD-Demosaicing (the default demosaicing of
+RawTherapee and darktable).
 """
 
 from __future__ import annotations
@@ -56,6 +63,11 @@ __all__ = [
     "menon2007_workspace",
     "MENON_PAD",
     "MENON_RING",
+    "rcd_constants",
+    "rcd2017_kernel",
+    "rcd2017_workspace",
+    "RCD_PAD",
+    "RCD_TILE_ROWS",
 ]
 
 _U1 = np.uintp(1)
@@ -626,4 +638,249 @@ def menon2007_kernel(x, cfa, isg, kc, kd, refine, out, ws, wd, wm):
         y1 = (b + 1) * H // nbands
         if y1 > y0:
             nbad += _menon_band(x, cfa, isg, kc, kd, refine, of, y0, y1, ws[b], wd[b], wm[b])
+    return nbad
+
+
+# ---------------------------------------------------------------------------
+# Ratio Corrected Demosaicing (Sanz Rodríguez, 2017)
+#
+# Each band of rows is copied, with a halo of RCD_PAD mirrored rows and
+# columns, into a tile of planar buffers; the steps run over the tile with
+# ranges that shrink by each step's reach (1.1 → 3, 1.2 → 4, 3 → 5, 4.1 → 4,
+# 4.2 → 7, 4.3 → 10), so the RCD_PAD = 10 halo makes every output pixel
+# exact. RCD_PAD is even, so a tile pixel's CFA colour is that of the image
+# pixel at the same row/column parity offset by the band start.
+#: Rows and columns of mirrored halo around an RCD tile.
+RCD_PAD = 10
+#: Rows of output per RCD tile (the halo costs 2·RCD_PAD extra rows).
+RCD_TILE_ROWS = 128
+_RCD_X = 0     # the mosaic
+_RCD_VH = 1    # V/H discrimination V_Stat / (V_Stat + H_Stat)
+_RCD_LP = 2    # low-pass filter at chroma sites, later the P/Q discrimination
+_RCD_R = 3
+_RCD_G = 4
+_RCD_B = 5
+_RCD_T1 = 6    # squared vertical (then P-diagonal) high-pass response
+_RCD_T2 = 7    # squared horizontal (then Q-diagonal) high-pass response
+_RCD_NPLANES = 8
+# in kr
+_R_EPS = 0         # 1e-5, keeps divisions finite
+_R_EPSSQ = 1       # 1e-10, floor of the directional statistics
+_R_THREE = 2
+_R_SIX = 3
+_R_QUART = 4
+_R_EIGHTH = 5
+_R_16TH = 6
+_R_HALF = 7
+_R_ONE = 8
+_R_ZERO = 9
+
+
+def rcd_constants(dtype) -> np.ndarray:
+    """Return the RCD constants (epsilon, epsilon², filter weights) in ``dtype``."""
+    return np.array([1e-5, 1e-10, 3.0, 6.0, 0.25, 0.125, 0.0625, 0.5, 1.0, 0.0], dtype=dtype)
+
+
+def rcd2017_workspace(nslots: int, width: int, dtype) -> np.ndarray:
+    """Allocate the tile buffers of :func:`rcd2017_kernel`: one tile per slot."""
+    return np.empty((nslots, _RCD_NPLANES, RCD_TILE_ROWS + 2 * RCD_PAD, width + 2 * RCD_PAD), dtype=dtype)
+
+
+@njit(cache=True)
+def _rcd_fill(x, cfa, y0, nrows, t):
+    """Step 0: the mirrored tile of the mosaic, and R, G, B at their own sites."""
+    H, W = x.shape
+    L = nrows + 2 * RCD_PAD
+    M = W + 2 * RCD_PAD
+    for a in range(L):
+        xr = x[_mirror(y0 - RCD_PAD + a, H)]
+        p = (y0 + a) & 1
+        for b in range(M):
+            v = xr[_mirror(b - RCD_PAD, W)]
+            t[_RCD_X, a, b] = v
+            c = cfa[p, b & 1]
+            t[_RCD_R, a, b] = v if c == 0 else t[_RCD_R, a, b]
+            t[_RCD_G, a, b] = v if c == 1 else t[_RCD_G, a, b]
+            t[_RCD_B, a, b] = v if c == 2 else t[_RCD_B, a, b]
+
+
+@njit(cache=True)
+def _rcd_disc(d, a, b, kr):
+    """Refined discrimination: the diagonal-neighbour mean when it is further from 1/2 than the centre."""
+    centre = d[a, b]
+    nb = kr[_R_QUART] * ((d[a - 1, b - 1] + d[a - 1, b + 1]) + (d[a + 1, b - 1] + d[a + 1, b + 1]))
+    h = kr[_R_HALF]
+    return nb if abs(h - centre) < abs(h - nb) else centre
+
+
+@njit(cache=True)
+def _rcd_tile(t, cfa, y0, L, M, kr):
+    """Steps 1–4 of RCD over a filled tile of L × M pixels."""
+    X = t[_RCD_X]
+    VH = t[_RCD_VH]
+    LP = t[_RCD_LP]
+    R = t[_RCD_R]
+    G = t[_RCD_G]
+    B = t[_RCD_B]
+    T1 = t[_RCD_T1]
+    T2 = t[_RCD_T2]
+    eps = kr[_R_EPS]
+    epssq = kr[_R_EPSSQ]
+    k3 = kr[_R_THREE]
+    k6 = kr[_R_SIX]
+    zero = kr[_R_ZERO]
+    # 1.1 squared vertical and horizontal high-pass responses (1, -3, -1, 6, -1, -3, 1)
+    for a in range(3, L - 3):
+        for b in range(3, M - 3):
+            v = (X[a - 3, b] - X[a - 1, b] - X[a + 1, b] + X[a + 3, b]) - k3 * (X[a - 2, b] + X[a + 2, b]) \
+                + k6 * X[a, b]
+            h = (X[a, b - 3] - X[a, b - 1] - X[a, b + 1] + X[a, b + 3]) - k3 * (X[a, b - 2] + X[a, b + 2]) \
+                + k6 * X[a, b]
+            T1[a, b] = v * v
+            T2[a, b] = h * h
+    # 1.2 V/H discrimination: vertical energy share over three pixels along each direction
+    for a in range(4, L - 4):
+        for b in range(4, M - 4):
+            vs = max(epssq, (T1[a - 1, b] + T1[a, b]) + T1[a + 1, b])
+            hs = max(epssq, (T2[a, b - 1] + T2[a, b]) + T2[a, b + 1])
+            VH[a, b] = vs / (vs + hs)
+    # 2 low-pass filter (1/4 centre, 1/8 cross, 1/16 diagonal) at the chroma sites, floored at 0
+    for a in range(1, L - 1):
+        p = (y0 + a) & 1
+        b0 = 1 if cfa[p, 1] != 1 else 2
+        for b in range(b0, M - 1, 2):
+            lp = (kr[_R_QUART] * X[a, b]
+                  + kr[_R_EIGHTH] * ((X[a - 1, b] + X[a + 1, b]) + (X[a, b - 1] + X[a, b + 1]))
+                  + kr[_R_16TH] * ((X[a - 1, b - 1] + X[a - 1, b + 1]) + (X[a + 1, b - 1] + X[a + 1, b + 1])))
+            LP[a, b] = max(lp, zero)
+    # 3 green at the chroma sites: ratio-corrected cardinal estimates, gradient-weighted
+    for a in range(5, L - 5):
+        p = (y0 + a) & 1
+        b0 = 5 if cfa[p, 1] != 1 else 6
+        for b in range(b0, M - 5, 2):
+            c = X[a, b]
+            ng = eps + abs(X[a - 1, b] - X[a + 1, b]) + abs(c - X[a - 2, b]) \
+                + abs(X[a - 1, b] - X[a - 3, b]) + abs(X[a - 2, b] - X[a - 4, b])
+            sg = eps + abs(X[a + 1, b] - X[a - 1, b]) + abs(c - X[a + 2, b]) \
+                + abs(X[a + 1, b] - X[a + 3, b]) + abs(X[a + 2, b] - X[a + 4, b])
+            wg = eps + abs(X[a, b - 1] - X[a, b + 1]) + abs(c - X[a, b - 2]) \
+                + abs(X[a, b - 1] - X[a, b - 3]) + abs(X[a, b - 2] - X[a, b - 4])
+            eg = eps + abs(X[a, b + 1] - X[a, b - 1]) + abs(c - X[a, b + 2]) \
+                + abs(X[a, b + 1] - X[a, b + 3]) + abs(X[a, b + 2] - X[a, b + 4])
+            lc = LP[a, b]
+            ne = X[a - 1, b] * (kr[_R_ONE] + (lc - LP[a - 2, b]) / (eps + lc + LP[a - 2, b]))
+            se = X[a + 1, b] * (kr[_R_ONE] + (lc - LP[a + 2, b]) / (eps + lc + LP[a + 2, b]))
+            we = X[a, b - 1] * (kr[_R_ONE] + (lc - LP[a, b - 2]) / (eps + lc + LP[a, b - 2]))
+            ee = X[a, b + 1] * (kr[_R_ONE] + (lc - LP[a, b + 2]) / (eps + lc + LP[a, b + 2]))
+            v_est = (sg * ne + ng * se) / (ng + sg)
+            h_est = (wg * ee + eg * we) / (eg + wg)
+            d = _rcd_disc(VH, a, b, kr)
+            G[a, b] = d * (h_est - v_est) + v_est
+    # 4.1 P/Q (diagonal) discrimination at the chroma sites
+    for a in range(3, L - 3):
+        p = (y0 + a) & 1
+        b0 = 3 if cfa[p, 1] != 1 else 4
+        for b in range(b0, M - 3, 2):
+            pd = (X[a - 3, b - 3] - X[a - 1, b - 1] - X[a + 1, b + 1] + X[a + 3, b + 3]) \
+                - k3 * (X[a - 2, b - 2] + X[a + 2, b + 2]) + k6 * X[a, b]
+            qd = (X[a - 3, b + 3] - X[a - 1, b + 1] - X[a + 1, b - 1] + X[a + 3, b - 3]) \
+                - k3 * (X[a - 2, b + 2] + X[a + 2, b - 2]) + k6 * X[a, b]
+            T1[a, b] = pd * pd
+            T2[a, b] = qd * qd
+    for a in range(4, L - 4):
+        p = (y0 + a) & 1
+        b0 = 5 if cfa[p, 1] != 1 else 4
+        for b in range(b0, M - 4, 2):
+            ps = max(epssq, (T1[a - 1, b - 1] + T1[a, b]) + T1[a + 1, b + 1])
+            qs = max(epssq, (T2[a - 1, b + 1] + T2[a, b]) + T2[a + 1, b - 1])
+            LP[a, b] = ps / (ps + qs)
+    # 4.2 the other chroma at the chroma sites, from diagonal colour differences
+    for a in range(7, L - 7):
+        p = (y0 + a) & 1
+        b0 = 7 if cfa[p, 1] != 1 else 8
+        red_row = cfa[p, 0] == 0 or cfa[p, 1] == 0
+        C = B if red_row else R
+        for b in range(b0, M - 7, 2):
+            gc = G[a, b]
+            nwg = eps + abs(C[a - 1, b - 1] - C[a + 1, b + 1]) + abs(C[a - 1, b - 1] - C[a - 3, b - 3]) \
+                + abs(gc - G[a - 2, b - 2])
+            neg = eps + abs(C[a - 1, b + 1] - C[a + 1, b - 1]) + abs(C[a - 1, b + 1] - C[a - 3, b + 3]) \
+                + abs(gc - G[a - 2, b + 2])
+            swg = eps + abs(C[a + 1, b - 1] - C[a - 1, b + 1]) + abs(C[a + 1, b - 1] - C[a + 3, b - 3]) \
+                + abs(gc - G[a + 2, b - 2])
+            seg = eps + abs(C[a + 1, b + 1] - C[a - 1, b - 1]) + abs(C[a + 1, b + 1] - C[a + 3, b + 3]) \
+                + abs(gc - G[a + 2, b + 2])
+            nwe = C[a - 1, b - 1] - G[a - 1, b - 1]
+            nee = C[a - 1, b + 1] - G[a - 1, b + 1]
+            swe = C[a + 1, b - 1] - G[a + 1, b - 1]
+            see = C[a + 1, b + 1] - G[a + 1, b + 1]
+            p_est = (nwg * see + seg * nwe) / (nwg + seg)
+            q_est = (neg * swe + swg * nee) / (neg + swg)
+            d = _rcd_disc(LP, a, b, kr)
+            C[a, b] = gc + (d * (q_est - p_est) + p_est)
+    # 4.3 red and blue at the green sites, from cardinal colour differences
+    for a in range(10, L - 10):
+        p = (y0 + a) & 1
+        b0 = 10 if cfa[p, 0] == 1 else 11
+        for b in range(b0, M - 10, 2):
+            d = _rcd_disc(VH, a, b, kr)
+            gc = G[a, b]
+            n1 = eps + abs(gc - G[a - 2, b])
+            s1 = eps + abs(gc - G[a + 2, b])
+            w1 = eps + abs(gc - G[a, b - 2])
+            e1 = eps + abs(gc - G[a, b + 2])
+            for ci in range(2):
+                C = R if ci == 0 else B
+                cn = C[a - 1, b]
+                cs = C[a + 1, b]
+                cw = C[a, b - 1]
+                ce = C[a, b + 1]
+                ng = n1 + abs(cn - cs) + abs(cn - C[a - 3, b])
+                sg = s1 + abs(cs - cn) + abs(cs - C[a + 3, b])
+                wg = w1 + abs(cw - ce) + abs(cw - C[a, b - 3])
+                eg = e1 + abs(ce - cw) + abs(ce - C[a, b + 3])
+                v_est = (ng * (cs - G[a + 1, b]) + sg * (cn - G[a - 1, b])) / (ng + sg)
+                h_est = (eg * (cw - G[a, b - 1]) + wg * (ce - G[a, b + 1])) / (eg + wg)
+                C[a, b] = gc + (d * (h_est - v_est) + v_est)
+
+
+@njit(cache=True)
+def _rcd_store(t, of, y0, nrows, W):
+    """Write the tile's central rows into the interleaved output."""
+    for a in range(nrows):
+        o = of[y0 + a]
+        r = t[_RCD_R, a + RCD_PAD]
+        g = t[_RCD_G, a + RCD_PAD]
+        bl = t[_RCD_B, a + RCD_PAD]
+        for j in range(np.uintp(W)):
+            jj = j + np.uintp(RCD_PAD)
+            o[_U3 * j] = r[jj]
+            o[_U3 * j + _U1] = g[jj]
+            o[_U3 * j + _U2] = bl[jj]
+
+
+@njit(cache=True, parallel=True)
+def rcd2017_kernel(x, cfa, kr, out, ws):
+    """RCD demosaicing of ``x`` into ``out`` (mirrored borders); return the count of non-finite inputs.
+
+    ``kr`` comes from :func:`rcd_constants` in the compute dtype and ``ws``
+    from :func:`rcd2017_workspace` (one slot per tile run at once: tile
+    ``k`` uses slot ``k % ws.shape[0]``, and tiles sharing a slot run in
+    sequence inside one parallel iteration).
+    """
+    H, W = x.shape
+    of = out.reshape(H, 3 * W)
+    nslots = ws.shape[0]
+    ntiles = (H + RCD_TILE_ROWS - 1) // RCD_TILE_ROWS
+    nbad = 0
+    for s in prange(nslots):
+        t = ws[s]
+        for k in range(s, ntiles, nslots):
+            y0 = k * RCD_TILE_ROWS
+            nrows = min(RCD_TILE_ROWS, H - y0)
+            for i in range(y0, y0 + nrows):
+                nbad += _count_nonfinite(x[i])
+            _rcd_fill(x, cfa, y0, nrows, t)
+            _rcd_tile(t, cfa, y0, nrows + 2 * RCD_PAD, W + 2 * RCD_PAD, kr)
+            _rcd_store(t, of, y0, nrows, W)
     return nbad
