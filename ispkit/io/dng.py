@@ -63,7 +63,7 @@ DNG_TAGS: dict[str, int] = {
     "ActiveArea": 50829, "ForwardMatrix1": 50964, "ForwardMatrix2": 50965,
     "NoiseProfile": 51041, "ProfileHueSatMapDims": 50937, "ProfileHueSatMapData1": 50938,
     "ProfileHueSatMapData2": 50939, "ProfileHueSatMapEncoding": 51107,
-    "BaselineExposureOffset": 51109, "DefaultBlackRender": 51110,
+    "BaselineExposureOffset": 51109, "DefaultBlackRender": 51110, "ShadowScale": 50739,
 }
 
 _CFA_CODE = {"R": 0, "G": 1, "B": 2}
@@ -629,6 +629,9 @@ def _profile_tag_values(tags: Any) -> dict[str, Any]:
     v = _scalar(tags.get(51110))
     if v is not None:
         out["default_black_render"] = int(v)
+    v = _scalar(tags.get(50739))
+    if v is not None and v > 0:
+        out["shadow_scale"] = v
     dims = _tag_values(tags.get(50937))
     if dims and len(dims) >= 3:
         d = tuple(int(x) for x in dims[:3])
@@ -655,7 +658,7 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
     ``color_matrix1/2``, ``camera_calibration1/2``, ``forward_matrix1/2``
     (3×3 arrays), ``calibration_illuminant1/2``, ``analog_balance``,
     ``as_shot_neutral`` (3,), ``as_shot_white_xy`` (2,), ``baseline_exposure``,
-    ``baseline_exposure_offset``, ``default_black_render``,
+    ``baseline_exposure_offset``, ``default_black_render``, ``shadow_scale``,
     ``hue_sat_map_dims`` (3 ints), ``hue_sat_map_data1/2`` (flat float64),
     ``hue_sat_map_encoding``, ``noise_profile``
     (flat list), ``linearization_table``, ``black_level`` (flat list),

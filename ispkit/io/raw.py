@@ -469,7 +469,7 @@ def read_raw(path: str | os.PathLike) -> Frame:
                     "white_level", "active_area", "default_crop_origin", "default_crop_size",
                     "unique_camera_model", "cfa_pattern", "orientation", "noise_profile",
                     "black_level_delta_h", "black_level_delta_v", "as_shot_white_xy",
-                    "baseline_exposure_offset", "default_black_render", "hue_sat_map_dims",
+                    "baseline_exposure_offset", "default_black_render", "shadow_scale", "hue_sat_map_dims",
                     "hue_sat_map_encoding", "hue_sat_map_data1", "hue_sat_map_data2"):
             if key in tags:
                 dng[key] = _jsonable(tags[key])
