@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import html
+import importlib.util
 import logging
 import re
 from functools import cached_property
@@ -89,12 +90,16 @@ def resolve(collection: griffe.ModulesCollection, obj: griffe.Object | griffe.Al
 
 
 def _is_external(target: str) -> bool:
+    """A target outside ispkit: a builtin, or a module that imports from elsewhere (numpy, html …)."""
     head = target.lstrip("~.").split(".")[0]
-    return head != PACKAGE and (head in {"numpy", "np", "torch", "scipy", "cv2", "colour", "rawpy",
-                                         "dask", "pathlib", "os", "typing", "collections", "concurrent",
-                                         "dataclasses", "warnings", "logging", "json", "tomllib", "numba",
-                                         "onnx", "onnxruntime", "safetensors", "PIL", "tifffile"}
-                                or hasattr(builtins, head))
+    if head == PACKAGE:
+        return False
+    if hasattr(builtins, head):
+        return True
+    try:
+        return importlib.util.find_spec(head) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def convert(text: str, collection: griffe.ModulesCollection, obj: griffe.Object | griffe.Alias) -> str:
