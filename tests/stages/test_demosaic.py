@@ -356,8 +356,8 @@ def test_unknown_method_and_pattern_list_valid_names():
         assert repr(name) in str(err.value)
     with pytest.raises(UnknownNameError, match="GBRG"):
         demosaic(np.zeros((4, 4)), "RGBG", "bilinear")
-    assert set(DEMOSAIC_METHODS) == {"bilinear", "malvar2004", "menon2007", "opencv_bilinear", "opencv_ea",
-                                     "opencv_vng"}
+    assert set(DEMOSAIC_METHODS) == {"bilinear", "malvar2004", "menon2007", "rcd2017", "opencv_bilinear",
+                                     "opencv_ea", "opencv_vng"}
     for fn in DEMOSAIC_METHODS.values():
         assert "References" in fn.__doc__
 
