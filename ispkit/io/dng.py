@@ -64,6 +64,7 @@ DNG_TAGS: dict[str, int] = {
     "NoiseProfile": 51041, "ProfileHueSatMapDims": 50937, "ProfileHueSatMapData1": 50938,
     "ProfileHueSatMapData2": 50939, "ProfileHueSatMapEncoding": 51107,
     "BaselineExposureOffset": 51109, "DefaultBlackRender": 51110, "ShadowScale": 50739,
+    "ProfileLookTableDims": 50981, "ProfileLookTableData": 50982, "ProfileLookTableEncoding": 51108,
 }
 
 _CFA_CODE = {"R": 0, "G": 1, "B": 2}
@@ -185,11 +186,18 @@ def _positive_vector(value: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
-def _hue_sat_map_tags(dims: Any, data1: Any, data2: Any, encoding: Any, has_cm2: bool) -> dict[int, tuple[int, Any]]:
-    """ProfileHueSatMapDims / Data1 / Data2 / Encoding, checked against each other."""
+#: (prefix, Dims, Data1, Data2 or None, Encoding) codes of the profile's HSV tables
+_HSV_TABLES = {"hue_sat_map": (50937, 50938, 50939, 51107), "look_table": (50981, 50982, None, 51108)}
+
+
+def _hsv_table_tags(kind: str, dims: Any, data1: Any, data2: Any, encoding: Any,
+                    has_cm2: bool) -> dict[int, tuple[int, Any]]:
+    """ProfileHueSatMap* or ProfileLookTable* tags (Dims / Data / Encoding), checked against each other."""
+    c_dims, c_data1, c_data2, c_enc = _HSV_TABLES[kind]
+    n1 = f"{kind}_data1" if c_data2 is not None else f"{kind}_data"
     if dims is None:
         if data1 is not None or data2 is not None or encoding is not None:
-            raise ParameterError("write_dng: hue_sat_map_data1/2 and hue_sat_map_encoding need hue_sat_map_dims")
+            raise ParameterError(f"write_dng: {n1}, its encoding (and data2) need {kind}_dims")
         return {}
     try:
         d = [int(v) for v in np.asarray(dims).ravel()]
@@ -197,14 +205,14 @@ def _hue_sat_map_tags(dims: Any, data1: Any, data2: Any, encoding: Any, has_cm2:
         d = []
     if len(d) != 3 or d[0] < 1 or d[1] < 2 or d[2] < 1:
         raise ParameterError(
-            f"write_dng: hue_sat_map_dims must be (hue ≥ 1, saturation ≥ 2, value ≥ 1) divisions, got {dims!r}")
+            f"write_dng: {kind}_dims must be (hue ≥ 1, saturation ≥ 2, value ≥ 1) divisions, got {dims!r}")
     if data1 is None:
-        raise ParameterError("write_dng: hue_sat_map_dims needs hue_sat_map_data1")
+        raise ParameterError(f"write_dng: {kind}_dims needs {n1}")
     if data2 is not None and not has_cm2:
-        raise ParameterError("write_dng: hue_sat_map_data2 needs color_matrix2 and calibration_illuminant2")
-    out: dict[int, tuple[int, Any]] = {50937: (_LONG, d)}
-    for code, data, name in ((50938, data1, "hue_sat_map_data1"), (50939, data2, "hue_sat_map_data2")):
-        if data is None:
+        raise ParameterError(f"write_dng: {kind}_data2 needs color_matrix2 and calibration_illuminant2")
+    out: dict[int, tuple[int, Any]] = {c_dims: (_LONG, d)}
+    for code, data, name in ((c_data1, data1, n1), (c_data2, data2, f"{kind}_data2")):
+        if data is None or code is None:
             continue
         arr = np.asarray(data, dtype=np.float64).ravel()
         if arr.size != 3 * d[0] * d[1] * d[2] or not np.all(np.isfinite(arr)):
@@ -213,15 +221,16 @@ def _hue_sat_map_tags(dims: Any, data1: Any, data2: Any, encoding: Any, has_cm2:
         out[code] = (_FLOAT, arr.astype(np.float32).tolist())
     if encoding is not None:
         if isinstance(encoding, bool) or encoding not in (0, 1):
-            raise ParameterError(f"write_dng: hue_sat_map_encoding must be 0 (linear) or 1 (sRGB), got {encoding!r}")
-        out[51107] = (_LONG, [int(encoding)])
+            raise ParameterError(f"write_dng: {kind}_encoding must be 0 (linear) or 1 (sRGB), got {encoding!r}")
+        out[c_enc] = (_LONG, [int(encoding)])
     return out
 
 
 def _profile_tags(*, has_cm2: bool, has_neutral: bool, camera_calibration1: Any, camera_calibration2: Any,
                   analog_balance: Any, as_shot_white_xy: Any, baseline_exposure_offset: Any,
                   default_black_render: Any, hue_sat_map_dims: Any, hue_sat_map_data1: Any,
-                  hue_sat_map_data2: Any, hue_sat_map_encoding: Any) -> dict[int, tuple[int, Any]]:
+                  hue_sat_map_data2: Any, hue_sat_map_encoding: Any, look_table_dims: Any = None,
+                  look_table_data: Any = None, look_table_encoding: Any = None) -> dict[int, tuple[int, Any]]:
     """The optional colour-profile tags of :func:`write_dng` as {code: (TIFF type, values)}."""
     out: dict[int, tuple[int, Any]] = {}
     cc1 = _check_matrix(camera_calibration1, "camera_calibration1")
@@ -251,8 +260,9 @@ def _profile_tags(*, has_cm2: bool, has_neutral: bool, camera_calibration1: Any,
             raise ParameterError(
                 f"write_dng: default_black_render must be 0 (Auto) or 1 (None), got {default_black_render!r}")
         out[51110] = (_LONG, [int(default_black_render)])
-    out.update(_hue_sat_map_tags(hue_sat_map_dims, hue_sat_map_data1, hue_sat_map_data2,
-                                 hue_sat_map_encoding, has_cm2))
+    out.update(_hsv_table_tags("hue_sat_map", hue_sat_map_dims, hue_sat_map_data1, hue_sat_map_data2,
+                               hue_sat_map_encoding, has_cm2))
+    out.update(_hsv_table_tags("look_table", look_table_dims, look_table_data, None, look_table_encoding, has_cm2))
     return out
 
 
@@ -311,7 +321,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
               as_shot_white_xy: Any = None, baseline_exposure_offset: float | None = None,
               default_black_render: int | None = None, hue_sat_map_dims: Any = None,
               hue_sat_map_data1: Any = None, hue_sat_map_data2: Any = None,
-              hue_sat_map_encoding: int | None = None) -> Path:
+              hue_sat_map_encoding: int | None = None, look_table_dims: Any = None,
+              look_table_data: Any = None, look_table_encoding: int | None = None) -> Path:
     """Write a Bayer mosaic as a minimal valid DNG 1.4 file that LibRaw reads.
 
     Parameters
@@ -344,6 +355,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         ``hue·sat·value`` entries of (hue shift in degrees, saturation scale,
         value scale), value-major then hue then saturation, as the tags store
         them; ``hue_sat_map_encoding`` 0 = linear, 1 = sRGB (DNG 1.4).
+    look_table_dims, look_table_data, look_table_encoding : the
+        ProfileLookTable (one table, same layout and encoding values).
 
     Returns
     -------
@@ -396,7 +409,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         analog_balance=analog_balance, as_shot_white_xy=as_shot_white_xy,
         baseline_exposure_offset=baseline_exposure_offset, default_black_render=default_black_render,
         hue_sat_map_dims=hue_sat_map_dims, hue_sat_map_data1=hue_sat_map_data1,
-        hue_sat_map_data2=hue_sat_map_data2, hue_sat_map_encoding=hue_sat_map_encoding)
+        hue_sat_map_data2=hue_sat_map_data2, hue_sat_map_encoding=hue_sat_map_encoding,
+        look_table_dims=look_table_dims, look_table_data=look_table_data, look_table_encoding=look_table_encoding)
     neutral = None
     if as_shot_neutral is not None:
         neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
@@ -632,20 +646,23 @@ def _profile_tag_values(tags: Any) -> dict[str, Any]:
     v = _scalar(tags.get(50739))
     if v is not None and v > 0:
         out["shadow_scale"] = v
-    dims = _tag_values(tags.get(50937))
-    if dims and len(dims) >= 3:
+    for kind, (c_dims, c_data1, c_data2, c_enc) in _HSV_TABLES.items():
+        dims = _tag_values(tags.get(c_dims))
+        if not dims or len(dims) < 3:
+            continue
         d = tuple(int(x) for x in dims[:3])
         n = 3 * d[0] * d[1] * d[2]
         data = {}
-        for key, code in (("hue_sat_map_data1", 50938), ("hue_sat_map_data2", 50939)):
+        names = ((f"{kind}_data1", c_data1), (f"{kind}_data2", c_data2)) if c_data2 else ((f"{kind}_data", c_data1),)
+        for key, code in names:
             vals = _tag_values(tags.get(code))
             if vals is not None and len(vals) == n and n > 0:
                 data[key] = np.asarray(vals, dtype=np.float64)
         if data:
-            out["hue_sat_map_dims"] = d
+            out[f"{kind}_dims"] = d
             out.update(data)
-            enc = _scalar(tags.get(51107))
-            out["hue_sat_map_encoding"] = int(enc) if enc is not None else 0
+            enc = _scalar(tags.get(c_enc))
+            out[f"{kind}_encoding"] = int(enc) if enc is not None else 0
     return out
 
 
@@ -660,7 +677,8 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
     ``as_shot_neutral`` (3,), ``as_shot_white_xy`` (2,), ``baseline_exposure``,
     ``baseline_exposure_offset``, ``default_black_render``, ``shadow_scale``,
     ``hue_sat_map_dims`` (3 ints), ``hue_sat_map_data1/2`` (flat float64),
-    ``hue_sat_map_encoding``, ``noise_profile``
+    ``hue_sat_map_encoding``, ``look_table_dims`` / ``look_table_data`` /
+    ``look_table_encoding``, ``noise_profile``
     (flat list), ``linearization_table``, ``black_level`` (flat list),
     ``black_level_repeat_dim``, ``white_level``, ``cfa_pattern`` (from
     CFAPattern), ``raw_shape``, ``samples_per_pixel``, ``photometric``,

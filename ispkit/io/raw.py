@@ -470,7 +470,8 @@ def read_raw(path: str | os.PathLike) -> Frame:
                     "unique_camera_model", "cfa_pattern", "orientation", "noise_profile",
                     "black_level_delta_h", "black_level_delta_v", "as_shot_white_xy",
                     "baseline_exposure_offset", "default_black_render", "shadow_scale", "hue_sat_map_dims",
-                    "hue_sat_map_encoding", "hue_sat_map_data1", "hue_sat_map_data2"):
+                    "hue_sat_map_encoding", "hue_sat_map_data1", "hue_sat_map_data2", "look_table_dims",
+                    "look_table_data", "look_table_encoding"):
             if key in tags:
                 dng[key] = _jsonable(tags[key])
         if "linearization_table" in tags:

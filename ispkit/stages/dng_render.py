@@ -4,17 +4,19 @@ The DNG SDK renders a raw file as camera → linear ProPhoto RGB (the
 ColorMatrix / ForwardMatrix step, :mod:`ispkit.stages.color_matrix`) →
 ``ProfileHueSatMap`` (hue shift, saturation and value scale looked up in HSV)
 → exposure ramp with an automatic black point (skipped when the profile's
-``DefaultBlackRender`` is None) → look table → tone curve → output space.
-This module holds the HueSatMap and the black render; both are opt-in
-stages (``pipe.insert_after("color_matrix", HueSatMap())``) that read their
-tables from ``meta.extra["dng"]`` as :func:`ispkit.io.read_raw` stores them.
+``DefaultBlackRender`` is None) → ``ProfileLookTable`` → tone curve → output
+space. This module holds the HueSatMap, the black render and the look
+table; all are opt-in stages, in that order after ``color_matrix``
+(``pipe.insert_after("color_matrix", HueSatMap())``), that read their tables
+from ``meta.extra["dng"]`` as :func:`ispkit.io.read_raw` stores them.
 
 References
 ----------
 Adobe, *Digital Negative (DNG) Specification* 1.6.0.0 (2020), tags
 ProfileHueSatMapDims (50937), ProfileHueSatMapData1/2 (50938/50939),
-ProfileHueSatMapEncoding (51107), DefaultBlackRender (51110), ShadowScale
-(50739); chapter 6 "Mapping Camera Color Space to CIE XYZ Space".
+ProfileHueSatMapEncoding (51107), ProfileLookTableDims / Data / Encoding
+(50981 / 50982 / 51108), DefaultBlackRender (51110), ShadowScale (50739);
+chapter 6 "Mapping Camera Color Space to CIE XYZ Space".
 Adobe DNG SDK 1.6, ``dng_reference.cpp`` (``RefBaselineHueSatMap``,
 ``DNG_RGBtoHSV`` / ``DNG_HSVtoRGB``) and ``dng_render.cpp``
 (``dng_function_exposure_ramp``, default shadows 5, ``defaultBlackRender_None``).
@@ -38,7 +40,9 @@ __all__ = [
     "exposure_ramp",
     "apply_hue_sat_map",
     "hue_sat_map_for",
+    "look_table_for",
     "HueSatMap",
+    "LookTable",
     "BlackRender",
     "HUE_SAT_MAP_ENCODINGS",
 ]
@@ -360,17 +364,65 @@ class HueSatMap(Stage):
         found = hue_sat_map_for(frame.meta)
         if found is None:
             return frame
-        space = frame.meta.color_space
-        if space is None or space == "camera":
-            raise DomainError(
-                f"stage 'hue_sat_map' needs a named linear colour space, but {frame.meta.source or 'the frame'} "
-                f"has color_space={space!r}; run it after a ColorMatrix that found the DNG colour tags")
-        space = canonical_color_space(space, "HueSatMap (meta.color_space)")
-        table, encoding = found
         ev = exposure_gain_ev(frame.meta) if self.ev is None else float(self.ev)
-        to_pp = rgb_to_rgb_matrix(space, _WORKING, "bradford")
-        from_pp = rgb_to_rgb_matrix(_WORKING, space, "bradford")
-        x = np.asarray(frame.data, dtype=np.float64) @ to_pp.T
-        y = apply_hue_sat_map(x, table, encoding=encoding, lookup_scale=2.0 ** -ev)
-        out = (y.astype(np.float64) @ from_pp.T).astype(np.float32)
-        return frame.replace(data=out)
+        return _map_in_prophoto(frame, *found, lookup_scale=2.0 ** -ev, stage=self.type_name)
+
+
+def _map_in_prophoto(frame: Frame, table: np.ndarray, encoding: str, *, lookup_scale: float, stage: str) -> Frame:
+    """Convert ``frame`` to linear ProPhoto RGB, apply an HSV table, convert back."""
+    space = frame.meta.color_space
+    if space is None or space == "camera":
+        raise DomainError(
+            f"stage {stage!r} needs a named linear colour space, but {frame.meta.source or 'the frame'} "
+            f"has color_space={space!r}; run it after a ColorMatrix that found the DNG colour tags")
+    space = canonical_color_space(space, f"stage {stage!r} (meta.color_space)")
+    to_pp = rgb_to_rgb_matrix(space, _WORKING, "bradford")
+    from_pp = rgb_to_rgb_matrix(_WORKING, space, "bradford")
+    x = np.asarray(frame.data, dtype=np.float64) @ to_pp.T
+    y = apply_hue_sat_map(x, table, encoding=encoding, lookup_scale=lookup_scale)
+    return frame.replace(data=(y.astype(np.float64) @ from_pp.T).astype(np.float32))
+
+
+def look_table_for(meta: CaptureMetadata) -> tuple[np.ndarray, str] | None:
+    """Return the (value, hue, sat, 3) ProfileLookTable of ``meta`` and its encoding, or None."""
+    dng = _dng(meta)
+    dims, data = dng.get("look_table_dims"), dng.get("look_table_data")
+    if dims is None or data is None:
+        return None
+    n_hue, n_sat, n_val = (int(v) for v in dims)
+    table = np.asarray(data, dtype=np.float64).reshape(n_val, n_hue, n_sat, 3)
+    encoding = HUE_SAT_MAP_ENCODINGS.get(int(dng.get("look_table_encoding", 0) or 0), "linear")
+    return table, encoding
+
+
+@register_stage
+@dataclass(frozen=True)
+class LookTable(Stage):
+    """Apply the DNG profile's ProfileLookTable (dims, encoding) in linear ProPhoto RGB.
+
+    Notes
+    -----
+    LINEAR_RGB → LINEAR_RGB, H×W×3 float32 in any named working space. The
+    same HSV table lookup as :class:`HueSatMap` (:func:`apply_hue_sat_map`),
+    but one table (no illuminant mix) indexed at the frame's exposed values:
+    the SDK applies it after the exposure ramp, so place it after
+    :class:`BlackRender` (or right after ``hue_sat_map``). A frame without
+    the tags passes unchanged.
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, ProfileLookTableDims / Data / Encoding
+    (50981 / 50982 / 51108); Adobe DNG SDK ``dng_render.cpp``.
+    """
+
+    type_name = "look_table"
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.LINEAR_RGB,), out_domain=Domain.LINEAR_RGB, pointwise=True)
+
+    def process(self, frame: Frame) -> Frame:
+        found = look_table_for(frame.meta)
+        if found is None:
+            return frame
+        return _map_in_prophoto(frame, *found, lookup_scale=1.0, stage=self.type_name)

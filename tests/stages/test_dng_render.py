@@ -13,7 +13,7 @@ from ispkit.frame import cfa_color_indices
 from ispkit.io import write_dng
 from ispkit.stages.color_matrix import dng_color_solution
 from ispkit.stages.colorspaces import rgb_to_rgb_matrix
-from ispkit.stages.dng_render import BlackRender, HueSatMap, apply_hue_sat_map, exposure_ramp
+from ispkit.stages.dng_render import BlackRender, HueSatMap, LookTable, apply_hue_sat_map, exposure_ramp
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -230,3 +230,24 @@ def test_hue_sat_map_stage_without_tags_is_a_no_op(tmp_path):
     a = plain.run(frame, fuse=False).output.data
     b = plain.insert_after("color_matrix", HueSatMap()).run(frame, fuse=False).output.data
     np.testing.assert_array_equal(a, b)
+
+
+def test_dng_look_table_tags_render_through_the_pipeline(tmp_path):
+    """ProfileLookTableDims / Data / Encoding written into a DNG: one table, indexed at the exposed values."""
+    rng = np.random.default_rng(5)
+    n_hue, n_sat, n_val = 10, 4, 5
+    table = _random_table(rng, n_val, n_hue, n_sat)
+    path = write_dng(tmp_path / "look.dng", _patch_mosaic("GBRG"), "GBRG", black_level=256, white_level=4095,
+                     color_matrix1=BMPCC4K_D65, calibration_illuminant1=21, as_shot_neutral=[0.55, 1.0, 0.62],
+                     baseline_exposure=0.3, look_table_dims=(n_hue, n_sat, n_val), look_table_data=table.ravel(),
+                     look_table_encoding=0)
+    frame = ispkit.read_raw(path)
+    assert frame.meta.extra["dng"]["look_table_dims"] == [n_hue, n_sat, n_val]
+    plain = ispkit.load_preset("default").remove("gamma")
+    looked = plain.insert_after("color_matrix", LookTable())
+    a = _patch_means(plain.run(frame, fuse=False).output.data).astype(np.float64)
+    b = _patch_means(looked.run(frame, fuse=False).output.data).astype(np.float64)
+    to_pp = rgb_to_rgb_matrix("sRGB", "ProPhoto RGB", "bradford")
+    want = _reference_hue_sat_map(a @ to_pp.T, table.astype(np.float32), "linear") @ np.linalg.inv(to_pp).T
+    assert np.abs(b - a).max() > 0.01
+    np.testing.assert_allclose(b, want, atol=2e-5)
