@@ -396,7 +396,7 @@ DEMOSAIC_METHODS: dict[str, Callable[..., np.ndarray]] = {
 
 
 def demosaic(mosaic: np.ndarray, cfa_pattern: str = "RGGB", method: str = "malvar2004", *,
-             refine: bool = True, out: np.ndarray | None = None) -> np.ndarray:
+             refine: bool = True, clip_level: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Interpolate the two missing colours at every pixel of a Bayer mosaic.
 
     Parameters
@@ -405,6 +405,14 @@ def demosaic(mosaic: np.ndarray, cfa_pattern: str = "RGGB", method: str = "malva
     cfa_pattern : "RGGB" | "BGGR" | "GRBG" | "GBRG", read from the top-left pixel.
     method : a key of :data:`DEMOSAIC_METHODS`.
     refine : Menon (2007) only — run the refining step (default True).
+    clip_level : clip-aware interpolation: samples above this level are
+        limited to it before the missing colours are interpolated, and every
+        pixel keeps its own recorded sample. Pass the lowest channel white
+        point (every channel is still recorded below it): clipped regions
+        then interpolate as the neutral they will be displayed as, instead
+        of mixing channels clipped at different levels, which leaves
+        cyan/yellow/magenta specks along clipped edges. None (default)
+        interpolates the samples as they are.
     out : optional preallocated C-contiguous float32 H×W×3 array to fill.
 
     Returns
@@ -434,12 +442,39 @@ def demosaic(mosaic: np.ndarray, cfa_pattern: str = "RGGB", method: str = "malva
     fn = DEMOSAIC_METHODS.get(method) if isinstance(method, str) else None
     if fn is None:
         raise unknown_name("demosaic method", method, DEMOSAIC_METHODS, "demosaic")
-    if method == "menon2007":
-        return fn(mosaic, cfa_pattern, refine=refine, out=out)
-    if refine is not True:
+    if method != "menon2007" and refine is not True:
         raise ParameterError(f"demosaic: refine={refine!r} applies only to method 'menon2007', "
                              f"not {method!r}; leave it at its default")
-    return fn(mosaic, cfa_pattern, out=out)
+    kwargs = {"refine": refine} if method == "menon2007" else {}
+    if clip_level is None:
+        return fn(mosaic, cfa_pattern, out=out, **kwargs)
+    return _demosaic_clip_aware(fn, mosaic, cfa_pattern, _check_clip_level(clip_level), out, kwargs)
+
+
+def _check_clip_level(clip_level: object) -> float:
+    try:
+        level = float(clip_level)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        level = float("nan")
+    if not (np.isfinite(level) and level > 0):
+        raise ParameterError(f"demosaic: clip_level must be a positive finite number (the lowest channel "
+                             f"white point), got {clip_level!r}")
+    return level
+
+
+def _demosaic_clip_aware(fn: Callable[..., np.ndarray], mosaic: np.ndarray, cfa_pattern: str, level: float,
+                         out: np.ndarray | None, kwargs: dict) -> np.ndarray:
+    """Interpolate from samples limited to ``level``; put each pixel's own sample back."""
+    where = "demosaic(clip_level=...)"
+    x = _check_mosaic(mosaic, where)
+    cfa = cfa_color_indices(check_cfa_pattern(cfa_pattern, where))
+    dtype = np.float64 if x.dtype in (np.float64, np.longdouble) else np.float32
+    limited = np.minimum(x, dtype(level), dtype=dtype)  # NaN stays NaN: the kernel reports it
+    res = fn(limited, cfa_pattern, out=out, **kwargs)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            res[dy::2, dx::2, cfa[dy, dx]] = x[dy::2, dx::2]
+    return res
 
 
 def mosaic(rgb: np.ndarray, cfa_pattern: str = "RGGB") -> np.ndarray:
@@ -479,6 +514,12 @@ class Demosaic(Stage):
     method : a key of :data:`DEMOSAIC_METHODS` (default ``"malvar2004"``).
     clip : clip the result to [0, 1] (linear filters overshoot at edges);
         default False keeps the values.
+    clip_aware : interpolate the missing colours from samples limited to the
+        lowest channel white point (``min(meta.white_point)``; every pixel
+        keeps its own sample) — see ``clip_level`` of :func:`demosaic`.
+        Removes the coloured specks clipped highlights leave along their
+        edges, matching the neutral the ``clip`` highlight method displays
+        them as. No effect when the frame carries no white point.
 
     Notes
     -----
@@ -489,6 +530,7 @@ class Demosaic(Stage):
     type_name = "demosaic"
     method: str = "malvar2004"
     clip: bool = False
+    clip_aware: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, str) or self.method not in DEMOSAIC_METHODS:
@@ -496,6 +538,9 @@ class Demosaic(Stage):
                                "stage 'demosaic' parameter 'method'")
         if not isinstance(self.clip, (bool, np.bool_)):
             raise ParameterError(f"stage 'demosaic' parameter 'clip' must be True or False, got {self.clip!r}")
+        if not isinstance(self.clip_aware, (bool, np.bool_)):
+            raise ParameterError("stage 'demosaic' parameter 'clip_aware' must be True or False, "
+                                 f"got {self.clip_aware!r}")
 
     @property
     def spec(self) -> StageSpec:
@@ -503,7 +548,9 @@ class Demosaic(Stage):
                          requires=("cfa_pattern",))
 
     def process(self, frame: Frame) -> Frame:
-        rgb = demosaic(frame.data, frame.meta.cfa_pattern, self.method)
+        wp = frame.meta.white_point
+        level = float(np.min(wp)) if self.clip_aware and wp is not None else None
+        rgb = demosaic(frame.data, frame.meta.cfa_pattern, self.method, clip_level=level)
         if self.clip:
             np.clip(rgb, 0.0, 1.0, out=rgb)
         return frame.replace(data=rgb, domain=Domain.CAMERA_RGB)

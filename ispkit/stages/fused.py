@@ -6,7 +6,8 @@ The fuser recognises, anywhere in a pipeline, the run
     → color_matrix → gamma
 
 with parameters the fused kernel supports (metadata white balance, bilinear
-or Malvar demosaic, highlight clip, an OETF with clipping) and replaces it by
+or Malvar demosaic — clip-aware only when the highlight clip follows —,
+highlight clip, an OETF with clipping) and replaces it by
 a :class:`FusedRender` node. ``FusedRender`` computes the same numbers as the
 run (black levels, gains, clip levels, matrix and curve all come from the
 stages' own functions), and runs the original stages instead whenever a frame
@@ -74,12 +75,15 @@ def _match_at(nodes: Sequence[tuple[str, Stage]], i: int) -> int:
     st = at(j)
     if not (isinstance(st, Demosaic) and st.method in _DEMOSAIC_CODES and not getattr(st, "clip", False)):
         return 0
+    clip_aware = bool(getattr(st, "clip_aware", False))
     j += 1
     st = at(j)
     if isinstance(st, HighlightRecovery):
         if st.method != "clip":
             return 0
         j += 1
+    elif clip_aware:
+        return 0  # clip-aware samples equal limited ones only when the highlight clip follows
     st = at(j)
     if not isinstance(st, ColorMatrix):
         return 0
@@ -190,6 +194,11 @@ class FusedRender(Stage):
                             noise_profile=_scale_noise_profile(meta.noise_profile, gains))
         k += 1
         method = _DEMOSAIC_CODES[stages[k].method]
+        wb_hi = 1.0 if wb.clip else np.inf
+        if getattr(stages[k], "clip_aware", False):
+            # interpolating from samples limited to min(white point), then the highlight clip at that
+            # level: the same as limiting every sample as it is loaded
+            wb_hi = min(wb_hi, float(np.min(meta.white_point)))
         k += 1
         hl_clip = np.inf
         if isinstance(stages[k], HighlightRecovery):
@@ -206,7 +215,7 @@ class FusedRender(Stage):
         extra["transfer_function"] = _transfer_record(gamma.curve, gamma.gamma, gamma.toe_slope)
         meta = meta.replace(extra=extra)
         return _Plan(cfa=cidx, black=black, scale=scale, wb_lo=0.0 if wb.clip else -np.inf,
-                     wb_hi=1.0 if wb.clip else np.inf, method=method, hl_clip=hl_clip, ccm=ccm,
+                     wb_hi=wb_hi, method=method, hl_clip=hl_clip, ccm=ccm,
                      lo=0.0, hi=1.0, gamma=gamma, meta=meta)
 
     @staticmethod
