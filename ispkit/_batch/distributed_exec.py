@@ -5,8 +5,9 @@ is started when no scheduler address is given. Tasks are idempotent (atomic
 writes of deterministic bytes), so distributed's retry of a task whose worker
 died duplicates nothing; ``distributed.scheduler.allowed-failures`` is set to
 :data:`ALLOWED_FAILURES` so a file that kills every worker it meets ends as
-``KilledWorker`` — reported failed — instead of looping. (On a user's
-cluster the scheduler's own setting applies.)
+``KilledWorker`` — reported failed — instead of looping, and
+``worker-saturation`` to 1.0 so that a worker holds only the file it renders
+when it dies. (On a user's cluster the scheduler's own settings apply.)
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def _client(distributed: Any, workers: int, scheduler: str | None) -> tuple[Any,
         except (OSError, TimeoutError) as exc:
             raise BatchError(f"batch: cannot reach the Dask scheduler at {scheduler!r} ({exc}); "
                              "check the address (e.g. tcp://host:8786)") from exc
+    import logging
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+                                       dashboard_address=None, silence_logs=logging.ERROR)
     return distributed.Client(cluster), cluster
 
 
@@ -60,7 +62,10 @@ def run_dask(tasks: Sequence[Task], workers: int, scheduler: str | None,
     dask, distributed = _import_distributed()
     if not tasks:
         return
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+    # one task in processing per worker thread: a worker's death then makes only the file it was
+    # rendering "suspicious" (with the default saturation of 1.1 a queued innocent file could be killed twice)
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                          "distributed.scheduler.worker-saturation": 1.0}):
         client, cluster = _client(distributed, workers, scheduler)
     try:
         run = uuid.uuid4().hex[:8]
