@@ -65,6 +65,7 @@ DNG_TAGS: dict[str, int] = {
     "ProfileHueSatMapData2": 50939, "ProfileHueSatMapEncoding": 51107,
     "BaselineExposureOffset": 51109, "DefaultBlackRender": 51110, "ShadowScale": 50739,
     "ProfileLookTableDims": 50981, "ProfileLookTableData": 50982, "ProfileLookTableEncoding": 51108,
+    "ProfileToneCurve": 50940,
 }
 
 _CFA_CODE = {"R": 0, "G": 1, "B": 2}
@@ -226,11 +227,26 @@ def _hsv_table_tags(kind: str, dims: Any, data1: Any, data2: Any, encoding: Any,
     return out
 
 
+def _check_tone_curve(points: Any) -> np.ndarray:
+    try:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        pts = np.zeros((0, 2))
+    ok = (len(pts) >= 2 and np.all(np.isfinite(pts)) and np.all((pts >= 0) & (pts <= 1))
+          and np.all(np.diff(pts[:, 0]) > 0) and tuple(pts[0]) == (0.0, 0.0) and tuple(pts[-1]) == (1.0, 1.0))
+    if not ok:
+        raise ParameterError(
+            "write_dng: profile_tone_curve must be ≥ 2 points (x, y) in [0, 1] with x strictly increasing, "
+            f"from (0, 0) to (1, 1) (DNG 1.6 ProfileToneCurve), got {np.asarray(points).tolist()!r}")
+    return pts
+
+
 def _profile_tags(*, has_cm2: bool, has_neutral: bool, camera_calibration1: Any, camera_calibration2: Any,
                   analog_balance: Any, as_shot_white_xy: Any, baseline_exposure_offset: Any,
                   default_black_render: Any, hue_sat_map_dims: Any, hue_sat_map_data1: Any,
                   hue_sat_map_data2: Any, hue_sat_map_encoding: Any, look_table_dims: Any = None,
-                  look_table_data: Any = None, look_table_encoding: Any = None) -> dict[int, tuple[int, Any]]:
+                  look_table_data: Any = None, look_table_encoding: Any = None,
+                  profile_tone_curve: Any = None) -> dict[int, tuple[int, Any]]:
     """The optional colour-profile tags of :func:`write_dng` as {code: (TIFF type, values)}."""
     out: dict[int, tuple[int, Any]] = {}
     cc1 = _check_matrix(camera_calibration1, "camera_calibration1")
@@ -263,6 +279,8 @@ def _profile_tags(*, has_cm2: bool, has_neutral: bool, camera_calibration1: Any,
     out.update(_hsv_table_tags("hue_sat_map", hue_sat_map_dims, hue_sat_map_data1, hue_sat_map_data2,
                                hue_sat_map_encoding, has_cm2))
     out.update(_hsv_table_tags("look_table", look_table_dims, look_table_data, None, look_table_encoding, has_cm2))
+    if profile_tone_curve is not None:
+        out[50940] = (_FLOAT, _check_tone_curve(profile_tone_curve).astype(np.float32).ravel().tolist())
     return out
 
 
@@ -322,7 +340,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
               default_black_render: int | None = None, hue_sat_map_dims: Any = None,
               hue_sat_map_data1: Any = None, hue_sat_map_data2: Any = None,
               hue_sat_map_encoding: int | None = None, look_table_dims: Any = None,
-              look_table_data: Any = None, look_table_encoding: int | None = None) -> Path:
+              look_table_data: Any = None, look_table_encoding: int | None = None,
+              profile_tone_curve: Any = None) -> Path:
     """Write a Bayer mosaic as a minimal valid DNG 1.4 file that LibRaw reads.
 
     Parameters
@@ -357,6 +376,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         them; ``hue_sat_map_encoding`` 0 = linear, 1 = sRGB (DNG 1.4).
     look_table_dims, look_table_data, look_table_encoding : the
         ProfileLookTable (one table, same layout and encoding values).
+    profile_tone_curve : optional N×2 ProfileToneCurve points (x, y) in
+        [0, 1], x strictly increasing, from (0, 0) to (1, 1).
 
     Returns
     -------
@@ -410,7 +431,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         baseline_exposure_offset=baseline_exposure_offset, default_black_render=default_black_render,
         hue_sat_map_dims=hue_sat_map_dims, hue_sat_map_data1=hue_sat_map_data1,
         hue_sat_map_data2=hue_sat_map_data2, hue_sat_map_encoding=hue_sat_map_encoding,
-        look_table_dims=look_table_dims, look_table_data=look_table_data, look_table_encoding=look_table_encoding)
+        look_table_dims=look_table_dims, look_table_data=look_table_data, look_table_encoding=look_table_encoding,
+        profile_tone_curve=profile_tone_curve)
     neutral = None
     if as_shot_neutral is not None:
         neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
@@ -646,6 +668,9 @@ def _profile_tag_values(tags: Any) -> dict[str, Any]:
     v = _scalar(tags.get(50739))
     if v is not None and v > 0:
         out["shadow_scale"] = v
+    curve = _tag_values(tags.get(50940))
+    if curve and len(curve) >= 4 and len(curve) % 2 == 0:
+        out["profile_tone_curve"] = np.asarray(curve, dtype=np.float64).reshape(-1, 2)
     for kind, (c_dims, c_data1, c_data2, c_enc) in _HSV_TABLES.items():
         dims = _tag_values(tags.get(c_dims))
         if not dims or len(dims) < 3:
@@ -678,7 +703,7 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
     ``baseline_exposure_offset``, ``default_black_render``, ``shadow_scale``,
     ``hue_sat_map_dims`` (3 ints), ``hue_sat_map_data1/2`` (flat float64),
     ``hue_sat_map_encoding``, ``look_table_dims`` / ``look_table_data`` /
-    ``look_table_encoding``, ``noise_profile``
+    ``look_table_encoding``, ``profile_tone_curve`` (N×2), ``noise_profile``
     (flat list), ``linearization_table``, ``black_level`` (flat list),
     ``black_level_repeat_dim``, ``white_level``, ``cfa_pattern`` (from
     CFAPattern), ``raw_shape``, ``samples_per_pixel``, ``photometric``,

@@ -14,7 +14,8 @@ from .colorspaces import (COLOR_SPACES, apply_color_matrix, cct_to_xy, chromatic
                           rgb_to_rgb_matrix, xy_to_cct, xyz_to_rgb_matrix)
 from .defective_pixels import DefectivePixelCorrection, correct_defective_pixels, detect_defective_pixels
 from .demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, mosaic
-from .dng_render import BlackRender, HueSatMap, LookTable, apply_hue_sat_map, exposure_ramp
+from .dng_render import (BlackRender, HueSatMap, LookTable, ProfileToneCurve, apply_hue_sat_map,
+                         exposure_ramp)
 from .exposure import Exposure, apply_exposure
 from .fused import FusedRender, fuse_render_chain
 from .gamma import Gamma, GammaExpand, gamma_compress, gamma_expand
@@ -39,7 +40,7 @@ __all__ = [
     "Demosaic", "demosaic", "mosaic", "DEMOSAIC_METHODS",
     "HighlightRecovery", "recover_highlights",
     "ColorMatrix", "ColorConvert", "ColorimetryWarning", "camera_to_working_matrix", "dng_camera_to_xyz",
-    "HueSatMap", "LookTable", "BlackRender", "apply_hue_sat_map", "exposure_ramp",
+    "HueSatMap", "LookTable", "ProfileToneCurve", "BlackRender", "apply_hue_sat_map", "exposure_ramp",
     "COLOR_SPACES", "apply_color_matrix", "rgb_to_rgb_matrix", "xyz_to_rgb_matrix",
     "chromatic_adaptation_matrix", "xy_to_cct", "cct_to_xy",
     "ToneCurve", "Reinhard", "Filmic", "AutoExposure", "LocalContrast", "NightTone",

@@ -4,9 +4,10 @@ The DNG SDK renders a raw file as camera → linear ProPhoto RGB (the
 ColorMatrix / ForwardMatrix step, :mod:`ispkit.stages.color_matrix`) →
 ``ProfileHueSatMap`` (hue shift, saturation and value scale looked up in HSV)
 → exposure ramp with an automatic black point (skipped when the profile's
-``DefaultBlackRender`` is None) → ``ProfileLookTable`` → tone curve → output
-space. This module holds the HueSatMap, the black render and the look
-table; all are opt-in stages, in that order after ``color_matrix``
+``DefaultBlackRender`` is None) → ``ProfileLookTable`` → ``ProfileToneCurve``
+→ output space. This module holds the HueSatMap, the black render, the look
+table and the profile tone curve (a look, not colorimetry); all are opt-in
+stages, in that order after ``color_matrix``
 (``pipe.insert_after("color_matrix", HueSatMap())``), that read their tables
 from ``meta.extra["dng"]`` as :func:`ispkit.io.read_raw` stores them.
 
@@ -15,10 +16,12 @@ References
 Adobe, *Digital Negative (DNG) Specification* 1.6.0.0 (2020), tags
 ProfileHueSatMapDims (50937), ProfileHueSatMapData1/2 (50938/50939),
 ProfileHueSatMapEncoding (51107), ProfileLookTableDims / Data / Encoding
-(50981 / 50982 / 51108), DefaultBlackRender (51110), ShadowScale (50739);
+(50981 / 50982 / 51108), ProfileToneCurve (50940), DefaultBlackRender (51110),
+ShadowScale (50739);
 chapter 6 "Mapping Camera Color Space to CIE XYZ Space".
 Adobe DNG SDK 1.6, ``dng_reference.cpp`` (``RefBaselineHueSatMap``,
-``DNG_RGBtoHSV`` / ``DNG_HSVtoRGB``) and ``dng_render.cpp``
+``DNG_RGBtoHSV`` / ``DNG_HSVtoRGB``, ``RefBaselineRGBTone``), ``dng_spline.cpp``
+and ``dng_render.cpp``
 (``dng_function_exposure_ramp``, default shadows 5, ``defaultBlackRender_None``).
 """
 
@@ -41,8 +44,12 @@ __all__ = [
     "apply_hue_sat_map",
     "hue_sat_map_for",
     "look_table_for",
+    "spline_slopes",
+    "evaluate_spline",
+    "apply_rgb_tone",
     "HueSatMap",
     "LookTable",
+    "ProfileToneCurve",
     "BlackRender",
     "HUE_SAT_MAP_ENCODINGS",
 ]
@@ -426,3 +433,123 @@ class LookTable(Stage):
         if found is None:
             return frame
         return _map_in_prophoto(frame, *found, lookup_scale=1.0, stage=self.type_name)
+
+
+# ---------------------------------------------------------------------------
+# ProfileToneCurve
+
+
+def spline_slopes(x: Any, y: Any) -> np.ndarray:
+    """Return the knot slopes of the natural cubic spline through (x, y).
+
+    Notes
+    -----
+    The curve that is C0, C1 and C2 continuous with zero second derivative
+    at both ends (what the DNG SDK's ``dng_spline_solver`` computes): the
+    tridiagonal system ``h[i]·s[i-1] + 2(h[i-1] + h[i])·s[i] + h[i-1]·s[i+1]
+    = 3(h[i]·d[i-1] + h[i-1]·d[i])`` with ``2s[0] + s[1] = 3d[0]`` and
+    ``s[n-2] + 2s[n-1] = 3d[n-2]`` (``h`` knot spacing, ``d`` secant slopes).
+    Two knots give the straight line.
+    """
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = xs.size
+    if n < 2 or ys.size != n or np.any(np.diff(xs) <= 0):
+        raise ParameterError(f"spline_slopes: need ≥ 2 knots with x strictly increasing, got {n} knots")
+    h = np.diff(xs)
+    d = np.diff(ys) / h
+    if n == 2:
+        return np.array([d[0], d[0]])
+    a = np.zeros((n, n))
+    rhs = np.empty(n)
+    a[0, 0], a[0, 1], rhs[0] = 2.0, 1.0, 3.0 * d[0]
+    a[-1, -2], a[-1, -1], rhs[-1] = 1.0, 2.0, 3.0 * d[-1]
+    for i in range(1, n - 1):
+        a[i, i - 1], a[i, i], a[i, i + 1] = h[i], 2.0 * (h[i - 1] + h[i]), h[i - 1]
+        rhs[i] = 3.0 * (h[i] * d[i - 1] + h[i - 1] * d[i])
+    return np.linalg.solve(a, rhs)
+
+
+def evaluate_spline(x: Any, y: Any, slopes: Any, t: Any) -> np.ndarray:
+    """Evaluate the cubic Hermite spline with knots (x, y) and ``slopes`` at ``t`` (clamped to the knots' range)."""
+    xs, ys, ss = (np.asarray(v, dtype=np.float64) for v in (x, y, slopes))
+    tt = np.clip(np.asarray(t, dtype=np.float64), xs[0], xs[-1])
+    i = np.clip(np.searchsorted(xs, tt, side="right") - 1, 0, xs.size - 2)
+    h = xs[i + 1] - xs[i]
+    u = (tt - xs[i]) / h
+    h00, h10 = (1 + 2 * u) * (1 - u) ** 2, u * (1 - u) ** 2
+    h01, h11 = u * u * (3 - 2 * u), u * u * (u - 1)
+    return h00 * ys[i] + h10 * h * ss[i] + h01 * ys[i + 1] + h11 * h * ss[i + 1]
+
+
+def apply_rgb_tone(rgb: Any, curve: Any) -> np.ndarray:
+    """Apply a tone curve to RGB keeping hue: the largest and smallest channels through the curve, the middle interpolated.
+
+    Parameters
+    ----------
+    rgb : ...×3 linear RGB; values are clipped to [0, 1] first, as the SDK does.
+    curve : a callable mapping an array of [0, 1] values to [0, 1].
+
+    Notes
+    -----
+    ``mid' = min' + (max' − min')·(mid − min)/(max − min)``; neutrals
+    (max = min) go through the curve directly. float32 out.
+
+    References
+    ----------
+    Adobe DNG SDK ``dng_reference.cpp``, ``RefBaselineRGBTone``.
+    """
+    x = np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0)
+    lo, hi = x.min(axis=-1), x.max(axis=-1)
+    lo_t, hi_t = np.asarray(curve(lo), np.float64), np.asarray(curve(hi), np.float64)
+    span = hi - lo
+    pos = (span > 0)[..., None]
+    frac = np.where(pos, (x - lo[..., None]) / np.where(pos, span[..., None], 1.0), 0.0)
+    out = lo_t[..., None] + (hi_t - lo_t)[..., None] * frac
+    return out.astype(np.float32)
+
+
+@register_stage
+@dataclass(frozen=True)
+class ProfileToneCurve(Stage):
+    """Apply the DNG profile's ProfileToneCurve (a look) hue-preservingly in linear ProPhoto RGB.
+
+    Notes
+    -----
+    LINEAR_RGB → LINEAR_RGB, H×W×3 float32 in any named working space. The
+    curve is the natural cubic spline through the tag's (x, y) points
+    (:func:`spline_slopes`), applied with :func:`apply_rgb_tone` to values
+    clipped to [0, 1] — the output is display-referred, so run it last
+    before the gamma stage. A frame without the tag passes unchanged.
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, ProfileToneCurve (50940); Adobe DNG SDK
+    ``dng_spline.cpp`` and ``RefBaselineRGBTone``.
+    """
+
+    type_name = "profile_tone_curve"
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.LINEAR_RGB,), out_domain=Domain.LINEAR_RGB, pointwise=True)
+
+    def process(self, frame: Frame) -> Frame:
+        pts = _dng(frame.meta).get("profile_tone_curve")
+        if pts is None:
+            return frame
+        pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        slopes = spline_slopes(pts[:, 0], pts[:, 1])
+
+        def curve(v: np.ndarray) -> np.ndarray:
+            return np.clip(evaluate_spline(pts[:, 0], pts[:, 1], slopes, v), 0.0, 1.0)
+
+        space = frame.meta.color_space
+        if space is None or space == "camera":
+            raise DomainError(
+                f"stage 'profile_tone_curve' needs a named linear colour space, but {frame.meta.source or 'the frame'} "
+                f"has color_space={space!r}; run it after a ColorMatrix that found the DNG colour tags")
+        space = canonical_color_space(space, "stage 'profile_tone_curve' (meta.color_space)")
+        to_pp = rgb_to_rgb_matrix(space, _WORKING, "bradford")
+        from_pp = rgb_to_rgb_matrix(_WORKING, space, "bradford")
+        y = apply_rgb_tone(np.asarray(frame.data, dtype=np.float64) @ to_pp.T, curve)
+        return frame.replace(data=(y.astype(np.float64) @ from_pp.T).astype(np.float32))

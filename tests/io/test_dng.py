@@ -270,6 +270,8 @@ def test_write_dng_replaces_atomically(tmp_path):
     (dict(hue_sat_map_dims=(6, 2, 1), hue_sat_map_data1=np.zeros(36), hue_sat_map_encoding=2), ParameterError),
     (dict(look_table_data=np.zeros(36)), ParameterError),
     (dict(look_table_dims=(6, 2, 1), look_table_data=np.zeros(30)), ParameterError),
+    (dict(profile_tone_curve=[[0, 0], [0.5, 0.6], [0.4, 0.7], [1, 1]]), ParameterError),
+    (dict(profile_tone_curve=[[0, 0.1], [1, 1]]), ParameterError),
 ])
 def test_write_dng_rejects_bad_input(tmp_path, kwargs, error):
     args = dict(mosaic=np.zeros((4, 4), np.uint16), cfa_pattern="RGGB", black_level=0, white_level=4095,

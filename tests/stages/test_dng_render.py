@@ -251,3 +251,50 @@ def test_dng_look_table_tags_render_through_the_pipeline(tmp_path):
     want = _reference_hue_sat_map(a @ to_pp.T, table.astype(np.float32), "linear") @ np.linalg.inv(to_pp).T
     assert np.abs(b - a).max() > 0.01
     np.testing.assert_allclose(b, want, atol=2e-5)
+
+
+# --- ProfileToneCurve ---------------------------------------------------------------------------------
+
+CURVE = np.array([[0.0, 0.0], [0.05, 0.09], [0.18, 0.32], [0.45, 0.68], [0.8, 0.93], [1.0, 1.0]])
+
+
+def test_tone_curve_spline_is_the_natural_cubic_spline():
+    """DNG SDK dng_spline_solver: C2 with zero second derivative at the ends = scipy's natural CubicSpline."""
+    from scipy.interpolate import CubicSpline
+
+    from ispkit.stages.dng_render import evaluate_spline, spline_slopes
+
+    t = np.linspace(0, 1, 1001)
+    ref = CubicSpline(CURVE[:, 0], CURVE[:, 1], bc_type="natural")
+    s = spline_slopes(CURVE[:, 0], CURVE[:, 1])
+    np.testing.assert_allclose(s, ref(CURVE[:, 0], 1), atol=1e-12)
+    np.testing.assert_allclose(evaluate_spline(CURVE[:, 0], CURVE[:, 1], s, t), ref(t), atol=1e-12)
+    # two knots: the identity line
+    np.testing.assert_allclose(evaluate_spline([0, 1], [0, 1], spline_slopes([0, 1], [0, 1]), t), t, atol=1e-15)
+
+
+def test_dng_profile_tone_curve_renders_hue_preserving(tmp_path):
+    """ProfileToneCurve written into a DNG: max and min ProPhoto channels through the curve, the middle in proportion."""
+    from scipy.interpolate import CubicSpline
+
+    from ispkit.stages.dng_render import ProfileToneCurve
+
+    path = write_dng(tmp_path / "tone.dng", _patch_mosaic(scale=0.6), "RGGB", black_level=256, white_level=4095,
+                     color_matrix1=BMPCC4K_D65, calibration_illuminant1=21, as_shot_neutral=[0.55, 1.0, 0.62],
+                     profile_tone_curve=CURVE)
+    frame = ispkit.read_raw(path)
+    np.testing.assert_allclose(frame.meta.extra["dng"]["profile_tone_curve"], CURVE.astype(np.float32))
+    plain = ispkit.load_preset("default").remove("gamma")
+    toned = plain.insert_after("color_matrix", ProfileToneCurve())
+    a = _patch_means(plain.run(frame, fuse=False).output.data).astype(np.float64)
+    b = _patch_means(toned.run(frame, fuse=False).output.data).astype(np.float64)
+    to_pp = rgb_to_rgb_matrix("sRGB", "ProPhoto RGB", "bradford")
+    pp = np.clip(a @ to_pp.T, 0, 1)
+    curve = CubicSpline(CURVE[:, 0].astype(np.float32), CURVE[:, 1].astype(np.float32), bc_type="natural")
+    want = np.empty_like(pp)
+    for i, px in enumerate(pp):
+        lo, hi = px.min(), px.max()
+        want[i] = curve(lo) + (curve(hi) - curve(lo)) * (px - lo) / (hi - lo)
+    want = want @ np.linalg.inv(to_pp).T
+    assert np.abs(b - a).max() > 0.02
+    np.testing.assert_allclose(b, want, atol=2e-5)
