@@ -206,7 +206,9 @@ def _tasks(jobs: list[Job], run: _Run, weights_dir: str | None, overwrite: bool)
     tasks = []
     for job in jobs:
         if _is_done(job, prev, run.out_dir, run):
-            run.record({**run.base(job, "skipped"), "models": prev[job.output].get("models", [])})
+            old = prev[job.output]
+            run.record({**run.base(job, "skipped"), "models": old.get("models", []),
+                        "render_seconds": old.get("seconds"), "rendered_at": old.get("timestamp")})
             continue
         try:
             out = safe_output(run.out_dir, job.output)
@@ -286,5 +288,5 @@ def render_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         finally:
             run.progress.close()
             run.summary.seconds = time.perf_counter() - t0
-            run.summary.gallery = write_gallery(dst, run.records, f"ispkit batch: {src.name or src}")
+            run.summary.gallery = write_gallery(dst, run.records, f"ispkit batch: {src.absolute()}")
     return run.summary

@@ -23,10 +23,11 @@ h1{font-size:1.3em;margin:0 0 .2em} .meta{color:#9aa0a8;margin-bottom:1em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:14px}
 figure{margin:0;background:#22252b;border-radius:6px;padding:8px;overflow:hidden}
 figure img{width:100%;height:180px;object-fit:contain;background:#000;display:block}
-figcaption{font-size:12px;margin-top:6px;word-break:break-all} .dim{color:#9aa0a8}
+figcaption{font-size:12px;margin-top:6px;overflow-wrap:anywhere} .dim{color:#9aa0a8}
 .skipped{opacity:.85} table{border-collapse:collapse;margin-top:.6em}
 td,th{border:1px solid #3a3e46;padding:4px 8px;text-align:left;vertical-align:top}
-.failed h2{color:#ff8a80} code{font-size:12px}
+.failed{margin-bottom:1.5em} .failed h2{color:#ff8a80} code{font-size:12px}
+a{color:#8ab4f8} figcaption a{color:inherit;text-decoration:none}
 """
 
 _SCRIPT = """
@@ -59,7 +60,7 @@ def _figure(rec: dict[str, Any]) -> str:
     return (f'<figure class="{html.escape(status)}"><a href="{_href(out)}"><img src="{_href(thumb)}" '
             f'alt="{html.escape(rec["input_rel"])}" loading="eager"></a>'
             f'<figcaption><b>{html.escape(rec["input_rel"])}</b> → {html.escape(out)}<br>'
-            f'<span class="dim">{float(rec.get("seconds") or 0):.2f} s, {when}; preset '
+            f'<span class="dim">{float(rec.get("render_seconds") or rec.get("seconds") or 0):.2f} s, {when}; preset '
             f'{html.escape(str(rec.get("preset")))}, config {html.escape(str(rec.get("config_hash"))[:12])}; '
             f'models: {_models(rec)}</span></figcaption></figure>')
 
@@ -75,11 +76,17 @@ def _failures(failed: list[dict[str, Any]]) -> str:
 
 def write_gallery(out_dir: Path, records: list[dict[str, Any]], title: str) -> Path:
     """Write ``out_dir/index.html`` for this run's records (ok, skipped, failed) and return its path."""
+    records = sorted(records, key=lambda r: r["input_rel"])
     shown = [r for r in records if r.get("status") in ("ok", "skipped") and r.get("output")]
     failed = [r for r in records if r.get("status") == "failed"]
+    first = records[0] if records else {}
+    settings = (f"preset {html.escape(str(first.get('preset')))}, format {html.escape(str(first.get('format')))}, "
+                f"config {html.escape(str(first.get('config_hash'))[:12])}, ispkit "
+                f"{html.escape(str(first.get('ispkit_version')))}, {html.escape(str(first.get('timestamp'))[:19])} UTC"
+                if first else "no captures found")
     head = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>")
-    body = (f"<h1>{html.escape(title)}</h1><p class=meta>{len(shown)} images, {len(failed)} failed — "
+    body = (f"<h1>{html.escape(title)}</h1><p class=meta>{len(shown)} images, {len(failed)} failed — {settings} — "
             f"manifest: <a href=\"ispkit-manifest.jsonl\">ispkit-manifest.jsonl</a></p>"
             f"{_failures(failed)}<div class=grid>{''.join(_figure(r) for r in shown)}</div></body></html>\n")
     path = out_dir / "index.html"
