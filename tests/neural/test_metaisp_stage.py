@@ -1,0 +1,180 @@
+"""DeviceRendition (stage ``device_rendition``): inputs from the frame, targets and mixes, fallbacks, tiling."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from ispkit.errors import ParameterError, UnknownNameError
+from ispkit.frame import CaptureMetadata, Domain, Frame
+from ispkit.neural import DeviceRendition, RandomWeightsWarning
+from ispkit.neural.device_rendition import (
+    color_scaler_from_gains,
+    estimate_color_scaler,
+    global_view,
+    normalize_target,
+    render_device_rendition,
+)
+from ispkit.neural.models.metaisp import MetaISPConfig, MetaISPNet, global_view_size, receptive_radius
+from ispkit.pipeline import Pipeline, get_stage_class, loads_config, pipeline_from_config, stage_names
+
+TINY = MetaISPConfig(ch1=8, ch2=8, emb_dim=8, xcit_dim=16, xcit_depth=1, illum_width=8)
+SITE = {"R": 0.1, "Gr": 0.2, "Gb": 0.3, "B": 0.4}  # constant value per CFA site
+
+
+def _site_mosaic(pattern: str, h: int = 16, w: int = 24) -> np.ndarray:
+    names = {"R": "R", "B": "B"}
+    m = np.zeros((h, w), np.float32)
+    for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        c = pattern[k]
+        if c == "G":  # green on a red row is Gr
+            row = pattern[0:2] if dy == 0 else pattern[2:4]
+            name = "Gr" if "R" in row else "Gb"
+        else:
+            name = names[c]
+        m[dy::2, dx::2] = SITE[name]
+    return m
+
+
+def _frame(data: np.ndarray, **meta) -> Frame:
+    base = dict(cfa_pattern="RGGB", wb_gains=[2.0, 1.0, 1.5], iso=200, exposure_time=0.008)
+    base.update(meta)
+    return Frame(np.asarray(data, np.float32), Domain.RAW_MOSAIC, CaptureMetadata(**base))
+
+
+def _scene(h: int = 64, w: int = 96, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    return (0.2 + 0.5 * (0.5 + 0.5 * np.sin(7 * xx) * np.cos(5 * yy)) + 0.02 * rng.standard_normal((h, w))
+            ).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """A seeded real_e checkpoint, so several stage instances share weights."""
+    torch.manual_seed(5)
+    path = tmp_path_factory.mktemp("metaisp") / "metaisp.real_e.pth"
+    torch.save(MetaISPNet().state_dict(), path)
+    return path
+
+
+def test_registered_and_listed():
+    assert "device_rendition" in stage_names()
+    assert get_stage_class("device_rendition") is DeviceRendition
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
+def test_inputs_follow_the_official_packing_and_metadata(pattern):
+    stage = DeviceRendition(device="cpu")
+    net = MetaISPNet(TINY)
+    t, extra = stage._inputs(_frame(_site_mosaic(pattern), cfa_pattern=pattern), net)
+    raw = t["raw"][0].numpy()
+    # official order: B, Gb(authors) = green on the red row, R, Gr(authors) = green on the blue row
+    np.testing.assert_allclose(raw.reshape(4, -1).mean(axis=1), [0.4, 0.2, 0.1, 0.3], atol=1e-7)
+    assert t["raw"].shape == (1, 4, 8, 16)  # 8×12 packed, padded to multiples of 8
+    # global view: B, mean(G), R
+    np.testing.assert_allclose(t["raw_full"][0, :, 4:-4, 4:-4].numpy().reshape(3, -1).mean(axis=1),
+                               [0.4, 0.25, 0.1], atol=1e-6)
+    # colour scaler: 1/as-shot neutral in B, G, R, G; exposure ×100, ISO/100
+    np.testing.assert_allclose(t["color_scaler"].reshape(-1).numpy(), [1.5, 1.0, 2.0, 1.0])
+    assert t["exp"].item() == pytest.approx(0.8) and t["iso"].item() == pytest.approx(2.0)
+    assert extra == {"color_scaler_source": "as_shot_neutral", "iso_exposure_source": "metadata"}
+
+
+def test_color_scaler_and_global_view_helpers():
+    np.testing.assert_allclose(color_scaler_from_gains([4.0, 2.0, 3.0]), [1.5, 1.0, 2.0, 1.0])
+    assert global_view_size(2688, 2688) == (448, 448)  # the release's crop → its 448² view
+    assert global_view_size(3000, 4000) == (384, 512)
+    assert global_view_size(32, 48) == (32, 48)
+    v = global_view(_site_mosaic("GRBG", 96, 128), "GRBG")
+    assert v.shape == (96, 128, 3) and v.dtype == np.float32
+    # shades of gray recovers the gains of a tinted grey scene (clipped pixels left out)
+    rng = np.random.default_rng(1)
+    grey = rng.uniform(0.05, 0.6, (32, 32, 1))
+    packed = grey * np.array([0.5, 0.8, 0.4, 0.8])  # B, Gr, R, Gb illuminant
+    packed[:4, :4] = 1.0
+    np.testing.assert_allclose(estimate_color_scaler(packed), [1.6, 1.0, 2.0, 1.0], rtol=1e-6)
+
+
+def test_targets_names_mixes_and_errors():
+    assert normalize_target("galaxy_s22") == {"galaxy_s22": 1.0}
+    assert normalize_target({"iphone_xr": 1, "pixel_6_pro": 3}) == {"iphone_xr": 0.25, "pixel_6_pro": 0.75}
+    with pytest.raises(UnknownNameError) as info:
+        DeviceRendition(target="pixel_7")
+    for name in ("pixel_6_pro", "galaxy_s22", "iphone_xr"):
+        assert name in str(info.value)
+    with pytest.raises(UnknownNameError):
+        DeviceRendition(target={"iphone_xr": 0.5, "nokia": 0.5})
+    for bad in ({"iphone_xr": -0.1, "galaxy_s22": 1.1}, {"iphone_xr": 0.0}, {}, {"iphone_xr": float("nan")}):
+        with pytest.raises(ParameterError):
+            DeviceRendition(target=bad)
+    with pytest.raises(UnknownNameError):
+        DeviceRendition(model="mwispnet.aim2020")
+    with pytest.raises(ParameterError):
+        DeviceRendition(tile=4)
+    net = MetaISPNet(TINY)
+    emb = DeviceRendition(target={"iphone_xr": 0.3, "pixel_6_pro": 0.7}).embedding(net)
+    want = 0.3 * net.emb.weight[2] + 0.7 * net.emb.weight[0]
+    torch.testing.assert_close(emb.reshape(-1), want, rtol=1e-6, atol=1e-7)
+
+
+def test_config_round_trip_with_a_mix():
+    stage = DeviceRendition(target={"iphone_xr": 0.3, "pixel_6_pro": 0.7}, tile=64)
+    toml = Pipeline([stage]).to_toml()
+    back = pipeline_from_config(loads_config(toml)).stages[0]
+    assert back == stage and hash(back) == hash(stage)
+
+
+def test_render_records_target_and_sources(weights_file):
+    frame = _frame(_scene())
+    with pytest.warns(RandomWeightsWarning):
+        DeviceRendition(device="cpu")(_frame(_scene(32, 32)))
+    a = DeviceRendition(weights=str(weights_file), device="cpu", target="galaxy_s22")(frame)
+    assert a.domain is Domain.DISPLAY_RGB and a.data.shape == (64, 96, 3) and a.data.dtype == np.float32
+    assert a.meta.device == "galaxy_s22" and a.meta.color_space == "sRGB"
+    assert a.meta.extra["color_scaler_source"] == "as_shot_neutral"
+    assert a.meta.extra["models"][-1]["weights"] == str(weights_file)
+    b = DeviceRendition(weights=str(weights_file), device="cpu", target="iphone_xr")(frame)
+    assert np.abs(a.data - b.data).max() > 1e-3  # the embedding changes the render
+    mix = DeviceRendition(weights=str(weights_file), device="cpu", target={"iphone_xr": 1, "galaxy_s22": 1})(frame)
+    assert mix.meta.device == "galaxy_s22:0.5+iphone_xr:0.5"
+    # no as-shot WB: shades of gray fills in and says so
+    nowb = DeviceRendition(weights=str(weights_file), device="cpu")(_frame(_scene(), wb_gains=None, iso=None))
+    assert nowb.meta.extra["color_scaler_source"] == "shades_of_gray"
+    assert nowb.meta.extra["iso_exposure_source"].startswith("default")
+    assert np.isfinite(nowb.data).all()
+
+
+def test_illuminant_head_estimates_the_scaler():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        out = DeviceRendition(model="metaisp.real_illuminants", device="cpu")(_frame(_scene(32, 48), wb_gains=None))
+    assert out.meta.extra["color_scaler_source"] == "illuminant_head"
+    assert len(out.meta.extra["color_scaler"]) == 4 and np.isfinite(out.data).all()
+
+
+def test_tiled_equals_untiled_tiny_network():
+    # 96×512 packed: tiles of 96 with 144 of context are cut on both sides in the middle
+    torch.manual_seed(0)
+    net = MetaISPNet(TINY).eval()
+    raw = torch.rand(1, 4, 96, 512)
+    d = net.default_inputs(raw)
+    with torch.inference_mode():
+        whole, _ = render_device_rendition(net, raw, d["raw_full"], d["color_scaler"], net.embed(1), d["exp"], d["iso"])
+        tiled, _ = render_device_rendition(net, raw, d["raw_full"], d["color_scaler"], net.embed(1), d["exp"], d["iso"],
+                                           tile=96, overlap=receptive_radius())
+        short, _ = render_device_rendition(net, raw, d["raw_full"], d["color_scaler"], net.embed(1), d["exp"], d["iso"],
+                                           tile=96, overlap=8)
+    assert float(whole.abs().max()) > 0.05
+    assert float((tiled - whole).abs().max()) < 1e-3
+    assert float((short - whole).abs().max()) > 1e-3  # too little context does show: the test can fail
+
+
+def test_tiled_stage_equals_untiled(weights_file):
+    frame = _frame(_scene(64, 96))
+    whole = DeviceRendition(weights=str(weights_file), device="cpu")(frame)
+    tiled = DeviceRendition(weights=str(weights_file), device="cpu", tile=16)(frame)
+    assert np.abs(tiled.data - whole.data).max() < 1e-3
