@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
+#: arguments that keep an example quick here (and independent of optional tools)
+FAST_ARGS = {"compare_developers": ["--fast"]}
 
 
 def test_examples_exist():
@@ -15,8 +17,8 @@ def test_examples_exist():
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(script, tmp_path):
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "out")], capture_output=True, text=True,
-                          timeout=600, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "out"), *FAST_ARGS.get(script.stem, [])],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert proc.stdout.strip(), f"{script.name} printed nothing"
     written = list((tmp_path / "out").glob("*"))
