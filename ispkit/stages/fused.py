@@ -79,8 +79,8 @@ def _match_at(nodes: Sequence[tuple[str, Stage]], i: int) -> int:
     j += 1
     st = at(j)
     if isinstance(st, HighlightRecovery):
-        if st.method != "clip":
-            return 0
+        if st.method != "clip" or getattr(st, "fringe", 0):
+            return 0  # the kernel clips per pixel; the fringe rim is a neighbourhood operation
         j += 1
     elif clip_aware:
         return 0  # clip-aware samples equal limited ones only when the highlight clip follows

@@ -85,3 +85,9 @@ def test_fused_default_with_clip_aware_equals_unfused(pattern):
     assert not any(isinstance(s, FusedRender) for _, s in pipe.remove("highlights").compiled_nodes())
     assert any(isinstance(s, FusedRender)
                for _, s in ispkit.load_preset("default").remove("highlights").compiled_nodes())
+
+
+def test_highlight_fringe_is_not_fused_away():
+    """The fused kernel has no fringe rim: a pipeline asking for one runs the stages."""
+    pipe = ispkit.load_preset("default").set({"highlights.fringe": 2})
+    assert not any(isinstance(s, FusedRender) for _, s in pipe.compiled_nodes())
