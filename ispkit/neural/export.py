@@ -51,7 +51,9 @@ def export_onnx(name_or_stage: "str | nn.Module | object", path: str | Path, *,
     The exported graph takes float32 NCHW input exactly as the network does
     (already packed/normalised); wrapper logic (packing, tiling) is not exported.
     Batch, height and width are dynamic; a graph whose layers are built from
-    the input's size falls back to the fixed ``input_shape`` with a RuntimeWarning.
+    the input's size falls back to the fixed ``input_shape`` with a RuntimeWarning,
+    and a model with ``onnx_dynamic = False`` (MetaISP: ``net(raw)`` with its
+    stand-in inputs, device 0) is exported for ``input_shape`` only.
     """
     contract: InputContract | None = None
     if isinstance(name_or_stage, str):
@@ -79,6 +81,9 @@ def export_onnx(name_or_stage: "str | nn.Module | object", path: str | Path, *,
     dynamic = {"input": {0: "batch", 2: "height", 3: "width"},
                "output": {0: "batch"} if (contract is not None and contract.scale == 0.0)
                else {0: "batch", 2: "out_height", 3: "out_width"}}
+    if getattr(model, "onnx_dynamic", True) is False:  # built from the example's size (MetaISP's grids)
+        _export(_OneInput(model), example, out, opset, None)  # defaulted arguments stay constants
+        return out
     try:
         _export(model, example, out, opset, dynamic)
     except Exception as exc:  # the TorchScript exporter raises several kinds for shape-dependent graphs
@@ -90,6 +95,17 @@ def export_onnx(name_or_stage: "str | nn.Module | object", path: str | Path, *,
         )
         _export(model, example, out, opset, None)
     return out
+
+
+class _OneInput(nn.Module):
+    """Call a model with its first argument only (its other arguments keep their defaults)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
 
 
 def _export(model: nn.Module, example: torch.Tensor, out: Path, opset: int,

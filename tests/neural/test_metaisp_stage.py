@@ -178,3 +178,22 @@ def test_tiled_stage_equals_untiled(weights_file):
     whole = DeviceRendition(weights=str(weights_file), device="cpu")(frame)
     tiled = DeviceRendition(weights=str(weights_file), device="cpu", tile=16)(frame)
     assert np.abs(tiled.data - whole.data).max() < 1e-3
+
+
+def test_onnx_export_reproduces_torch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from ispkit.neural import create_model, export_onnx
+
+    torch.manual_seed(4)
+    weights = create_model("metaisp.real_e").state_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = export_onnx("metaisp.real_e", tmp_path / "metaisp.onnx", input_shape=(1, 4, 32, 48), weights=weights)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["input"]  # device 0 and the stand-in inputs are constants
+    x = np.random.default_rng(4).random((1, 4, 32, 48), dtype=np.float32)
+    got = sess.run(None, {"input": x})[0]
+    with torch.inference_mode():
+        want = create_model("metaisp.real_e", weights=weights)(torch.from_numpy(x)).numpy()
+    assert got.shape == want.shape == (1, 3, 64, 96)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * max(1.0, float(np.abs(want).max())))

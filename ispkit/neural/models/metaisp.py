@@ -589,6 +589,10 @@ class MetaISPNet(nn.Module):
     2·``latent_n`` renders (iPhone → Pixel, then Pixel → Galaxy).
     """
 
+    #: ONNX export traces ``net(raw)`` with the stand-in inputs, whose grids and
+    #: global-view size are fixed by the example: the graph is exported for that size only.
+    onnx_dynamic = False
+
     def __init__(self, config: MetaISPConfig | None = None) -> None:
         super().__init__()
         cfg = config or MetaISPConfig()
@@ -651,8 +655,11 @@ class MetaISPNet(nn.Module):
 
     def embed(self, mobile_id: torch.Tensor | int) -> torch.Tensor:
         """Return the N×emb_dim×1×1 embedding of device ids."""
-        if not isinstance(mobile_id, torch.Tensor):
-            mobile_id = torch.tensor([int(mobile_id)])
+        if not isinstance(mobile_id, torch.Tensor):  # a constant row (keeps ONNX graphs free of an id input)
+            i = int(mobile_id)
+            if not 0 <= i < self.config.num_devices:
+                raise InputError(f"MetaISPNet: device ids must be in 0..{self.config.num_devices - 1}, got {i}")
+            return self.emb.weight[i][None, :, None, None]
         ids = mobile_id.to(self.emb.weight.device).long().reshape(-1)
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.config.num_devices):
             raise InputError(f"MetaISPNet: device ids must be in 0..{self.config.num_devices - 1}, got {ids.tolist()}")
