@@ -4,7 +4,8 @@ ispkit's docstrings cross-reference with Sphinx roles (``:func:`read_capture```,
 ``:class:`~ispkit.frame.Frame```), which Markdown would print literally. Each
 role becomes an autorefs link to the object it names, resolved the way Sphinx
 resolves it: as written, then relative to the documented object, its
-parents, its module and the package. A role that names nothing in ispkit is a
+parents, its module and the package, then as a name defined exactly once
+anywhere in ispkit. A role that names nothing in ispkit is a
 broken reference: it is logged as a warning, so ``mkdocs build --strict`` fails
 naming the docstring and the role. A role naming an object outside ispkit
 (``numpy.ndarray``, ``ValueError``) becomes plain code.
@@ -86,7 +87,34 @@ def resolve(collection: griffe.ModulesCollection, obj: griffe.Object | griffe.Al
         candidate = f"{scope}.{target}"
         if _exists(collection, candidate):
             return _runtime_path(collection, candidate)
-    return None
+    # Like Sphinx's search: a bare name defined exactly once anywhere in the package (e.g. a kernel in
+    # a private module that the documented module imports under another name).
+    matches = _index(collection).get(target, [])
+    return matches[0] if len(matches) == 1 else None
+
+
+_INDEX: dict[int, dict[str, list[str]]] = {}
+
+
+def _index(collection: griffe.ModulesCollection) -> dict[str, list[str]]:
+    """Name (and dotted tails such as ``Class.method``) → the full paths of ispkit objects defining it."""
+    if id(collection) not in _INDEX:
+        index: dict[str, list[str]] = {}
+
+        def walk(obj: Any) -> None:
+            for member in obj.members.values():
+                if member.is_alias:
+                    continue
+                parts = member.path.split(".")
+                for k in range(1, 3):
+                    if len(parts) > k:
+                        index.setdefault(".".join(parts[-k:]), []).append(member.path)
+                if member.is_module or member.is_class:
+                    walk(member)
+
+        walk(collection[PACKAGE])
+        _INDEX[id(collection)] = index
+    return _INDEX[id(collection)]
 
 
 def _is_external(target: str) -> bool:
