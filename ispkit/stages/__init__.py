@@ -8,7 +8,7 @@ from .bayer_denoise import (BAYER_DENOISE_METHODS, BayerDenoise, denoise_bayer,
                             register_bayer_denoise_method)
 from .black_level import BlackLevel, subtract_black_level
 from .chroma_denoise import ChromaDenoise, chroma_denoise
-from .color_matrix import (ColorConvert, ColorimetryWarning, ColorMatrix, camera_to_working_matrix,
+from .color_matrix import (CameraProfile, ColorConvert, ColorimetryWarning, ColorMatrix, camera_to_working_matrix,
                            dng_camera_to_xyz)
 from .colorspaces import (COLOR_SPACES, apply_color_matrix, cct_to_xy, chromatic_adaptation_matrix,
                           rgb_to_rgb_matrix, xy_to_cct, xyz_to_rgb_matrix)
@@ -41,6 +41,7 @@ __all__ = [
     "HighlightRecovery", "recover_highlights",
     "ColorMatrix", "ColorConvert", "ColorimetryWarning", "camera_to_working_matrix", "dng_camera_to_xyz",
     "HueSatMap", "LookTable", "ProfileToneCurve", "BlackRender", "apply_hue_sat_map", "exposure_ramp",
+    "CameraProfile",
     "COLOR_SPACES", "apply_color_matrix", "rgb_to_rgb_matrix", "xyz_to_rgb_matrix",
     "chromatic_adaptation_matrix", "xy_to_cct", "cct_to_xy",
     "ToneCurve", "Reinhard", "Filmic", "AutoExposure", "LocalContrast", "NightTone",

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import DomainError, InputError, MissingMetadataError, ParameterError, unknown_name
 from ..frame import CaptureMetadata, Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
+from ..pipeline.profiles import read_camera_profile
 from .colorspaces import (
     apply_color_matrix,
     canonical_color_space,
@@ -64,6 +65,8 @@ __all__ = [
     "camera_to_working_matrix",
     "ColorMatrix",
     "ColorConvert",
+    "CameraProfile",
+    "apply_camera_profile",
 ]
 
 
@@ -676,3 +679,106 @@ class ColorConvert(Stage):
         matrix = rgb_to_rgb_matrix(src, dst, self.cat)
         out = apply_color_matrix(frame.data, matrix, clip=self.clip)
         return frame.replace(data=out, color_space=dst)
+
+
+#: ``meta.extra["dng"]`` keys that belong to the camera profile (replaced by an external one)
+_PROFILE_EXTRA_KEYS = ("baseline_exposure_offset", "default_black_render", "hue_sat_map_dims",
+                       "hue_sat_map_data1", "hue_sat_map_data2", "hue_sat_map_encoding", "look_table_dims",
+                       "look_table_data", "look_table_encoding", "profile_tone_curve")
+
+
+def apply_camera_profile(meta: CaptureMetadata, profile: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the metadata fields that put ``profile`` (e.g. :func:`ispkit.io.dng.read_dcp`) in place of the file's own.
+
+    Notes
+    -----
+    ColorMatrix1/2, CalibrationIlluminant1/2 and ForwardMatrix1/2 come from
+    the profile; the file's CameraCalibration1/2 are dropped (the DNG SDK
+    keeps them for an external profile only when its
+    ProfileCalibrationSignature matches, which ispkit does not read);
+    AnalogBalance and the as-shot white stay. ``cam_to_xyz`` becomes the
+    inverse of the profile's most daylight-like ColorMatrix. The profile's
+    BaselineExposureOffset, DefaultBlackRender, HueSatMap, LookTable and
+    ToneCurve replace the file's in ``meta.extra``; ``extra["camera_profile"]``
+    records the source.
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, chapter 6 (camera profiles).
+    """
+    cms = [(profile.get(f"color_matrix{k}"), profile.get(f"calibration_illuminant{k}")) for k in (1, 2)]
+    if cms[0][0] is None:
+        raise MissingMetadataError("apply_camera_profile: the profile has no ColorMatrix1")
+    daylight = min((c for c in cms if c[0] is not None),
+                   key=lambda c: abs(1e6 / (light_source_cct(c[1]) or 6504.0) - 1e6 / 6504.0))
+    extra = dict(meta.extra)
+    dng = {k: v for k, v in dict(extra.get("dng") or {}).items() if k not in _PROFILE_EXTRA_KEYS}
+    for key in _PROFILE_EXTRA_KEYS:
+        if profile.get(key) is not None:
+            dng[key] = profile[key]
+    extra["dng"] = dng
+    extra.pop("baseline_exposure_offset", None)
+    if profile.get("baseline_exposure_offset") is not None:
+        extra["baseline_exposure_offset"] = float(profile["baseline_exposure_offset"])
+    extra["camera_profile"] = {k: profile[k] for k in ("source", "profile_name", "unique_camera_model")
+                               if profile.get(k) is not None}
+    return dict(color_matrix1=profile.get("color_matrix1"), color_matrix2=profile.get("color_matrix2"),
+                calibration_illuminant1=profile.get("calibration_illuminant1"),
+                calibration_illuminant2=profile.get("calibration_illuminant2"),
+                forward_matrix1=profile.get("forward_matrix1"), forward_matrix2=profile.get("forward_matrix2"),
+                camera_calibration1=None, camera_calibration2=None,
+                cam_to_xyz=np.linalg.inv(np.asarray(daylight[0], dtype=np.float64)), extra=extra)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_profile(path: str, mtime_ns: int) -> Mapping[str, Any]:
+    return MappingProxyType(read_camera_profile(path))
+
+
+@register_stage
+@dataclass(frozen=True)
+class CameraProfile(Stage):
+    """Use an external camera profile (a DCP file) in place of the raw file's own DNG colour tags.
+
+    Parameters
+    ----------
+    path : the profile file (``.dcp``); None (default) keeps the file's own tags.
+
+    Notes
+    -----
+    Any domain; changes only metadata (see :func:`apply_camera_profile`).
+    Put it first in the pipeline, so that the exposure stage sees the
+    profile's BaselineExposureOffset and ``color_matrix``, ``hue_sat_map``,
+    ``look_table``, ``black_render`` and ``profile_tone_curve`` its tables.
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, chapter 6; Adobe DNG SDK ``dng_camera_profile``.
+    """
+
+    type_name = "camera_profile"
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None and (not isinstance(self.path, str) or not self.path):
+            raise ParameterError(
+                f"stage 'camera_profile': path must name a profile file (.dcp) or be None, got {self.path!r}")
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.RAW_MOSAIC, Domain.RAW_PACKED, Domain.CAMERA_RGB, Domain.LINEAR_RGB),
+                         pointwise=True)
+
+    def process(self, frame: Frame) -> Frame:
+        import os
+
+        if self.path is None:
+            return frame
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except OSError as exc:
+            raise ParameterError(
+                f"stage 'camera_profile': cannot read the profile {self.path!r} ({exc.strerror or exc}); "
+                "check the path") from None
+        profile = _cached_profile(self.path, mtime)
+        return frame.replace(**apply_camera_profile(frame.meta, profile))

@@ -298,3 +298,40 @@ def test_dng_profile_tone_curve_renders_hue_preserving(tmp_path):
     want = want @ np.linalg.inv(to_pp).T
     assert np.abs(b - a).max() > 0.02
     np.testing.assert_allclose(b, want, atol=2e-5)
+
+
+# --- an external DCP profile in place of the file's own -------------------------------------------
+
+
+def test_camera_profile_stage_replaces_the_file_profile(tmp_path):
+    """A DNG rendered with a DCP in place of its own tags = the same DNG carrying the DCP's tags itself."""
+    from ispkit.io.dng import write_dcp
+    from ispkit.stages.color_matrix import CameraProfile
+
+    rng = np.random.default_rng(11)
+    fm1 = np.array([[0.40018, 0.46878, 0.09517], [0.03209, 0.99278, -0.02487], [-0.00228, -0.45168, 1.2794]])
+    fm2 = np.array([[0.61439, 0.34862, 0.00112], [0.20367, 0.95223, -0.1559], [0.01959, -0.22077, 1.02661]])
+    t1, t2 = _random_table(rng, 1, 12, 4), _random_table(rng, 1, 12, 4)
+    profile = dict(color_matrix1=BMPCC4K_A, calibration_illuminant1=17, color_matrix2=BMPCC4K_D65,
+                   calibration_illuminant2=21, forward_matrix1=fm1, forward_matrix2=fm2,
+                   baseline_exposure_offset=-0.3, hue_sat_map_dims=(12, 4, 1), hue_sat_map_data1=t1.ravel(),
+                   hue_sat_map_data2=t2.ravel(), hue_sat_map_encoding=0)
+    shot = dict(black_level=256, white_level=4095, as_shot_neutral=[0.6, 1.0, 0.5], baseline_exposure=0.2)
+    mosaic = _patch_mosaic("GRBG")
+    own = write_dng(tmp_path / "own.dng", mosaic, "GRBG", **shot, **profile)
+    d750 = np.array([[0.902, -0.289, -0.0715], [-0.4535, 1.2436, 0.2348], [-0.0934, 0.1919, 0.7086]])
+    other = write_dng(tmp_path / "other.dng", mosaic, "GRBG", **shot, color_matrix1=d750, calibration_illuminant1=21,
+                      hue_sat_map_dims=(12, 4, 1), hue_sat_map_data1=_random_table(rng, 1, 12, 4).ravel(),
+                      camera_calibration1=np.diag([1.05, 1.0, 0.95]))
+    dcp = write_dcp(tmp_path / "cam.dcp", **profile)
+    base = ispkit.load_preset("default").remove("gamma").insert_after("color_matrix", HueSatMap())
+    with_dcp = base.insert_before("black_level", CameraProfile(path=str(dcp)))
+    want = _patch_means(base.run(ispkit.read_raw(own), fuse=False).output.data)
+    out = with_dcp.run(ispkit.read_raw(other), fuse=False).output
+    np.testing.assert_allclose(_patch_means(out.data), want, atol=2e-6)
+    assert out.meta.extra["camera_profile"]["source"] == str(dcp)
+    assert out.meta.camera_calibration1 is None
+    assert np.abs(_patch_means(base.run(ispkit.read_raw(other), fuse=False).output.data) - want).max() > 0.01
+    # the default (no path) keeps the file's own profile
+    same = base.insert_before("black_level", CameraProfile()).run(ispkit.read_raw(other), fuse=False).output.data
+    np.testing.assert_array_equal(same, base.run(ispkit.read_raw(other), fuse=False).output.data)
