@@ -256,7 +256,8 @@ def demosaic_rcd2017(mosaic: np.ndarray, cfa_pattern: str = "RGGB", *, out: np.n
     res = _check_out(out, x.shape, x, where)
     ntiles = -(-x.shape[0] // _k.RCD_TILE_ROWS)
     ws = _k.rcd2017_workspace(int(max(1, min(numba.get_num_threads(), ntiles))), x.shape[1], x.dtype)
-    bad = _run_kernel(_k.rcd2017_kernel, x, cfa, _k.rcd_constants(x.dtype), res, ws)
+    bad = _run_kernel(_k.rcd2017_kernel, x, cfa, _k.color_masks(cfa, x.shape[1], _k.RCD_PAD),
+                      _k.rcd_constants(x.dtype), res, ws)
     if bad:
         _raise_nonfinite(bad, where)
     return res

@@ -127,7 +127,8 @@ def test_tiling_does_not_change_the_result(nslots):
     x = rng.random((300, 41)).astype(np.float32)  # three tiles, the last one short
     cfa = cfa_color_indices("GBRG")
     out = np.empty((300, 41, 3), np.float32)
-    kern.rcd2017_kernel(x, cfa, kern.rcd_constants(np.float32), out, kern.rcd2017_workspace(nslots, 41, np.float32))
+    kern.rcd2017_kernel(x, cfa, kern.color_masks(cfa, 41, kern.RCD_PAD), kern.rcd_constants(np.float32), out,
+                        kern.rcd2017_workspace(nslots, 41, np.float32))
     np.testing.assert_array_equal(out, demosaic(x, "GBRG", "rcd2017"))
 
 

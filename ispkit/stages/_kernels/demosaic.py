@@ -683,7 +683,9 @@ def rcd_constants(dtype) -> np.ndarray:
 
 def rcd2017_workspace(nslots: int, width: int, dtype) -> np.ndarray:
     """Allocate the tile buffers of :func:`rcd2017_kernel`: one tile per slot."""
-    return np.empty((nslots, _RCD_NPLANES, RCD_TILE_ROWS + 2 * RCD_PAD, width + 2 * RCD_PAD), dtype=dtype)
+    # zeros: the branch-free row loops also evaluate (and discard) the formulas at sites whose planes
+    # hold no sample, which must not be uninitialised memory (NaN, denormals)
+    return np.zeros((nslots, _RCD_NPLANES, RCD_TILE_ROWS + 2 * RCD_PAD, width + 2 * RCD_PAD), dtype=dtype)
 
 
 @njit(cache=True)
@@ -704,18 +706,173 @@ def _rcd_fill(x, cfa, y0, nrows, t):
             t[_RCD_B, a, b] = v if c == 2 else t[_RCD_B, a, b]
 
 
+_U4 = np.uintp(4)
+
+
 @njit(cache=True)
-def _rcd_disc(d, a, b, kr):
-    """Refined discrimination: the diagonal-neighbour mean when it is further from 1/2 than the centre."""
-    centre = d[a, b]
-    nb = kr[_R_QUART] * ((d[a - 1, b - 1] + d[a - 1, b + 1]) + (d[a + 1, b - 1] + d[a + 1, b + 1]))
+def _disc(c, nb, h):
+    """Refined discrimination: the diagonal-neighbour mean ``nb`` when it is further from 1/2 than ``c``."""
+    return nb if abs(h - c) < abs(h - nb) else c
+
+
+@njit(cache=True)
+def _rcd_hv_row(xm3, xm2, xm1, x0, xp1, xp2, xp3, t1, t2, M, kr):
+    """1.1 squared vertical / horizontal (1, -3, -1, 6, -1, -3, 1) responses, columns [3, M - 3)."""
+    k3 = kr[_R_THREE]
+    k6 = kr[_R_SIX]
+    for j in range(_U3, np.uintp(M - 3)):
+        c6 = k6 * x0[j]
+        v = (xm3[j] - xm1[j] - xp1[j] + xp3[j]) - k3 * (xm2[j] + xp2[j]) + c6
+        h = (x0[j - _U3] - x0[j - _U1] - x0[j + _U1] + x0[j + _U3]) - k3 * (x0[j - _U2] + x0[j + _U2]) + c6
+        t1[j] = v * v
+        t2[j] = h * h
+
+
+@njit(cache=True)
+def _rcd_vh_row(t1m, t10, t1p, t20, vh, M, kr):
+    """1.2 V/H discrimination V_Stat / (V_Stat + H_Stat), columns [4, M - 4)."""
+    e = kr[_R_EPSSQ]
+    for j in range(_U4, np.uintp(M - 4)):
+        vs = max(e, (t1m[j] + t10[j]) + t1p[j])
+        hs = max(e, (t20[j - _U1] + t20[j]) + t20[j + _U1])
+        vh[j] = vs / (vs + hs)
+
+
+@njit(cache=True)
+def _rcd_lp_row(xm, x0, xp, lp, M, kr):
+    """2 low-pass filter (1/4 centre, 1/8 cross, 1/16 diagonal) floored at 0, columns [1, M - 1)."""
+    q = kr[_R_QUART]
+    e8 = kr[_R_EIGHTH]
+    s16 = kr[_R_16TH]
+    zero = kr[_R_ZERO]
+    for j in range(_U1, np.uintp(M - 1)):
+        v = (q * x0[j] + e8 * ((xm[j] + xp[j]) + (x0[j - _U1] + x0[j + _U1]))
+             + s16 * ((xm[j - _U1] + xm[j + _U1]) + (xp[j - _U1] + xp[j + _U1])))
+        lp[j] = max(v, zero)
+
+
+@njit(cache=True)
+def _rcd_green_row(xm4, xm3, xm2, xm1, x0, xp1, xp2, xp3, xp4, lpm2, lp0, lpp2, vhm, vh0, vhp, g, isg, M, kr):
+    """3 green at the chroma sites (ratio-corrected cardinal estimates); green sites keep x. Columns [5, M - 5)."""
+    eps = kr[_R_EPS]
+    one = kr[_R_ONE]
+    q = kr[_R_QUART]
     h = kr[_R_HALF]
-    return nb if abs(h - centre) < abs(h - nb) else centre
+    for j in range(np.uintp(5), np.uintp(M - 5)):
+        c = x0[j]
+        ng = eps + abs(xm1[j] - xp1[j]) + abs(c - xm2[j]) + abs(xm1[j] - xm3[j]) + abs(xm2[j] - xm4[j])
+        sg = eps + abs(xp1[j] - xm1[j]) + abs(c - xp2[j]) + abs(xp1[j] - xp3[j]) + abs(xp2[j] - xp4[j])
+        wg = (eps + abs(x0[j - _U1] - x0[j + _U1]) + abs(c - x0[j - _U2]) + abs(x0[j - _U1] - x0[j - _U3])
+              + abs(x0[j - _U2] - x0[j - _U4]))
+        eg = (eps + abs(x0[j + _U1] - x0[j - _U1]) + abs(c - x0[j + _U2]) + abs(x0[j + _U1] - x0[j + _U3])
+              + abs(x0[j + _U2] - x0[j + _U4]))
+        lc = lp0[j]
+        ne = xm1[j] * (one + (lc - lpm2[j]) / (eps + lc + lpm2[j]))
+        se = xp1[j] * (one + (lc - lpp2[j]) / (eps + lc + lpp2[j]))
+        we = x0[j - _U1] * (one + (lc - lp0[j - _U2]) / (eps + lc + lp0[j - _U2]))
+        ee = x0[j + _U1] * (one + (lc - lp0[j + _U2]) / (eps + lc + lp0[j + _U2]))
+        v_est = (sg * ne + ng * se) / (ng + sg)
+        h_est = (wg * ee + eg * we) / (eg + wg)
+        d = _disc(vh0[j], q * ((vhm[j - _U1] + vhm[j + _U1]) + (vhp[j - _U1] + vhp[j + _U1])), h)
+        est = d * (h_est - v_est) + v_est
+        g[j] = c if isg[j] else est
 
 
 @njit(cache=True)
-def _rcd_tile(t, cfa, y0, L, M, kr):
-    """Steps 1–4 of RCD over a filled tile of L × M pixels."""
+def _rcd_pq_diff_row(xm3, xm2, xm1, x0, xp1, xp2, xp3, t1, t2, M, kr):
+    """4.1 squared P (↘) and Q (↙) diagonal responses, columns [3, M - 3)."""
+    k3 = kr[_R_THREE]
+    k6 = kr[_R_SIX]
+    for j in range(_U3, np.uintp(M - 3)):
+        c6 = k6 * x0[j]
+        pd = ((xm3[j - _U3] - xm1[j - _U1] - xp1[j + _U1] + xp3[j + _U3])
+              - k3 * (xm2[j - _U2] + xp2[j + _U2]) + c6)
+        qd = ((xm3[j + _U3] - xm1[j + _U1] - xp1[j - _U1] + xp3[j - _U3])
+              - k3 * (xm2[j + _U2] + xp2[j - _U2]) + c6)
+        t1[j] = pd * pd
+        t2[j] = qd * qd
+
+
+@njit(cache=True)
+def _rcd_pq_row(t1m, t10, t1p, t2m, t20, t2p, pq, M, kr):
+    """4.1 P/Q discrimination P_Stat / (P_Stat + Q_Stat), columns [4, M - 4)."""
+    e = kr[_R_EPSSQ]
+    for j in range(_U4, np.uintp(M - 4)):
+        ps = max(e, (t1m[j - _U1] + t10[j]) + t1p[j + _U1])
+        qs = max(e, (t2m[j + _U1] + t20[j]) + t2p[j - _U1])
+        pq[j] = ps / (ps + qs)
+
+
+@njit(cache=True)
+def _rcd_chroma_row(cm3, cm1, c0, cp1, cp3, gm2, gm1, g0, gp1, gp2, pqm, pq0, pqp, isg, M, kr):
+    """4.2 the missing chroma ``c`` at the other chroma's sites (diagonal colour differences), [7, M - 7)."""
+    eps = kr[_R_EPS]
+    q = kr[_R_QUART]
+    h = kr[_R_HALF]
+    for j in range(np.uintp(7), np.uintp(M - 7)):
+        gc = g0[j]
+        nw = cm1[j - _U1]
+        ne = cm1[j + _U1]
+        sw = cp1[j - _U1]
+        se = cp1[j + _U1]
+        nwg = eps + abs(nw - se) + abs(nw - cm3[j - _U3]) + abs(gc - gm2[j - _U2])
+        neg = eps + abs(ne - sw) + abs(ne - cm3[j + _U3]) + abs(gc - gm2[j + _U2])
+        swg = eps + abs(sw - ne) + abs(sw - cp3[j - _U3]) + abs(gc - gp2[j - _U2])
+        seg = eps + abs(se - nw) + abs(se - cp3[j + _U3]) + abs(gc - gp2[j + _U2])
+        nwe = nw - gm1[j - _U1]
+        nee = ne - gm1[j + _U1]
+        swe = sw - gp1[j - _U1]
+        see = se - gp1[j + _U1]
+        p_est = (nwg * see + seg * nwe) / (nwg + seg)
+        q_est = (neg * swe + swg * nee) / (neg + swg)
+        d = _disc(pq0[j], q * ((pqm[j - _U1] + pqm[j + _U1]) + (pqp[j - _U1] + pqp[j + _U1])), h)
+        est = gc + (d * (q_est - p_est) + p_est)
+        keep = c0[j]
+        c0[j] = keep if isg[j] else est
+
+
+@njit(cache=True)
+def _rcd_at_green(cm3, cm1, c0, cp1, cp3, gm1, g0, gp1, j, n1, s1, w1, e1, d):
+    """4.3 one chroma at a green site from the cardinal colour differences."""
+    cn = cm1[j]
+    cs = cp1[j]
+    cw = c0[j - _U1]
+    ce = c0[j + _U1]
+    ng = n1 + abs(cn - cs) + abs(cn - cm3[j])
+    sg = s1 + abs(cs - cn) + abs(cs - cp3[j])
+    wg = w1 + abs(cw - ce) + abs(cw - c0[j - _U3])
+    eg = e1 + abs(ce - cw) + abs(ce - c0[j + _U3])
+    v_est = (ng * (cs - gp1[j]) + sg * (cn - gm1[j])) / (ng + sg)
+    h_est = (eg * (cw - g0[j - _U1]) + wg * (ce - g0[j + _U1])) / (eg + wg)
+    return g0[j] + (d * (h_est - v_est) + v_est)
+
+
+@njit(cache=True)
+def _rcd_green_sites_row(rm3, rm1, r0, rp1, rp3, bm3, bm1, b0, bp1, bp3, gm2, gm1, g0, gp1, gp2,
+                         vhm, vh0, vhp, isg, M, kr):
+    """4.3 red and blue at the green sites, columns [10, M - 10)."""
+    eps = kr[_R_EPS]
+    q = kr[_R_QUART]
+    h = kr[_R_HALF]
+    for j in range(np.uintp(10), np.uintp(M - 10)):
+        gc = g0[j]
+        n1 = eps + abs(gc - gm2[j])
+        s1 = eps + abs(gc - gp2[j])
+        w1 = eps + abs(gc - g0[j - _U2])
+        e1 = eps + abs(gc - g0[j + _U2])
+        d = _disc(vh0[j], q * ((vhm[j - _U1] + vhm[j + _U1]) + (vhp[j - _U1] + vhp[j + _U1])), h)
+        er = _rcd_at_green(rm3, rm1, r0, rp1, rp3, gm1, g0, gp1, j, n1, s1, w1, e1, d)
+        eb = _rcd_at_green(bm3, bm1, b0, bp1, bp3, gm1, g0, gp1, j, n1, s1, w1, e1, d)
+        kr_ = r0[j]
+        kb = b0[j]
+        g = isg[j]
+        r0[j] = er if g else kr_
+        b0[j] = eb if g else kb
+
+
+@njit(cache=True)
+def _rcd_tile(t, cfa, isg, y0, L, M, kr):
+    """Steps 1–4 of RCD over a filled tile of L × M pixels (``isg``: green columns per row parity)."""
     X = t[_RCD_X]
     VH = t[_RCD_VH]
     LP = t[_RCD_LP]
@@ -724,124 +881,27 @@ def _rcd_tile(t, cfa, y0, L, M, kr):
     B = t[_RCD_B]
     T1 = t[_RCD_T1]
     T2 = t[_RCD_T2]
-    eps = kr[_R_EPS]
-    epssq = kr[_R_EPSSQ]
-    k3 = kr[_R_THREE]
-    k6 = kr[_R_SIX]
-    zero = kr[_R_ZERO]
-    # 1.1 squared vertical and horizontal high-pass responses (1, -3, -1, 6, -1, -3, 1)
     for a in range(3, L - 3):
-        for b in range(3, M - 3):
-            v = (X[a - 3, b] - X[a - 1, b] - X[a + 1, b] + X[a + 3, b]) - k3 * (X[a - 2, b] + X[a + 2, b]) \
-                + k6 * X[a, b]
-            h = (X[a, b - 3] - X[a, b - 1] - X[a, b + 1] + X[a, b + 3]) - k3 * (X[a, b - 2] + X[a, b + 2]) \
-                + k6 * X[a, b]
-            T1[a, b] = v * v
-            T2[a, b] = h * h
-    # 1.2 V/H discrimination: vertical energy share over three pixels along each direction
+        _rcd_hv_row(X[a - 3], X[a - 2], X[a - 1], X[a], X[a + 1], X[a + 2], X[a + 3], T1[a], T2[a], M, kr)
     for a in range(4, L - 4):
-        for b in range(4, M - 4):
-            vs = max(epssq, (T1[a - 1, b] + T1[a, b]) + T1[a + 1, b])
-            hs = max(epssq, (T2[a, b - 1] + T2[a, b]) + T2[a, b + 1])
-            VH[a, b] = vs / (vs + hs)
-    # 2 low-pass filter (1/4 centre, 1/8 cross, 1/16 diagonal) at the chroma sites, floored at 0
+        _rcd_vh_row(T1[a - 1], T1[a], T1[a + 1], T2[a], VH[a], M, kr)
     for a in range(1, L - 1):
-        p = (y0 + a) & 1
-        b0 = 1 if cfa[p, 1] != 1 else 2
-        for b in range(b0, M - 1, 2):
-            lp = (kr[_R_QUART] * X[a, b]
-                  + kr[_R_EIGHTH] * ((X[a - 1, b] + X[a + 1, b]) + (X[a, b - 1] + X[a, b + 1]))
-                  + kr[_R_16TH] * ((X[a - 1, b - 1] + X[a - 1, b + 1]) + (X[a + 1, b - 1] + X[a + 1, b + 1])))
-            LP[a, b] = max(lp, zero)
-    # 3 green at the chroma sites: ratio-corrected cardinal estimates, gradient-weighted
+        _rcd_lp_row(X[a - 1], X[a], X[a + 1], LP[a], M, kr)
     for a in range(5, L - 5):
-        p = (y0 + a) & 1
-        b0 = 5 if cfa[p, 1] != 1 else 6
-        for b in range(b0, M - 5, 2):
-            c = X[a, b]
-            ng = eps + abs(X[a - 1, b] - X[a + 1, b]) + abs(c - X[a - 2, b]) \
-                + abs(X[a - 1, b] - X[a - 3, b]) + abs(X[a - 2, b] - X[a - 4, b])
-            sg = eps + abs(X[a + 1, b] - X[a - 1, b]) + abs(c - X[a + 2, b]) \
-                + abs(X[a + 1, b] - X[a + 3, b]) + abs(X[a + 2, b] - X[a + 4, b])
-            wg = eps + abs(X[a, b - 1] - X[a, b + 1]) + abs(c - X[a, b - 2]) \
-                + abs(X[a, b - 1] - X[a, b - 3]) + abs(X[a, b - 2] - X[a, b - 4])
-            eg = eps + abs(X[a, b + 1] - X[a, b - 1]) + abs(c - X[a, b + 2]) \
-                + abs(X[a, b + 1] - X[a, b + 3]) + abs(X[a, b + 2] - X[a, b + 4])
-            lc = LP[a, b]
-            ne = X[a - 1, b] * (kr[_R_ONE] + (lc - LP[a - 2, b]) / (eps + lc + LP[a - 2, b]))
-            se = X[a + 1, b] * (kr[_R_ONE] + (lc - LP[a + 2, b]) / (eps + lc + LP[a + 2, b]))
-            we = X[a, b - 1] * (kr[_R_ONE] + (lc - LP[a, b - 2]) / (eps + lc + LP[a, b - 2]))
-            ee = X[a, b + 1] * (kr[_R_ONE] + (lc - LP[a, b + 2]) / (eps + lc + LP[a, b + 2]))
-            v_est = (sg * ne + ng * se) / (ng + sg)
-            h_est = (wg * ee + eg * we) / (eg + wg)
-            d = _rcd_disc(VH, a, b, kr)
-            G[a, b] = d * (h_est - v_est) + v_est
-    # 4.1 P/Q (diagonal) discrimination at the chroma sites
+        _rcd_green_row(X[a - 4], X[a - 3], X[a - 2], X[a - 1], X[a], X[a + 1], X[a + 2], X[a + 3], X[a + 4],
+                       LP[a - 2], LP[a], LP[a + 2], VH[a - 1], VH[a], VH[a + 1], G[a], isg[(y0 + a) & 1], M, kr)
     for a in range(3, L - 3):
-        p = (y0 + a) & 1
-        b0 = 3 if cfa[p, 1] != 1 else 4
-        for b in range(b0, M - 3, 2):
-            pd = (X[a - 3, b - 3] - X[a - 1, b - 1] - X[a + 1, b + 1] + X[a + 3, b + 3]) \
-                - k3 * (X[a - 2, b - 2] + X[a + 2, b + 2]) + k6 * X[a, b]
-            qd = (X[a - 3, b + 3] - X[a - 1, b + 1] - X[a + 1, b - 1] + X[a + 3, b - 3]) \
-                - k3 * (X[a - 2, b + 2] + X[a + 2, b - 2]) + k6 * X[a, b]
-            T1[a, b] = pd * pd
-            T2[a, b] = qd * qd
-    for a in range(4, L - 4):
-        p = (y0 + a) & 1
-        b0 = 5 if cfa[p, 1] != 1 else 4
-        for b in range(b0, M - 4, 2):
-            ps = max(epssq, (T1[a - 1, b - 1] + T1[a, b]) + T1[a + 1, b + 1])
-            qs = max(epssq, (T2[a - 1, b + 1] + T2[a, b]) + T2[a + 1, b - 1])
-            LP[a, b] = ps / (ps + qs)
-    # 4.2 the other chroma at the chroma sites, from diagonal colour differences
+        _rcd_pq_diff_row(X[a - 3], X[a - 2], X[a - 1], X[a], X[a + 1], X[a + 2], X[a + 3], T1[a], T2[a], M, kr)
+    for a in range(4, L - 4):  # the low-pass rows are no longer needed: LP now holds P/Q
+        _rcd_pq_row(T1[a - 1], T1[a], T1[a + 1], T2[a - 1], T2[a], T2[a + 1], LP[a], M, kr)
     for a in range(7, L - 7):
-        p = (y0 + a) & 1
-        b0 = 7 if cfa[p, 1] != 1 else 8
-        red_row = cfa[p, 0] == 0 or cfa[p, 1] == 0
-        C = B if red_row else R
-        for b in range(b0, M - 7, 2):
-            gc = G[a, b]
-            nwg = eps + abs(C[a - 1, b - 1] - C[a + 1, b + 1]) + abs(C[a - 1, b - 1] - C[a - 3, b - 3]) \
-                + abs(gc - G[a - 2, b - 2])
-            neg = eps + abs(C[a - 1, b + 1] - C[a + 1, b - 1]) + abs(C[a - 1, b + 1] - C[a - 3, b + 3]) \
-                + abs(gc - G[a - 2, b + 2])
-            swg = eps + abs(C[a + 1, b - 1] - C[a - 1, b + 1]) + abs(C[a + 1, b - 1] - C[a + 3, b - 3]) \
-                + abs(gc - G[a + 2, b - 2])
-            seg = eps + abs(C[a + 1, b + 1] - C[a - 1, b - 1]) + abs(C[a + 1, b + 1] - C[a + 3, b + 3]) \
-                + abs(gc - G[a + 2, b + 2])
-            nwe = C[a - 1, b - 1] - G[a - 1, b - 1]
-            nee = C[a - 1, b + 1] - G[a - 1, b + 1]
-            swe = C[a + 1, b - 1] - G[a + 1, b - 1]
-            see = C[a + 1, b + 1] - G[a + 1, b + 1]
-            p_est = (nwg * see + seg * nwe) / (nwg + seg)
-            q_est = (neg * swe + swg * nee) / (neg + swg)
-            d = _rcd_disc(LP, a, b, kr)
-            C[a, b] = gc + (d * (q_est - p_est) + p_est)
-    # 4.3 red and blue at the green sites, from cardinal colour differences
+        C = B if _is_red_row(cfa, (y0 + a) & 1) else R
+        _rcd_chroma_row(C[a - 3], C[a - 1], C[a], C[a + 1], C[a + 3], G[a - 2], G[a - 1], G[a], G[a + 1],
+                        G[a + 2], LP[a - 1], LP[a], LP[a + 1], isg[(y0 + a) & 1], M, kr)
     for a in range(10, L - 10):
-        p = (y0 + a) & 1
-        b0 = 10 if cfa[p, 0] == 1 else 11
-        for b in range(b0, M - 10, 2):
-            d = _rcd_disc(VH, a, b, kr)
-            gc = G[a, b]
-            n1 = eps + abs(gc - G[a - 2, b])
-            s1 = eps + abs(gc - G[a + 2, b])
-            w1 = eps + abs(gc - G[a, b - 2])
-            e1 = eps + abs(gc - G[a, b + 2])
-            for ci in range(2):
-                C = R if ci == 0 else B
-                cn = C[a - 1, b]
-                cs = C[a + 1, b]
-                cw = C[a, b - 1]
-                ce = C[a, b + 1]
-                ng = n1 + abs(cn - cs) + abs(cn - C[a - 3, b])
-                sg = s1 + abs(cs - cn) + abs(cs - C[a + 3, b])
-                wg = w1 + abs(cw - ce) + abs(cw - C[a, b - 3])
-                eg = e1 + abs(ce - cw) + abs(ce - C[a, b + 3])
-                v_est = (ng * (cs - G[a + 1, b]) + sg * (cn - G[a - 1, b])) / (ng + sg)
-                h_est = (eg * (cw - G[a, b - 1]) + wg * (ce - G[a, b + 1])) / (eg + wg)
-                C[a, b] = gc + (d * (h_est - v_est) + v_est)
+        _rcd_green_sites_row(R[a - 3], R[a - 1], R[a], R[a + 1], R[a + 3], B[a - 3], B[a - 1], B[a], B[a + 1],
+                             B[a + 3], G[a - 2], G[a - 1], G[a], G[a + 1], G[a + 2], VH[a - 1], VH[a], VH[a + 1],
+                             isg[(y0 + a) & 1], M, kr)
 
 
 @njit(cache=True)
@@ -860,10 +920,11 @@ def _rcd_store(t, of, y0, nrows, W):
 
 
 @njit(cache=True, parallel=True)
-def rcd2017_kernel(x, cfa, kr, out, ws):
+def rcd2017_kernel(x, cfa, isg, kr, out, ws):
     """RCD demosaicing of ``x`` into ``out`` (mirrored borders); return the count of non-finite inputs.
 
-    ``kr`` comes from :func:`rcd_constants` in the compute dtype and ``ws``
+    ``isg`` is ``color_masks(cfa, W, RCD_PAD)`` (green columns of a tile per
+    row parity), ``kr`` comes from :func:`rcd_constants` in the compute dtype and ``ws``
     from :func:`rcd2017_workspace` (one slot per tile run at once: tile
     ``k`` uses slot ``k % ws.shape[0]``, and tiles sharing a slot run in
     sequence inside one parallel iteration).
@@ -881,6 +942,6 @@ def rcd2017_kernel(x, cfa, kr, out, ws):
             for i in range(y0, y0 + nrows):
                 nbad += _count_nonfinite(x[i])
             _rcd_fill(x, cfa, y0, nrows, t)
-            _rcd_tile(t, cfa, y0, nrows + 2 * RCD_PAD, W + 2 * RCD_PAD, kr)
+            _rcd_tile(t, cfa, isg, y0, nrows + 2 * RCD_PAD, W + 2 * RCD_PAD, kr)
             _rcd_store(t, of, y0, nrows, W)
     return nbad
