@@ -71,12 +71,18 @@ class BayerDenoiseMethod:
     planes : True for the built-in methods working on stabilised planes.
     model : the registered model a learned method runs (its ``weights="auto"``
         looks for ``<model>.pth``); None for classical methods.
+    mosaic_fn : optional fast path of a built-in method doing steps 3–5 in
+        one go: ``mosaic_fn(mosaic, scale, offset, silent, level, **params)
+        -> mosaic`` on the even-sized mosaic with the per-plane noise model;
+        it must give what ``fn`` between :func:`gat_forward` and
+        :func:`gat_inverse` gives.
     """
 
     fn: Callable[..., np.ndarray]
     params: tuple[str, ...] = ()
     planes: bool = False
     model: str | None = None
+    mosaic_fn: Callable[..., np.ndarray] | None = None
 
 
 #: name → :class:`BayerDenoiseMethod`; filled below and by plug-ins.
@@ -103,7 +109,13 @@ def split_cfa_planes(mosaic: np.ndarray) -> np.ndarray:
     bottom-left, bottom-right) — whatever colours the CFA puts there.
     """
     x = np.asarray(mosaic)
-    return np.stack([x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]]).astype(np.float32)
+    views = (x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2])
+    if len({v.shape for v in views}) > 1:
+        return np.stack(views).astype(np.float32)  # raises: odd sizes
+    out = np.empty((4,) + views[0].shape, dtype=np.float32)
+    for k, view in enumerate(views):
+        out[k] = view
+    return out
 
 
 def merge_cfa_planes(planes: np.ndarray) -> np.ndarray:
@@ -221,25 +233,29 @@ def estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1.
         return _estimate_noise_profile(mosaic, white_level=white_level)
 
 
-def _estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1.0) -> tuple[float, float]:
+def _estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1.0,
+                            checked: bool = False) -> tuple[float, float]:
+    """:func:`estimate_noise_profile`; ``checked``: the caller has already rejected non-finite values."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     x = np.asarray(mosaic)
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
         raise InputError(f"estimate_noise_profile: expected an H×W mosaic of at least 2×2, got shape {x.shape}")
-    planes = split_cfa_planes(_pad_even(x))
-    if not np.isfinite(_finite_probe(readonly(np.ascontiguousarray(planes)))):
+    xe = np.ascontiguousarray(_pad_even(x), dtype=np.float32)
+    if not checked and not np.isfinite(_finite_probe(readonly(xe))):
         raise InputError("estimate_noise_profile: the mosaic holds NaN/inf values; repair them first")
-    _, h, w = planes.shape
+    h, w = xe.shape[0] // 2, xe.shape[1] // 2
     npos = (h - _PATCH + 1) * (w - _PATCH + 1)
     d = 4 * _PATCH * _PATCH
     if npos < 400 * d:
-        s = _immerkaer_sigma(planes)
+        s = _immerkaer_sigma(split_cfa_planes(xe))
         return 0.0, s * s
     stride = max(1, int(math.ceil(math.sqrt(npos / _MAX_PATCHES))))
-    win = sliding_window_view(planes, (_PATCH, _PATCH), axis=(1, 2))[:, ::stride, ::stride]
-    nr, nc = win.shape[1], win.shape[2]
-    patches = np.ascontiguousarray(win.transpose(1, 2, 0, 3, 4)).reshape(nr * nc, d).astype(np.float64)
+    # the planes as a view [di, dj, i, j] of the mosaic: only the sampled patches are copied
+    planes = xe.reshape(h, 2, w, 2).transpose(1, 3, 0, 2)
+    win = sliding_window_view(planes, (_PATCH, _PATCH), axis=(2, 3))[:, :, ::stride, ::stride]
+    nr, nc = win.shape[2], win.shape[3]
+    patches = np.ascontiguousarray(win.transpose(2, 3, 0, 1, 4, 5)).reshape(nr * nc, d).astype(np.float64)
     part = ((np.repeat(np.arange(nr), nc) * stride) // 16) % 2
     if white_level is not None:
         keep = patches.max(axis=1) < 0.98 * float(white_level)
@@ -247,7 +263,7 @@ def _estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1
     tau, basis = _texture_threshold()
     nbins = int(min(8, len(patches) // (40 * d)))
     if nbins < 1:
-        s = _immerkaer_sigma(planes)
+        s = _immerkaer_sigma(split_cfa_planes(xe))
         return 0.0, s * s
     coords = patches @ basis
     texture = _texture(patches)
@@ -271,7 +287,7 @@ def _estimate_noise_profile(mosaic: np.ndarray, *, white_level: float | None = 1
         variances.append(max(var, 0.0))
         counts.append(len(idx))
     if not levels:
-        s = _immerkaer_sigma(planes)
+        s = _immerkaer_sigma(split_cfa_planes(xe))
         return 0.0, s * s
     lv, vv, nn = np.array(levels), np.array(variances), np.array(counts, dtype=np.float64)
     if len(lv) == 1:
@@ -338,6 +354,33 @@ def _nlm(planes: np.ndarray, level: float, *, template_size: int = 3, search_siz
     return (res.transpose(2, 0, 1).astype(np.float32) / np.float32(scale) + np.float32(lo))
 
 
+def _nlm_mosaic(mosaic: np.ndarray, scale: np.ndarray, offset: np.ndarray, silent: np.ndarray, level: float, *,
+                template_size: int = 3, search_size: int = 9, h_scale: float = 1.8) -> np.ndarray:
+    """:func:`_nlm` between the GAT and its inverse, straight from and back to the mosaic.
+
+    The planes are split, stabilised and quantised to the 16-bit codes
+    OpenCV filters in one kernel pass, and decoded, inverted and
+    re-interleaved in another: the same numbers as the plane-by-plane path
+    without its six full-frame float32 temporaries.
+    """
+    import cv2
+
+    plo, phi = np.empty(4, dtype=np.float32), np.empty(4, dtype=np.float32)
+    _k.plane_extrema(mosaic, plo, phi)
+    # the GAT is non-decreasing per plane, so the extremes of the stabilised planes are those of the ends
+    lo = min(float(_k.gat_value(plo[k], scale[k], offset[k])) for k in range(4))
+    hi = max(float(_k.gat_value(phi[k], scale[k], offset[k])) for k in range(4))
+    qscale = min(64.0, 65000.0 / max(hi - lo, 1e-6))
+    h, w = mosaic.shape[0] // 2, mosaic.shape[1] // 2
+    codes = np.empty((h, w, 4), dtype=np.uint16)
+    _k.gat_quantize(mosaic, scale, offset, np.float32(lo), np.float32(qscale), codes)
+    res = cv2.fastNlMeansDenoising(codes, h=[float(h_scale * level * qscale)], templateWindowSize=int(template_size),
+                                   searchWindowSize=int(search_size), normType=cv2.NORM_L1)
+    out = np.empty(mosaic.shape, dtype=np.float32)
+    _k.dequantize_gat_inverse(res, np.float32(qscale), np.float32(lo), scale, offset, silent, mosaic, out)
+    return out
+
+
 @functools.lru_cache(maxsize=8)
 def _starlet_noise_levels(levels: int) -> tuple[float, ...]:
     """L2 norm of each starlet detail band's impulse response (unit white noise σ per band)."""
@@ -376,7 +419,8 @@ def _wavelet(planes: np.ndarray, level: float, *, levels: int = 4, window: int =
 
 BAYER_DENOISE_METHODS.update({
     "bilateral": BayerDenoiseMethod(_bilateral, ("radius", "spatial_sigma", "range_scale"), planes=True),
-    "nlm": BayerDenoiseMethod(_nlm, ("template_size", "search_size", "h_scale"), planes=True),
+    "nlm": BayerDenoiseMethod(_nlm, ("template_size", "search_size", "h_scale"), planes=True,
+                              mosaic_fn=_nlm_mosaic),
     "wavelet": BayerDenoiseMethod(_wavelet, ("levels", "window"), planes=True),
 })
 
@@ -453,7 +497,7 @@ def _per_plane(values: Any, cfa_pattern: str, what: str) -> np.ndarray:
     return out
 
 
-def _noise_model(planes: np.ndarray, cfa_pattern: str, sigma: Any, noise_profile: Any,
+def _noise_model(cfa_pattern: str, sigma: Any, noise_profile: Any,
                  white_level: float | None, mosaic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return per-plane (scale, offset) of ``variance = scale·x + offset``."""
     if sigma is not None:
@@ -472,17 +516,18 @@ def _noise_model(planes: np.ndarray, cfa_pattern: str, sigma: Any, noise_profile
             )
         p = _per_plane(prof, cfa_pattern, "noise_profile")
         return p[:, 0].copy(), p[:, 1].copy()
-    a, b = estimate_noise_profile(mosaic, white_level=white_level)
+    a, b = _estimate_noise_profile(mosaic, white_level=white_level, checked=True)
     return np.full(4, a), np.full(4, b)
 
 
-def _stabilisable(scale: np.ndarray, offset: np.ndarray, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Use the GAT only where float32 keeps precision; otherwise constant noise."""
+def _stabilisable(scale: np.ndarray, offset: np.ndarray, mosaic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Use the GAT only where float32 keeps precision; otherwise constant noise (``mosaic`` even-sized)."""
     a, b = scale.copy(), offset.copy()
     for k in range(4):
         if a[k] > 0 and (b[k] <= 0 or 2.0 * math.sqrt(b[k]) / a[k] < 1e5):
             continue
-        b[k] = b[k] + a[k] * max(float(planes[k].mean()), 0.0)
+        plane = np.ascontiguousarray(mosaic[k // 2::2, k % 2::2])
+        b[k] = b[k] + a[k] * max(float(plane.mean()), 0.0)
         a[k] = 0.0
     return a, b
 
@@ -564,10 +609,9 @@ def _denoise_bayer(mosaic: np.ndarray, cfa_pattern: str, method: str = "bilatera
     _check_method_params(method, params)
     h, w = x.shape
     xe = _pad_even(x)
-    planes = split_cfa_planes(xe)
 
     if not entry.planes:
-        sig = _plugin_sigma(planes, cfa, sigma, noise_profile, strength, xe, white_level)
+        sig = _plugin_sigma(split_cfa_planes(xe), cfa, sigma, noise_profile, strength, xe, white_level)
         res = np.asarray(entry.fn(xe, cfa, sig, **params), dtype=np.float32)
         if res.shape != xe.shape:
             raise InputError(f"{where}: the plug-in returned shape {res.shape}, expected {xe.shape}")
@@ -575,13 +619,16 @@ def _denoise_bayer(mosaic: np.ndarray, cfa_pattern: str, method: str = "bilatera
 
     if strength == 0:
         return x.copy()
-    scale, offset = _noise_model(planes, cfa, sigma, noise_profile, white_level, xe)
+    scale, offset = _noise_model(cfa, sigma, noise_profile, white_level, xe)
     if np.all(scale == 0) and np.all(offset == 0):
         return x.copy()  # noise-free
-    scale, offset = _stabilisable(scale, offset, planes)
+    scale, offset = _stabilisable(scale, offset, xe)
     # a plane without noise is passed through untouched
     silent = (scale == 0) & (offset == 0)
     offset = np.where(silent, 1.0, offset)
+    if entry.mosaic_fn is not None:
+        return entry.mosaic_fn(xe, scale, offset, silent, float(strength), **params)[:h, :w]
+    planes = split_cfa_planes(xe)
     stab = np.empty_like(planes)
     _k.gat_forward(planes, scale, offset, stab)
     den = np.ascontiguousarray(entry.fn(stab, float(strength), **params), dtype=np.float32)
@@ -632,7 +679,7 @@ def _plugin_sigma(planes: np.ndarray, cfa: str, sigma: Any, noise_profile: Any, 
             return float(s[0] * strength)
         smap = np.broadcast_to(s[:, None, None], planes.shape).astype(np.float32)
     else:
-        a, b = _noise_model(planes, cfa, None, noise_profile, white_level, mosaic)
+        a, b = _noise_model(cfa, None, noise_profile, white_level, mosaic)
         local = np.empty_like(planes)
         _k.box3(np.ascontiguousarray(planes), local)
         smap = np.sqrt(np.maximum(a[:, None, None] * np.maximum(local, 0) + b[:, None, None], 0)).astype(np.float32)

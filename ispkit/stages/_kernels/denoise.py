@@ -21,6 +21,10 @@ __all__ = [
     "local_bayes_shrink",
     "mix_planes",
     "box3",
+    "plane_extrema",
+    "gat_value",
+    "gat_quantize",
+    "dequantize_gat_inverse",
 ]
 
 _SQ32 = math.sqrt(1.5)
@@ -308,3 +312,125 @@ def mix_planes(m, src, out):
                 srow = src[c, i]
                 for j in range(w):
                     orow[j] += f * srow[j]
+
+
+@numba.njit(cache=True, parallel=True)
+def plane_extrema(x, lo, hi):
+    """Per-plane minimum and maximum of an even-sized mosaic's four 2×2 phases.
+
+    Notes
+    -----
+    ``x`` 2h×2w float32; ``lo``/``hi`` (4,) float32, plane ``2 di + dj`` is
+    ``x[di::2, dj::2]``. Row results are combined in row order, so the
+    answer does not depend on the thread count.
+    """
+    h = x.shape[0] // 2
+    w = x.shape[1] // 2
+    rlo = np.empty((h, 4), dtype=np.float32)
+    rhi = np.empty((h, 4), dtype=np.float32)
+    for i in prange(h):
+        for di in range(2):
+            row = x[2 * i + di]
+            for dj in range(2):
+                mn = row[dj]
+                mx = row[dj]
+                for j in range(1, w):
+                    v = row[2 * j + dj]
+                    mn = min(mn, v)
+                    mx = max(mx, v)
+                rlo[i, 2 * di + dj] = mn
+                rhi[i, 2 * di + dj] = mx
+    for k in range(4):
+        lo[k] = rlo[0, k]
+        hi[k] = rhi[0, k]
+        for i in range(1, h):
+            lo[k] = min(lo[k], rlo[i, k])
+            hi[k] = max(hi[k], rhi[i, k])
+
+
+@numba.njit(cache=True, inline="always")
+def gat_value(z, a, b):
+    """One sample of :func:`gat_forward` (float32 result, same arithmetic)."""
+    if a > 0.0:
+        v = a * np.float64(z) + (0.375 * a * a + b)
+        return np.float32((2.0 / a) * math.sqrt(v)) if v > 0.0 else np.float32(0.0)
+    return np.float32(np.float64(z) * (1.0 / math.sqrt(b)))
+
+
+@numba.njit(cache=True, parallel=True)
+def gat_quantize(x, scale, offset, lo, qscale, out):
+    """Split a mosaic into its CFA planes, stabilise them and quantise to 16 bits in one pass.
+
+    Parameters
+    ----------
+    x : 2h×2w float32 mosaic (even size).
+    scale, offset : (4,) float64 noise model per plane (see :func:`gat_forward`).
+    lo, qscale : float32; the code is ``rint((gat(x) - lo) · qscale)``
+        clipped to [0, 65535].
+    out : h×w×4 uint16, channel ``2 di + dj`` is plane ``x[di::2, dj::2]``.
+
+    Notes
+    -----
+    Gives the same codes as :func:`gat_forward` into float32 planes followed
+    by that float32 arithmetic, without the full-frame float32 temporaries.
+    """
+    h = out.shape[0]
+    w = out.shape[1]
+    for i in prange(h):
+        for di in range(2):
+            row = x[2 * i + di]
+            for dj in range(2):
+                k = 2 * di + dj
+                a = scale[k]
+                b = offset[k]
+                for j in range(w):
+                    s = gat_value(row[2 * j + dj], a, b)
+                    q = (s - lo) * qscale
+                    q = min(max(np.rint(q), np.float32(0.0)), np.float32(65535.0))
+                    out[i, j, k] = np.uint16(q)
+
+
+@numba.njit(cache=True, parallel=True)
+def dequantize_gat_inverse(codes, qscale, lo, scale, offset, keep, x, out):
+    """Undo :func:`gat_quantize` after denoising: codes → stabilised values → :func:`gat_inverse` → mosaic.
+
+    Parameters
+    ----------
+    codes : h×w×4 uint16 denoised codes.
+    qscale, lo : float32, as given to :func:`gat_quantize`.
+    scale, offset : (4,) float64 noise model per plane.
+    keep : (4,) bool; planes passed through from ``x`` untouched (no noise).
+    x : 2h×2w float32, the input mosaic (read for ``keep`` planes only).
+    out : 2h×2w float32 mosaic.
+    """
+    h = codes.shape[0]
+    w = codes.shape[1]
+    for i in prange(h):
+        for di in range(2):
+            orow = out[2 * i + di]
+            xrow = x[2 * i + di]
+            for dj in range(2):
+                k = 2 * di + dj
+                if keep[k]:
+                    for j in range(w):
+                        orow[2 * j + dj] = xrow[2 * j + dj]
+                    continue
+                a = scale[k]
+                b = offset[k]
+                if a > 0.0:
+                    s2 = b / (a * a)
+                    for j in range(w):
+                        d = np.float32(codes[i, j, k]) / qscale + lo
+                        v = np.float64(d)
+                        if v < 1.0:
+                            orow[2 * j + dj] = 0.0
+                            continue
+                        ix = 1.0 / v
+                        r = (0.25 * v * v + 0.25 * _SQ32 * ix - 1.375 * ix * ix
+                             + 0.625 * _SQ32 * ix * ix * ix - 0.125 - s2)
+                        orow[2 * j + dj] = a * r if r > 0.0 else 0.0
+                else:
+                    f = math.sqrt(b)
+                    for j in range(w):
+                        d = np.float32(codes[i, j, k]) / qscale + lo
+                        orow[2 * j + dj] = np.float64(d) * f
