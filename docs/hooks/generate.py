@@ -71,6 +71,8 @@ def _help(action: argparse.Action, parser: argparse.ArgumentParser) -> str:
         extras.append("one of " + ", ".join(f"`{c}`" for c in action.choices))
     if action.nargs == "?" and not action.option_strings:
         extras.append("optional")
+    if action.required and action.option_strings:
+        extras.append("required")
     if isinstance(action, argparse._AppendAction) and "repeatable" not in text:
         extras.append("repeatable")
     if extras:
@@ -91,9 +93,10 @@ def _arguments_table(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _usage(parser: argparse.ArgumentParser) -> str:
-    formatter = parser._get_formatter()
+    """The usage line as argparse prints it, wrapped at 88 columns."""
+    formatter = parser.formatter_class(prog=parser.prog, width=88)
     formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
-    return " ".join(formatter.format_help().split())
+    return formatter.format_help().strip("\n")
 
 
 def _command_sections(parser: argparse.ArgumentParser, level: int) -> list[str]:
