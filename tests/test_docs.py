@@ -101,3 +101,27 @@ def test_description_written_where_numpydoc_expects_a_type_stays_a_description()
     assert params["method"].description.startswith("a key of <autoref")
     raises = [str(r.annotation) for r in sections["raises"]]
     assert "UnknownNameError" in raises and all(" : " not in r for r in raises)
+
+
+def _python_block(page: str, after: str) -> str:
+    """The first ```python block after the text ``after`` on a docs page."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    return re.search(r"```python\n(.*?)```", text[text.index(after):], flags=re.DOTALL).group(1)
+
+
+def test_how_to_scripts_run_as_written(tmp_path, monkeypatch, capsys):
+    """The how-tos' data-making scripts run as printed (so the pages cannot drift from the API)."""
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_python_block("howto/inputs.md", "## One capture, three containers"), "inputs.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["capture.dng", "raw"], ["night_001.png", "ntire"],
+                                                    ["night_001.json", "ntire"], ["chart_grbg.raw", "bayer"]]
+    monkeypatch.setattr("sys.argv", ["make_night_folder.py", "night-in"])
+    exec(compile(_python_block("howto/night-folder.md", "## A folder to try it on"), "night-folder.md", "exec"),
+         {"__name__": "__main__"})
+    from ispkit.io import capture_kind, read_capture
+
+    pngs = sorted((tmp_path / "night-in").glob("*.png"))
+    assert [p.name for p in pngs] == [f"night_{i:03d}.png" for i in range(4)]
+    assert all(capture_kind(p) == "ntire" for p in pngs)
+    assert read_capture(pngs[0]).meta.noise_profile is not None
