@@ -197,3 +197,25 @@ def test_onnx_export_reproduces_torch(tmp_path):
         want = create_model("metaisp.real_e", weights=weights)(torch.from_numpy(x)).numpy()
     assert got.shape == want.shape == (1, 3, 64, 96)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * max(1.0, float(np.abs(want).max())))
+
+
+def test_metaisp_preset_renders_a_dng_from_the_cli(tmp_path, weights_file):
+    from ispkit.cli import main
+    from ispkit.io import read_image, write_dng
+    from ispkit.presets import list_presets, load_preset
+
+    assert "metaisp" in list_presets()
+    assert [s.type_name for s in load_preset("metaisp").stages] == ["black_level", "device_rendition"]
+    counts = np.round(64 + _scene(32, 48) * 900).astype(np.uint16)
+    dng = write_dng(tmp_path / "s.dng", counts, "RGGB", black_level=[64] * 4, white_level=1023,
+                    color_matrix1=np.eye(3), as_shot_neutral=[0.5, 1.0, 0.7])
+    out = tmp_path / "galaxy.png"
+    assert main(["render", str(dng), "-o", str(out), "--preset", "metaisp", "--set", "device_rendition.target=galaxy_s22",
+                 "--set", f"device_rendition.weights={weights_file}"]) == 0
+    img = read_image(out)
+    import ispkit
+
+    want = ispkit.render(dng, preset="metaisp", device_rendition__target="galaxy_s22",
+                         device_rendition__weights=str(weights_file))
+    assert img.shape == want.shape == (32, 48, 3)
+    assert np.abs(img - np.clip(want, 0, 1)).max() <= 1 / 255 + 1e-6
