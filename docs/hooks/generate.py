@@ -4,6 +4,8 @@
   ``ispkit.cli.build_parser()``;
 - ``<!-- ispkit-presets -->``: the shipped presets with their stages and
   stored descriptions, from ``ispkit.presets``;
+- ``<!-- ispkit-default-compiled -->``: the default preset's nodes and the
+  nodes fusion compiles them to;
 - ``<!-- ispkit-method-tables -->``: the valid names of every method table in
   ``ispkit.stages`` (``DEMOSAIC_METHODS`` …), read after the neural plug-ins
   registered theirs. Each gets the anchor of its full path, so docstring
@@ -25,6 +27,7 @@ from typing import Any
 MARKER = "<!-- ispkit-cli-reference -->"
 PRESETS_MARKER = "<!-- ispkit-presets -->"
 METHODS_MARKER = "<!-- ispkit-method-tables -->"
+FUSION_MARKER = "<!-- ispkit-default-compiled -->"
 #: Module-level name tables documented with their own docstring (rendered by mkdocstrings instead).
 _DOCUMENTED_TABLES = {"COLOR_SPACES"}
 
@@ -179,12 +182,28 @@ def render_method_tables() -> str:
     return "\n".join(lines)
 
 
+def render_default_compiled() -> str:
+    """A code block: the default preset's nodes and what they compile to, as this version does it."""
+    from ispkit.presets import load_preset
+
+    pipe = load_preset("default")
+    compiled = [name for name, _ in pipe.compiled_nodes()]
+    return ("```python\n"
+            'pipe = ispkit.load_preset("default")\n'
+            f"pipe.names                                    # {pipe.names}\n"
+            "[name for name, _ in pipe.compiled_nodes()]\n"
+            f"# {compiled}\n"
+            "```\n")
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Replace the markers: the CLI reference, and the table of shipped presets."""
     if MARKER in markdown:
         from ispkit.cli import build_parser
 
         markdown = markdown.replace(MARKER, render_cli_reference(build_parser()))
+    if FUSION_MARKER in markdown:
+        markdown = markdown.replace(FUSION_MARKER, render_default_compiled())
     if METHODS_MARKER in markdown:
         markdown = markdown.replace(METHODS_MARKER, render_method_tables())
     if PRESETS_MARKER in markdown:
