@@ -190,7 +190,8 @@ def render_default_compiled() -> str:
     compiled = [name for name, _ in pipe.compiled_nodes()]
     return ("```python\n"
             'pipe = ispkit.load_preset("default")\n'
-            f"pipe.names                                    # {pipe.names}\n"
+            "pipe.names\n"
+            f"# {pipe.names}\n"
             "[name for name, _ in pipe.compiled_nodes()]\n"
             f"# {compiled}\n"
             "```\n")
