@@ -714,8 +714,9 @@ def apply_camera_profile(meta: CaptureMetadata, profile: Mapping[str, Any]) -> d
     extra = dict(meta.extra)
     dng = {k: v for k, v in dict(extra.get("dng") or {}).items() if k not in _PROFILE_EXTRA_KEYS}
     for key in _PROFILE_EXTRA_KEYS:
-        if profile.get(key) is not None:
-            dng[key] = profile[key]
+        value = profile.get(key)
+        if value is not None:  # JSON-friendly, as read_raw stores the file's own
+            dng[key] = value.tolist() if isinstance(value, np.ndarray) else value
     extra["dng"] = dng
     extra.pop("baseline_exposure_offset", None)
     if profile.get("baseline_exposure_offset") is not None:
