@@ -24,6 +24,8 @@ R. Lupton et al., "Preparing red-green-blue images from CCD data", PASP 116, 200
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import math
 from dataclasses import dataclass
@@ -705,6 +707,13 @@ class LocalContrast(Stage):
 
 # -- night tone ------------------------------------------------------------
 
+@functools.lru_cache(maxsize=8)
+def _night_ratio_table(shadows: float) -> np.ndarray:
+    table = _k.night_ratio_table(shadows)
+    table.setflags(write=False)
+    return table
+
+
 def night_tone(img: Any, shadows: float = 8.0, highlights: float = 0.35) -> np.ndarray:
     """Lift shadows and roll off highlights for night scenes, keeping light sources below 1.
 
@@ -741,7 +750,7 @@ def night_tone(img: Any, shadows: float = 8.0, highlights: float = 0.35) -> np.n
     flat = rgb.reshape(-1, 3)
     if flat.shape[0]:
         _run(_k.night_tone_rgb, flat.size, flat, out.reshape(-1, 3), *LUMA_WEIGHTS, float(shadows),
-             1.0 - float(highlights))
+             1.0 - float(highlights), _night_ratio_table(float(shadows)))
     return out
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "hable_rgb",
     "narkowicz_rgb",
     "night_tone_rgb",
+    "night_ratio_table",
     "count_nonfinite",
 ]
 
@@ -138,8 +139,24 @@ def narkowicz_rgb(x, out, exposure):
 _BELOW_ONE = np.float32(1.0 - 2.0 ** -24)
 
 
+#: samples of the night-tone lift ratio on Y in [0, 1] (linear interpolation: relative error < 1e-8)
+NIGHT_RATIO_SAMPLES = 4097
+
+
+def night_ratio_table(lift):
+    """``asinh(lift·Y) / (asinh(lift)·Y)`` at ``Y = linspace(0, 1, NIGHT_RATIO_SAMPLES)`` (float64; the Y → 0 limit at 0)."""
+    y = np.linspace(0.0, 1.0, NIGHT_RATIO_SAMPLES)
+    if lift <= 0:
+        return np.ones_like(y)
+    norm = np.arcsinh(lift)
+    out = np.empty_like(y)
+    out[0] = lift / norm
+    out[1:] = np.arcsinh(lift * y[1:]) / (norm * y[1:])
+    return out
+
+
 @numba.njit(parallel=True, cache=True)
-def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee):
+def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee, table):
     """Shadow lift on luminance (asinh, hue kept) then a per-channel exponential shoulder.
 
     Notes
@@ -149,7 +166,9 @@ def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee):
     ``y = u`` below ``knee`` and ``knee + (1-knee)(1 - exp(-(u-knee)/(1-knee)))``
     above: C¹, increasing, below 1 for every finite input (float32 output
     saturates at 1 - 2⁻²⁴).
-    Negative values pass the shoulder unchanged.
+    Negative values pass the shoulder unchanged. For ``0 <= Y <= 1`` the
+    ratio is interpolated in ``table`` (:func:`night_ratio_table`, float64),
+    above it is computed.
     """
     r = np.float32(wr)
     g = np.float32(wg)
@@ -160,10 +179,16 @@ def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee):
     k = np.float32(knee)
     span = np.float32(1.0) - k
     inv_span = np.float32(1.0) / span
+    nseg = table.size - 1
     for i in prange(rgb.shape[0]):
         y = np.float64(r * rgb[i, 0] + g * rgb[i, 1] + b * rgb[i, 2])
         ym = max(y, 0.0)
-        if a > 0 and ym > 1e-12:
+        if ym <= 1.0:
+            pos = ym * nseg
+            j = min(np.int64(pos), nseg - 1)
+            f = pos - j
+            ratio = table[j] + (table[j + 1] - table[j]) * f
+        elif a > 0:
             ratio = np.arcsinh(a * ym) / (norm * ym)
         else:
             ratio = slope0
