@@ -6,7 +6,9 @@ row kernel.
 
 Targets: malvar2004 and menon2007 at least 30× faster than
 colour-demosaicing (measured in its fastest setting, float32 default dtype);
-bilinear within 2× of ``cv2.demosaicing`` on uint16.
+bilinear within 2× of ``cv2.demosaicing`` on uint16. rcd2017 (no reference
+implementation installed) is reported as time ratios to malvar2004 and
+menon2007 measured in the same runs.
 
 Usage::
 
@@ -81,6 +83,10 @@ def vector_report() -> list[tuple[str, int, int, int]]:
     isgp = np.zeros(w + 2 * p, np.bool_)
     m = np.zeros(w + 2 * p, np.bool_)
     kc, kd = k.filter_constants(f4), k.filter_constants(f8)
+    tw = w + 2 * k.RCD_PAD
+    trow = np.zeros(tw, f4)
+    isgt = np.zeros(tw, np.bool_)
+    kr = k.rcd_constants(f4)
     calls = {
         "_bilinear_row": (row, row, row, orow, isg, True, 1, w - 1, kc),
         "_malvar_row": (row, row, row, row, row, orow, isg, True, 2, w - 2, kc),
@@ -92,6 +98,14 @@ def vector_report() -> list[tuple[str, int, int, int]]:
         "_menon_refine_green_row": (prow,) * 6 + (m, prow, isgp, w, kc),
         "_menon_refine_chroma_green_row": (prow,) * 11 + (isgp, w, kc),
         "_menon_refine_chroma_row": (prow,) * 7 + (m, orow, isgp, True, w, kc),
+        "_rcd_hv_row": (trow,) * 9 + (tw, kr),
+        "_rcd_vh_row": (trow,) * 5 + (tw, kr),
+        "_rcd_lp_row": (trow,) * 4 + (tw, kr),
+        "_rcd_green_row": (trow,) * 16 + (isgt, tw, kr),
+        "_rcd_pq_diff_row": (trow,) * 9 + (tw, kr),
+        "_rcd_pq_row": (trow,) * 7 + (tw, kr),
+        "_rcd_chroma_row": (trow,) * 13 + (isgt, tw, kr),
+        "_rcd_green_sites_row": (trow,) * 18 + (isgt, tw, kr),
     }
     report = []
     for name, args in calls.items():
@@ -193,6 +207,15 @@ def main() -> None:
             r_out = theirs[method][0] / ours[method][0]
             print(f"  {method:10s} vs colour-demosaicing:     {r:6.1f}× (allocating), {r_out:6.1f}× (out=)  "
                   f"target ≥ 30×  {'PASS' if r >= 30 else 'FAIL'}")
+
+    # RCD against the two methods it sits between, timed interleaved in this process
+    t = timed_together({m: (lambda m=m: demosaic(x, "RGGB", m, out=out))
+                        for m in ("malvar2004", "menon2007", "rcd2017")}, runs)
+    rcd = t["rcd2017"][0]
+    print(f"\nrcd2017 (Sanz Rodríguez 2017): {rcd * ms:.1f} ms (out=); malvar2004 {t['malvar2004'][0] * ms:.1f} ms, "
+          f"menon2007 {t['menon2007'][0] * ms:.1f} ms in the same runs")
+    print(f"  rcd2017 / malvar2004 = {rcd / t['malvar2004'][0]:.1f}×, rcd2017 / menon2007 = "
+          f"{rcd / t['menon2007'][0]:.2f}× (time ratios; < 1 means RCD is faster)")
 
     print("\nSIMD in the row kernels (instructions on zmm / ymm registers; scalar arithmetic = loop tails)")
     for name, zmm, ymm, scalar in vector_report():

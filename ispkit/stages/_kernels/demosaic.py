@@ -689,21 +689,29 @@ def rcd2017_workspace(nslots: int, width: int, dtype) -> np.ndarray:
 
 
 @njit(cache=True)
-def _rcd_fill(x, cfa, y0, nrows, t):
-    """Step 0: the mirrored tile of the mosaic, and R, G, B at their own sites."""
+def _rcd_fill(x, y0, nrows, t):
+    """Step 0: the mirrored tile of the mosaic; R and B planes start as copies of it.
+
+    Only their own sites matter (the other sites are computed in steps 4.2
+    and 4.3 before anything reads them); whole-row copies keep the loop
+    unit-stride.
+    """
     H, W = x.shape
-    L = nrows + 2 * RCD_PAD
-    M = W + 2 * RCD_PAD
-    for a in range(L):
-        xr = x[_mirror(y0 - RCD_PAD + a, H)]
-        p = (y0 + a) & 1
-        for b in range(M):
-            v = xr[_mirror(b - RCD_PAD, W)]
-            t[_RCD_X, a, b] = v
-            c = cfa[p, b & 1]
-            t[_RCD_R, a, b] = v if c == 0 else t[_RCD_R, a, b]
-            t[_RCD_G, a, b] = v if c == 1 else t[_RCD_G, a, b]
-            t[_RCD_B, a, b] = v if c == 2 else t[_RCD_B, a, b]
+    P = RCD_PAD
+    for a in range(nrows + 2 * P):
+        xr = x[_mirror(y0 - P + a, H)]
+        row = t[_RCD_X, a]
+        for j in range(np.uintp(W)):
+            row[j + np.uintp(P)] = xr[j]
+        for d in range(P):
+            row[d] = xr[_mirror(d - P, W)]
+            row[P + W + d] = xr[_mirror(W + d, W)]
+        r = t[_RCD_R, a]
+        b = t[_RCD_B, a]
+        for j in range(np.uintp(W + 2 * P)):
+            v = row[j]
+            r[j] = v
+            b[j] = v
 
 
 _U4 = np.uintp(4)
@@ -941,7 +949,7 @@ def rcd2017_kernel(x, cfa, isg, kr, out, ws):
             nrows = min(RCD_TILE_ROWS, H - y0)
             for i in range(y0, y0 + nrows):
                 nbad += _count_nonfinite(x[i])
-            _rcd_fill(x, cfa, y0, nrows, t)
+            _rcd_fill(x, y0, nrows, t)
             _rcd_tile(t, cfa, isg, y0, nrows + 2 * RCD_PAD, W + 2 * RCD_PAD, kr)
             _rcd_store(t, of, y0, nrows, W)
     return nbad
