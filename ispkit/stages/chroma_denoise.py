@@ -25,7 +25,7 @@ from ..errors import InputError, ParameterError
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels._parallel import readonly
-from ._kernels.color import add_chroma_rows, channel_max_rows, chroma_rows
+from ._kernels.color import add_chroma_rows, chroma_peak_rows
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "chroma_denoise", "ChromaDenoise"]
 
@@ -127,21 +127,15 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
     x = np.ascontiguousarray(arr, dtype=np.float32)
     if x.size == 0:
         return x.copy()
-    if not np.isfinite(x).all():
-        raise InputError("chroma_denoise: input holds NaN or inf values; fix or mask them first")
     # YCbCr is linear: only the chroma changes, so out = x + YCC2RGB[:, 1:] @ (blurred - chroma).
     chroma = np.empty(x.shape[:2] + (2,), dtype=np.float32)
-    chroma_rows(readonly(x), _RGB2YCC[1:].astype(np.float32), chroma)
-    weight = np.zeros((0, 0), dtype=np.float32)
-    if protect is not None:
-        peak = np.empty(x.shape[:2], dtype=np.float32)
-        channel_max_rows(readonly(x), peak)
-        if not np.all(peak < np.float32(protect)):
-            weight = (peak < np.float32(protect)).astype(np.float32)
+    peak = np.empty(x.shape[:2], dtype=np.float32)
+    if chroma_peak_rows(readonly(x), _RGB2YCC[1:].astype(np.float32), chroma, peak):
+        raise InputError("chroma_denoise: input holds NaN or inf values; fix or mask them first")
     blurred = _blur(chroma, float(radius))
     out = np.empty_like(x)
-    add_chroma_rows(readonly(x), readonly(blurred), readonly(chroma), np.ascontiguousarray(_YCC2RGB[:, 1:], dtype=np.float32), weight,
-                    np.float32(strength), out)
+    add_chroma_rows(readonly(x), readonly(blurred), readonly(chroma), np.ascontiguousarray(_YCC2RGB[:, 1:], dtype=np.float32),
+                    readonly(peak), np.float32(protect if protect is not None else np.inf), np.float32(strength), out)
     return out
 
 

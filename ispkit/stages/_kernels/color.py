@@ -140,21 +140,56 @@ def chroma_rows(image, matrix, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, parallel=True)
-def add_chroma_rows(image, blurred, chroma, matrix, weight, scale, out):  # pragma: no cover - compiled
-    """``out = image + matrix @ (s · (blurred - chroma))`` per pixel, ``s = scale · weight[y, x]``.
+def chroma_peak_rows(image, matrix, out, peak):  # pragma: no cover - compiled
+    """:func:`chroma_rows` and :func:`channel_max_rows` in one pass; returns the number of non-finite pixels.
+
+    Notes
+    -----
+    ``image`` H×W×3 float32, ``matrix`` 2×3, ``out`` H×W×2 float32,
+    ``peak`` H×W float32 (the largest channel of each pixel).
+    """
+    h = image.shape[0]
+    w = image.shape[1]
+    a0 = matrix[0, 0]
+    a1 = matrix[0, 1]
+    a2 = matrix[0, 2]
+    b0 = matrix[1, 0]
+    b1 = matrix[1, 1]
+    b2 = matrix[1, 2]
+    bad = 0
+    for y in numba.prange(h):
+        nb = 0
+        for x in range(w):
+            r = image[y, x, 0]
+            g = image[y, x, 1]
+            b = image[y, x, 2]
+            out[y, x, 0] = a0 * r + a1 * g + a2 * b
+            out[y, x, 1] = b0 * r + b1 * g + b2 * b
+            peak[y, x] = max(r, max(g, b))
+            nb += ((r - r) != 0) | ((g - g) != 0) | ((b - b) != 0)
+        bad += nb
+    return bad
+
+
+@numba.njit(cache=True, parallel=True)
+def add_chroma_rows(image, blurred, chroma, matrix, peak, protect, scale, out):  # pragma: no cover - compiled
+    """``out = image + matrix @ (s · (blurred - chroma))`` per pixel, ``s = scale`` where ``peak < protect``, else 0.
 
     Notes
     -----
     ``image``/``out`` H×W×3 float32, ``blurred``/``chroma`` H×W×2,
     ``matrix`` 3×2 (chroma → RGB columns of the inverse YCbCr matrix),
-    ``weight`` H×W float32 (or a 0×0 array for 1 everywhere), ``scale`` a float.
+    ``peak`` H×W float32 (or a 0×0 array: ``s = scale`` everywhere),
+    ``protect`` and ``scale`` floats.
     """
     h = image.shape[0]
     w = image.shape[1]
-    use_w = weight.shape[0] > 0
+    use_p = peak.shape[0] > 0
+    lim = np.float32(protect)
+    zero = np.float32(0.0)
     for y in numba.prange(h):
         for x in range(w):
-            s = scale * weight[y, x] if use_w else scale
+            s = (scale if peak[y, x] < lim else zero) if use_p else scale
             d0 = s * (blurred[y, x, 0] - chroma[y, x, 0])
             d1 = s * (blurred[y, x, 1] - chroma[y, x, 1])
             for c in range(3):
