@@ -47,6 +47,7 @@ from .models.metaisp import (
 )
 from .registry import list_models
 from .stages import _NeuralStage
+from .tiling import default_memory_budget
 
 __all__ = [
     "DeviceRendition",
@@ -381,7 +382,6 @@ class DeviceRendition(_NeuralStage):
         h, w = t.pop("size")
         tile = self.tile
         if tile is None:
-            from .tiling import default_memory_budget
             tile = _auto_tile(t["raw"].shape[2], t["raw"].shape[3], self.overlap, default_memory_budget(dev))
         with inference_context(dev, self.dtype):
             args = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v) for k, v in t.items()}
