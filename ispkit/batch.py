@@ -199,7 +199,7 @@ def _is_done(job: Job, prev: dict[str, dict[str, Any]], out_dir: Path, run: _Run
             and rec.get("input_rel") == job.rel and (out_dir / job.output).is_file())
 
 
-def _tasks(jobs: list[Job], run: _Run, weights_dir: str | None, overwrite: bool) -> list[Task]:
+def _tasks(jobs: list[Job], run: _Run, weights_dir: str | None, overwrite: bool, threads: int) -> list[Task]:
     """Tasks for the jobs still to do; skipped and unsafe ones are recorded at once."""
     prev = {} if overwrite else done_outputs(read_lines(run.out_dir / MANIFEST_NAME))
     bit_depth = FORMATS[run.fmt][1]
@@ -219,7 +219,7 @@ def _tasks(jobs: list[Job], run: _Run, weights_dir: str | None, overwrite: bool)
         run.by_output[str(out)] = job
         tasks.append(Task(source=job.source, output=str(out), thumb=str(thumb), preset=run.preset,
                           overrides=run.overrides, config_hash=run.config_hash, bit_depth=bit_depth,
-                          weights_dir=weights_dir))
+                          weights_dir=weights_dir, threads=threads))
     return tasks
 
 
@@ -283,8 +283,10 @@ def render_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         run = _Run(src, dst, fmt, label, dict(overrides or {}), digest, manifest)
         run.summary.manifest, run.summary.config_hash = manifest.path, digest
         run.progress = Progress(len(jobs), mode)
+        n = workers or os.cpu_count() or 1
+        threads = 0 if scheduler else max(1, (os.cpu_count() or 1) // n)  # this machine's cores, shared
         try:
-            _execute(_tasks(jobs, run, wdir, overwrite), run, executor, workers or os.cpu_count() or 1, scheduler)
+            _execute(_tasks(jobs, run, wdir, overwrite, threads), run, executor, n, scheduler)
         finally:
             run.progress.close()
             run.summary.seconds = time.perf_counter() - t0

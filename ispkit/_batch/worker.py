@@ -33,6 +33,7 @@ THUMB_SIZE = 320
 
 _PIPELINES: dict[str, Any] = {}
 _BUILDS = [0]
+_THREADS = [0]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Task:
     config_hash: str
     bit_depth: int
     weights_dir: str | None = None
+    threads: int = 0
 
 
 @dataclass
@@ -79,6 +81,25 @@ def _pipeline(task: Task) -> Any:
         _PIPELINES[task.config_hash] = pipe
         _BUILDS[0] += 1
     return pipe
+
+
+def limit_threads(n: int) -> None:
+    """Give this worker ``n`` threads in Numba, OpenCV and (when loaded) torch; 0 leaves them alone.
+
+    Several workers on one machine each get ``cores // workers`` so they do not
+    oversubscribe the cores (every kernel is multi-threaded by itself).
+    """
+    if n <= 0 or _THREADS[0] == n:
+        return
+    import sys
+
+    import cv2
+    import numba
+    cv2.setNumThreads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    _THREADS[0] = n
 
 
 def _oriented(codes: np.ndarray, orientation: int) -> np.ndarray:
@@ -154,6 +175,7 @@ def run_task(task: Task) -> Outcome:
     """Render one file; never raises (errors come back as a failed :class:`Outcome`)."""
     if task.weights_dir:
         os.environ["ISPKIT_WEIGHTS"] = task.weights_dir
+    limit_threads(task.threads)
     outcome = Outcome(status="ok", pid=os.getpid(), host=socket.gethostname())
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
