@@ -33,7 +33,10 @@ Layout shared by every kernel
   so its decisions equal colour-demosaicing's on the same mosaic.
 * RCD processes tiles of RCD_TILE_ROWS rows plus a mirrored halo of
   RCD_PAD rows and columns in planar tile buffers (one per parallel slot),
-  step by step as the published algorithm is written.
+  step by step as the published algorithm is written. Its row functions use
+  ``error_model="numpy"``: Python's model tests every division for a zero
+  divisor, which keeps LLVM from vectorising the loops (the denominators
+  here are ≥ 1e-5 by construction).
 
 References
 ----------
@@ -717,13 +720,13 @@ def _rcd_fill(x, y0, nrows, t):
 _U4 = np.uintp(4)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _disc(c, nb, h):
     """Refined discrimination: the diagonal-neighbour mean ``nb`` when it is further from 1/2 than ``c``."""
     return nb if abs(h - c) < abs(h - nb) else c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_hv_row(xm3, xm2, xm1, x0, xp1, xp2, xp3, t1, t2, M, kr):
     """1.1 squared vertical / horizontal (1, -3, -1, 6, -1, -3, 1) responses, columns [3, M - 3)."""
     k3 = kr[_R_THREE]
@@ -736,7 +739,7 @@ def _rcd_hv_row(xm3, xm2, xm1, x0, xp1, xp2, xp3, t1, t2, M, kr):
         t2[j] = h * h
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_vh_row(t1m, t10, t1p, t20, vh, M, kr):
     """1.2 V/H discrimination V_Stat / (V_Stat + H_Stat), columns [4, M - 4)."""
     e = kr[_R_EPSSQ]
@@ -746,7 +749,7 @@ def _rcd_vh_row(t1m, t10, t1p, t20, vh, M, kr):
         vh[j] = vs / (vs + hs)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_lp_row(xm, x0, xp, lp, M, kr):
     """2 low-pass filter (1/4 centre, 1/8 cross, 1/16 diagonal) floored at 0, columns [1, M - 1)."""
     q = kr[_R_QUART]
@@ -759,34 +762,50 @@ def _rcd_lp_row(xm, x0, xp, lp, M, kr):
         lp[j] = max(v, zero)
 
 
-@njit(cache=True)
-def _rcd_green_row(xm4, xm3, xm2, xm1, x0, xp1, xp2, xp3, xp4, lpm2, lp0, lpp2, vhm, vh0, vhp, g, isg, M, kr):
-    """3 green at the chroma sites (ratio-corrected cardinal estimates); green sites keep x. Columns [5, M - 5)."""
+@njit(cache=True, error_model="numpy")
+def _rcd_grad_row(f4, f3, f2, f1, x0, b1, out, M, kr):
+    """3 cardinal gradient toward ``f1`` (``f4`` farthest, ``b1`` the opposite neighbour), [5, M - 5)."""
+    eps = kr[_R_EPS]
+    for j in range(np.uintp(5), np.uintp(M - 5)):
+        out[j] = eps + abs(f1[j] - b1[j]) + abs(x0[j] - f2[j]) + abs(f1[j] - f3[j]) + abs(f2[j] - f4[j])
+
+
+@njit(cache=True, error_model="numpy")
+def _rcd_vest_row(ng, sg, xm1, xp1, lpm2, lp0, lpp2, out, M, kr):
+    """3 the vertical green estimate from the ratio-corrected N and S neighbours, [5, M - 5)."""
+    eps = kr[_R_EPS]
+    one = kr[_R_ONE]
+    for j in range(np.uintp(5), np.uintp(M - 5)):
+        lc = lp0[j]
+        ne = xm1[j] * (one + (lc - lpm2[j]) / (eps + lc + lpm2[j]))
+        se = xp1[j] * (one + (lc - lpp2[j]) / (eps + lc + lpp2[j]))
+        out[j] = (sg[j] * ne + ng[j] * se) / (ng[j] + sg[j])
+
+
+@njit(cache=True, error_model="numpy")
+def _rcd_green_row(x0, lp0, v_est, vhm, vh0, vhp, g, isg, M, kr):
+    """3 green at the chroma sites: horizontal estimate, blend with ``v_est``; green sites keep x. [5, M - 5)."""
     eps = kr[_R_EPS]
     one = kr[_R_ONE]
     q = kr[_R_QUART]
     h = kr[_R_HALF]
     for j in range(np.uintp(5), np.uintp(M - 5)):
         c = x0[j]
-        ng = eps + abs(xm1[j] - xp1[j]) + abs(c - xm2[j]) + abs(xm1[j] - xm3[j]) + abs(xm2[j] - xm4[j])
-        sg = eps + abs(xp1[j] - xm1[j]) + abs(c - xp2[j]) + abs(xp1[j] - xp3[j]) + abs(xp2[j] - xp4[j])
         wg = (eps + abs(x0[j - _U1] - x0[j + _U1]) + abs(c - x0[j - _U2]) + abs(x0[j - _U1] - x0[j - _U3])
               + abs(x0[j - _U2] - x0[j - _U4]))
         eg = (eps + abs(x0[j + _U1] - x0[j - _U1]) + abs(c - x0[j + _U2]) + abs(x0[j + _U1] - x0[j + _U3])
               + abs(x0[j + _U2] - x0[j + _U4]))
         lc = lp0[j]
-        ne = xm1[j] * (one + (lc - lpm2[j]) / (eps + lc + lpm2[j]))
-        se = xp1[j] * (one + (lc - lpp2[j]) / (eps + lc + lpp2[j]))
         we = x0[j - _U1] * (one + (lc - lp0[j - _U2]) / (eps + lc + lp0[j - _U2]))
         ee = x0[j + _U1] * (one + (lc - lp0[j + _U2]) / (eps + lc + lp0[j + _U2]))
-        v_est = (sg * ne + ng * se) / (ng + sg)
         h_est = (wg * ee + eg * we) / (eg + wg)
+        ve = v_est[j]
         d = _disc(vh0[j], q * ((vhm[j - _U1] + vhm[j + _U1]) + (vhp[j - _U1] + vhp[j + _U1])), h)
-        est = d * (h_est - v_est) + v_est
+        est = d * (h_est - ve) + ve
         g[j] = c if isg[j] else est
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_pq_diff_row(xm3, xm2, xm1, x0, xp1, xp2, xp3, t1, t2, M, kr):
     """4.1 squared P (↘) and Q (↙) diagonal responses, columns [3, M - 3)."""
     k3 = kr[_R_THREE]
@@ -801,7 +820,7 @@ def _rcd_pq_diff_row(xm3, xm2, xm1, x0, xp1, xp2, xp3, t1, t2, M, kr):
         t2[j] = qd * qd
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_pq_row(t1m, t10, t1p, t2m, t20, t2p, pq, M, kr):
     """4.1 P/Q discrimination P_Stat / (P_Stat + Q_Stat), columns [4, M - 4)."""
     e = kr[_R_EPSSQ]
@@ -811,7 +830,7 @@ def _rcd_pq_row(t1m, t10, t1p, t2m, t20, t2p, pq, M, kr):
         pq[j] = ps / (ps + qs)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_chroma_row(cm3, cm1, c0, cp1, cp3, gm2, gm1, g0, gp1, gp2, pqm, pq0, pqp, isg, M, kr):
     """4.2 the missing chroma ``c`` at the other chroma's sites (diagonal colour differences), [7, M - 7)."""
     eps = kr[_R_EPS]
@@ -839,7 +858,7 @@ def _rcd_chroma_row(cm3, cm1, c0, cp1, cp3, gm2, gm1, g0, gp1, gp2, pqm, pq0, pq
         c0[j] = keep if isg[j] else est
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_at_green(cm3, cm1, c0, cp1, cp3, gm1, g0, gp1, j, n1, s1, w1, e1, d):
     """4.3 one chroma at a green site from the cardinal colour differences."""
     cn = cm1[j]
@@ -855,7 +874,7 @@ def _rcd_at_green(cm3, cm1, c0, cp1, cp3, gm1, g0, gp1, j, n1, s1, w1, e1, d):
     return g0[j] + (d * (h_est - v_est) + v_est)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_green_sites_row(rm3, rm1, r0, rp1, rp3, bm3, bm1, b0, bp1, bp3, gm2, gm1, g0, gp1, gp2,
                          vhm, vh0, vhp, isg, M, kr):
     """4.3 red and blue at the green sites, columns [10, M - 10)."""
@@ -878,7 +897,7 @@ def _rcd_green_sites_row(rm3, rm1, r0, rp1, rp3, bm3, bm1, b0, bp1, bp3, gm2, gm
         b0[j] = eb if g else kb
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_tile(t, cfa, isg, y0, L, M, kr):
     """Steps 1–4 of RCD over a filled tile of L × M pixels (``isg``: green columns per row parity)."""
     X = t[_RCD_X]
@@ -895,9 +914,13 @@ def _rcd_tile(t, cfa, isg, y0, L, M, kr):
         _rcd_vh_row(T1[a - 1], T1[a], T1[a + 1], T2[a], VH[a], M, kr)
     for a in range(1, L - 1):
         _rcd_lp_row(X[a - 1], X[a], X[a + 1], LP[a], M, kr)
+    # T1, T2 are free between steps 1 and 4.1: rows 0-2 of T1 hold the vertical terms of step 3
+    ng, sg, ve = T1[0], T1[1], T1[2]
     for a in range(5, L - 5):
-        _rcd_green_row(X[a - 4], X[a - 3], X[a - 2], X[a - 1], X[a], X[a + 1], X[a + 2], X[a + 3], X[a + 4],
-                       LP[a - 2], LP[a], LP[a + 2], VH[a - 1], VH[a], VH[a + 1], G[a], isg[(y0 + a) & 1], M, kr)
+        _rcd_grad_row(X[a - 4], X[a - 3], X[a - 2], X[a - 1], X[a], X[a + 1], ng, M, kr)
+        _rcd_grad_row(X[a + 4], X[a + 3], X[a + 2], X[a + 1], X[a], X[a - 1], sg, M, kr)
+        _rcd_vest_row(ng, sg, X[a - 1], X[a + 1], LP[a - 2], LP[a], LP[a + 2], ve, M, kr)
+        _rcd_green_row(X[a], LP[a], ve, VH[a - 1], VH[a], VH[a + 1], G[a], isg[(y0 + a) & 1], M, kr)
     for a in range(3, L - 3):
         _rcd_pq_diff_row(X[a - 3], X[a - 2], X[a - 1], X[a], X[a + 1], X[a + 2], X[a + 3], T1[a], T2[a], M, kr)
     for a in range(4, L - 4):  # the low-pass rows are no longer needed: LP now holds P/Q
