@@ -101,7 +101,9 @@ def vector_report() -> list[tuple[str, int, int, int]]:
         "_rcd_hv_row": (trow,) * 9 + (tw, kr),
         "_rcd_vh_row": (trow,) * 5 + (tw, kr),
         "_rcd_lp_row": (trow,) * 4 + (tw, kr),
-        "_rcd_green_row": (trow,) * 16 + (isgt, tw, kr),
+        "_rcd_grad_row": (trow,) * 7 + (tw, kr),
+        "_rcd_vest_row": (trow,) * 8 + (tw, kr),
+        "_rcd_green_row": (trow,) * 7 + (isgt, tw, kr),
         "_rcd_pq_diff_row": (trow,) * 9 + (tw, kr),
         "_rcd_pq_row": (trow,) * 7 + (tw, kr),
         "_rcd_chroma_row": (trow,) * 13 + (isgt, tw, kr),
@@ -109,7 +111,7 @@ def vector_report() -> list[tuple[str, int, int, int]]:
     }
     report = []
     for name, args in calls.items():
-        fresh = numba.njit(getattr(k, name).py_func)
+        fresh = numba.njit(getattr(k, name).py_func, error_model="numpy" if name.startswith("_rcd") else "python")
         fresh(*args)
         asm = "\n".join(fresh.inspect_asm().values())
         ops = re.findall(r"^\s+(v\w+)\s+([^\n]*)$", asm, re.M)
