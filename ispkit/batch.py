@@ -31,6 +31,7 @@ from ._batch.jobs import FORMATS, GALLERY_NAME, MANIFEST_NAME, THUMBS_DIR, Batch
     plan_outputs, safe_output
 from ._batch.manifest import Manifest, config_hash, done_outputs, read_lines, utc_now
 from ._batch.progress import PROGRESS_MODES, Progress
+from ._batch.local import remove_temps
 from ._batch.worker import Outcome, Task
 from .errors import ParameterError
 
@@ -217,9 +218,10 @@ def _tasks(jobs: list[Job], run: _Run, weights_dir: str | None, overwrite: bool,
             run.record({**run.base(job, "failed"), "error": str(exc)})
             continue
         run.by_output[str(out)] = job
-        tasks.append(Task(source=job.source, output=str(out), thumb=str(thumb), preset=run.preset,
+        tasks.append(task := Task(source=job.source, output=str(out), thumb=str(thumb), preset=run.preset,
                           overrides=run.overrides, config_hash=run.config_hash, bit_depth=bit_depth,
                           weights_dir=weights_dir, threads=threads))
+        remove_temps(task)  # left by a batch killed outright (SIGKILL of the whole process group)
     return tasks
 
 

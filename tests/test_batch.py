@@ -220,3 +220,42 @@ def test_progress_bar_and_log_lines(tmp_path, capsys):
     assert main(["batch", str(src), "-o", str(tmp_path / "o2"), "--workers", "1", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "[1/2] ok" in err and "[2/2] ok" in err and "%|" not in err
+
+
+def test_task_records_models_warnings_and_weights_dir(tmp_path, monkeypatch):
+    """In-process: the worker task exports ISPKIT_WEIGHTS and returns the models and warnings of the render."""
+    import warnings
+
+    from ispkit._batch import worker
+    from ispkit.frame import CaptureMetadata
+
+    src = make_dng(tmp_path / "a.dng")
+    used = [{"stage": "white_balance", "model": "fc4.cwp", "weights": None, "sha256": None,
+             "fallback": "no weights found: gray world"}]
+
+    def fake_render(pipe, frame, bit_depth):
+        warnings.warn("fc4.cwp: weights not found, using the classical fallback")
+        return np.zeros((4, 6, 3), np.uint8), CaptureMetadata(extra={"models": used})
+
+    monkeypatch.setattr(worker, "render_codes", fake_render)
+    monkeypatch.setenv("ISPKIT_WEIGHTS", "unset")
+    task = worker.Task(source=str(src), output=str(tmp_path / "o" / "a.jpg"), thumb=str(tmp_path / "t" / "a.jpg"),
+                       preset="default", overrides={}, config_hash="x" * 64, bit_depth=8,
+                       weights_dir=str(tmp_path / "weights"))
+    out = worker.run_task(task)
+    assert out.status == "ok" and out.models == used and out.size == (6, 4)
+    assert out.warnings == ["fc4.cwp: weights not found, using the classical fallback"]
+    assert os.environ["ISPKIT_WEIGHTS"] == str(tmp_path / "weights")
+    assert (tmp_path / "o" / "a.jpg").is_file() and (tmp_path / "t" / "a.jpg").is_file()
+    bad = worker.run_task(worker.Task(**{**task.__dict__, "source": str(tmp_path / "missing.dng")}))
+    assert bad.status == "failed" and "missing.dng" in bad.error
+
+
+def test_stale_temp_files_are_removed_before_rendering(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    good_folder(src, 1)
+    out.mkdir()
+    stale = out / ".img 00.jpg.k2j3h4.part"
+    stale.write_bytes(b"half an image")
+    s = render_folder(src, out, workers=1, progress=False)
+    assert s.rendered == 1 and not stale.exists() and not leftovers(out)

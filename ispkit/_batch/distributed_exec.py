@@ -67,6 +67,7 @@ def run_dask(tasks: Sequence[Task], workers: int, scheduler: str | None,
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                           "distributed.scheduler.worker-saturation": 1.0}):
         client, cluster = _client(distributed, workers, scheduler)
+    futures: dict[Any, Task] = {}
     try:
         run = uuid.uuid4().hex[:8]
         futures = {client.submit(run_task, t, key=f"ispkit-batch-{run}-{i}", pure=False, retries=0): t
@@ -81,3 +82,5 @@ def run_dask(tasks: Sequence[Task], workers: int, scheduler: str | None,
         client.close()
         if cluster is not None:
             cluster.close()
+        for task in futures.values():  # interrupted: whatever unfinished tasks left behind
+            remove_temps(task)

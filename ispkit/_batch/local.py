@@ -81,9 +81,23 @@ def _start(ctx: Any) -> _Slot:
 
 
 def _feed(slot: _Slot, pending: deque[Task]) -> None:
+    """Send the next task to an idle slot; a worker found dead while idle gets it back into ``pending``."""
     if pending and slot.task is None:
         slot.task = pending.popleft()
-        slot.conn.send(slot.task)
+        try:
+            slot.conn.send(slot.task)
+        except OSError:
+            pending.appendleft(slot.task)
+            slot.task = None
+
+
+def _refill(slots: list[_Slot], pending: deque[Task], ctx: Any) -> None:
+    """Give every idle slot a task, replacing workers that died while idle."""
+    for i, slot in enumerate(slots):
+        if slot.task is None and pending and not slot.proc.is_alive():
+            slot.conn.close()
+            slots[i] = slot = _start(ctx)
+        _feed(slot, pending)
 
 
 def _collect(slot: _Slot, ready: list[Any]) -> Outcome | None:
@@ -100,7 +114,10 @@ def _collect(slot: _Slot, ready: list[Any]) -> Outcome | None:
 
 
 def _step(slots: list[_Slot], pending: deque[Task], on_result: OnResult, ctx: Any) -> None:
+    _refill(slots, pending, ctx)
     busy = [s for s in slots if s.task is not None]
+    if not busy:  # every send met a worker that had died idle: the next refill replaces them
+        return
     ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy])
     for i, slot in enumerate(slots):
         if slot.task is None:
@@ -114,7 +131,6 @@ def _step(slots: list[_Slot], pending: deque[Task], on_result: OnResult, ctx: An
             slot.conn.close()
             slots[i] = slot = _start(ctx)
         on_result(task, outcome)
-        _feed(slot, pending)
 
 
 def _stop(slots: list[_Slot], graceful: bool) -> None:
@@ -149,9 +165,7 @@ def run_local(tasks: Iterable[Task], workers: int, on_result: OnResult) -> None:
     slots = [_start(ctx) for _ in range(max(1, min(workers, len(pending))))]
     graceful = False
     try:
-        for slot in slots:
-            _feed(slot, pending)
-        while any(s.task is not None for s in slots):
+        while pending or any(s.task is not None for s in slots):
             _step(slots, pending, on_result, ctx)
         graceful = True
     finally:
