@@ -339,45 +339,74 @@ def _bilateral(planes: np.ndarray, level: float, *, radius: int = 3, spatial_sig
     return out
 
 
+_NLM_LUT_SIZE = 4096
+_NLM_WEIGHT_FLOOR = 1e-3  # weights below this are 0 (OpenCV's fastNlMeans threshold)
+
+
+def _nlm_weights(level: float, template_size: int, h_scale: float, channels: int) -> tuple[np.ndarray, np.float32]:
+    """Weight table of :func:`_k.nlm_joint`: ``exp(-(D / t²)² / (C h²))`` for patch L1 distance ``D``.
+
+    ``t`` the template size, ``C`` the channels and ``h = h_scale · level``:
+    OpenCV's ``fastNlMeansDenoising`` weight with ``normType=NORM_L1``
+    (the mean absolute difference per patch pixel, summed over channels).
+    """
+    hh = max(float(h_scale) * float(level), 1e-12)
+    t2 = float(template_size * template_size)
+    dmax = t2 * hh * math.sqrt(channels * -math.log(_NLM_WEIGHT_FLOOR))
+    d = np.arange(_NLM_LUT_SIZE) * (dmax / (_NLM_LUT_SIZE - 1))
+    wts = np.exp(-np.square(d / t2) / (channels * hh * hh))
+    wts[wts < _NLM_WEIGHT_FLOOR] = 0.0
+    wts[-1] = 0.0
+    return wts.astype(np.float32), np.float32((_NLM_LUT_SIZE - 1) / dmax)
+
+
+def _nlm_padded(padded: np.ndarray, shape: tuple[int, int], level: float, template_size: int, search_size: int,
+                h_scale: float) -> np.ndarray:
+    lut, lut_scale = _nlm_weights(level, template_size, h_scale, padded.shape[0])
+    out = np.empty((padded.shape[0],) + shape, dtype=np.float32)
+    _k.nlm_joint(padded, search_size // 2, template_size // 2, lut, lut_scale, out)
+    return out
+
+
 def _nlm(planes: np.ndarray, level: float, *, template_size: int = 3, search_size: int = 9,
          h_scale: float = 1.8) -> np.ndarray:
-    """Non-local means on the 4-channel 16-bit image (OpenCV, L1 patch distance)."""
-    import cv2
+    """Non-local means of the four planes jointly (one weight per pixel pair, L1 patch distance).
 
-    lo = float(planes.min())
-    span = float(planes.max()) - lo
-    scale = min(64.0, 65000.0 / max(span, 1e-6))  # ≥ 1 code per noise σ·(1/64)
-    q = np.clip(np.rint((planes - lo) * scale), 0, 65535).astype(np.uint16)
-    q = np.ascontiguousarray(q.transpose(1, 2, 0))
-    res = cv2.fastNlMeansDenoising(q, h=[float(h_scale * level * scale)], templateWindowSize=int(template_size),
-                                   searchWindowSize=int(search_size), normType=cv2.NORM_L1)
-    return (res.transpose(2, 0, 1).astype(np.float32) / np.float32(scale) + np.float32(lo))
+    The weighting is OpenCV's ``fastNlMeansDenoising`` with ``NORM_L1`` on
+    the planes as one 4-channel image (``h = h_scale · level``), computed in
+    float32 by :func:`_k.nlm_joint` on mirrored borders.
+    """
+    p = search_size // 2 + template_size // 2
+    _, h, w = planes.shape
+    if p >= h or p >= w:
+        mode = "symmetric" if h > 1 and w > 1 else "edge"
+        padded = np.pad(planes, ((0, 0), (p, p), (p, p)), mode=mode).astype(np.float32)
+    else:
+        padded = np.pad(planes, ((0, 0), (p, p), (p, p)), mode="reflect").astype(np.float32)
+    return _nlm_padded(padded, (h, w), level, template_size, search_size, h_scale)
 
 
 def _nlm_mosaic(mosaic: np.ndarray, scale: np.ndarray, offset: np.ndarray, silent: np.ndarray, level: float, *,
                 template_size: int = 3, search_size: int = 9, h_scale: float = 1.8) -> np.ndarray:
     """:func:`_nlm` between the GAT and its inverse, straight from and back to the mosaic.
 
-    The planes are split, stabilised and quantised to the 16-bit codes
-    OpenCV filters in one kernel pass, and decoded, inverted and
-    re-interleaved in another: the same numbers as the plane-by-plane path
-    without its six full-frame float32 temporaries.
+    The planes are split, stabilised and mirror-padded in one kernel pass,
+    and inverted and re-interleaved in another: the numbers of the
+    plane-by-plane path without its full-frame temporaries.
     """
-    import cv2
-
-    plo, phi = np.empty(4, dtype=np.float32), np.empty(4, dtype=np.float32)
-    _k.plane_extrema(mosaic, plo, phi)
-    # the GAT is non-decreasing per plane, so the extremes of the stabilised planes are those of the ends
-    lo = min(float(_k.gat_value(plo[k], scale[k], offset[k])) for k in range(4))
-    hi = max(float(_k.gat_value(phi[k], scale[k], offset[k])) for k in range(4))
-    qscale = min(64.0, 65000.0 / max(hi - lo, 1e-6))
     h, w = mosaic.shape[0] // 2, mosaic.shape[1] // 2
-    codes = np.empty((h, w, 4), dtype=np.uint16)
-    _k.gat_quantize(mosaic, scale, offset, np.float32(lo), np.float32(qscale), codes)
-    res = cv2.fastNlMeansDenoising(codes, h=[float(h_scale * level * qscale)], templateWindowSize=int(template_size),
-                                   searchWindowSize=int(search_size), normType=cv2.NORM_L1)
+    p = search_size // 2 + template_size // 2
+    if p >= h or p >= w:  # tiny: the plane path pads these
+        planes = split_cfa_planes(mosaic)
+        stab = np.empty_like(planes)
+        _k.gat_forward(planes, scale, offset, stab)
+        den = _nlm(stab, level, template_size=template_size, search_size=search_size, h_scale=h_scale)
+    else:
+        padded = np.empty((4, h + 2 * p, w + 2 * p), dtype=np.float32)
+        _k.gat_split_padded(mosaic, scale, offset, p, padded)
+        den = _nlm_padded(padded, (h, w), level, template_size, search_size, h_scale)
     out = np.empty(mosaic.shape, dtype=np.float32)
-    _k.dequantize_gat_inverse(res, np.float32(qscale), np.float32(lo), scale, offset, silent, mosaic, out)
+    _k.gat_inverse_merge(den, scale, offset, silent, mosaic, out)
     return out
 
 

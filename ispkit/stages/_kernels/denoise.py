@@ -21,10 +21,10 @@ __all__ = [
     "local_bayes_shrink",
     "mix_planes",
     "box3",
-    "plane_extrema",
     "gat_value",
-    "gat_quantize",
-    "dequantize_gat_inverse",
+    "gat_split_padded",
+    "gat_inverse_merge",
+    "nlm_joint",
 ]
 
 _SQ32 = math.sqrt(1.5)
@@ -314,40 +314,6 @@ def mix_planes(m, src, out):
                     orow[j] += f * srow[j]
 
 
-@numba.njit(cache=True, parallel=True)
-def plane_extrema(x, lo, hi):
-    """Per-plane minimum and maximum of an even-sized mosaic's four 2×2 phases.
-
-    Notes
-    -----
-    ``x`` 2h×2w float32; ``lo``/``hi`` (4,) float32, plane ``2 di + dj`` is
-    ``x[di::2, dj::2]``. Row results are combined in row order, so the
-    answer does not depend on the thread count.
-    """
-    h = x.shape[0] // 2
-    w = x.shape[1] // 2
-    rlo = np.empty((h, 4), dtype=np.float32)
-    rhi = np.empty((h, 4), dtype=np.float32)
-    for i in prange(h):
-        for di in range(2):
-            row = x[2 * i + di]
-            for dj in range(2):
-                mn = row[dj]
-                mx = row[dj]
-                for j in range(1, w):
-                    v = row[2 * j + dj]
-                    mn = min(mn, v)
-                    mx = max(mx, v)
-                rlo[i, 2 * di + dj] = mn
-                rhi[i, 2 * di + dj] = mx
-    for k in range(4):
-        lo[k] = rlo[0, k]
-        hi[k] = rhi[0, k]
-        for i in range(1, h):
-            lo[k] = min(lo[k], rlo[i, k])
-            hi[k] = max(hi[k], rhi[i, k])
-
-
 @numba.njit(cache=True, inline="always")
 def gat_value(z, a, b):
     """One sample of :func:`gat_forward` (float32 result, same arithmetic)."""
@@ -358,79 +324,157 @@ def gat_value(z, a, b):
 
 
 @numba.njit(cache=True, parallel=True)
-def gat_quantize(x, scale, offset, lo, qscale, out):
-    """Split a mosaic into its CFA planes, stabilise them and quantise to 16 bits in one pass.
-
-    Parameters
-    ----------
-    x : 2h×2w float32 mosaic (even size).
-    scale, offset : (4,) float64 noise model per plane (see :func:`gat_forward`).
-    lo, qscale : float32; the code is ``rint((gat(x) - lo) · qscale)``
-        clipped to [0, 65535].
-    out : h×w×4 uint16, channel ``2 di + dj`` is plane ``x[di::2, dj::2]``.
+def gat_split_padded(x, scale, offset, pad, out):
+    """Split a mosaic into its CFA planes, stabilise them (:func:`gat_value`) and mirror-pad them by ``pad``.
 
     Notes
     -----
-    Gives the same codes as :func:`gat_forward` into float32 planes followed
-    by that float32 arithmetic, without the full-frame float32 temporaries.
+    ``x`` 2h×2w float32; ``out`` 4×(h+2·pad)×(w+2·pad) float32, plane
+    ``2 di + dj`` is ``x[di::2, dj::2]``; borders reflect without repeating
+    the edge (``np.pad(mode="reflect")``, OpenCV's BORDER_REFLECT_101).
+    Needs ``pad < h`` and ``pad < w``.
     """
-    h = out.shape[0]
-    w = out.shape[1]
-    for i in prange(h):
-        for di in range(2):
-            row = x[2 * i + di]
-            for dj in range(2):
-                k = 2 * di + dj
-                a = scale[k]
-                b = offset[k]
-                for j in range(w):
-                    s = gat_value(row[2 * j + dj], a, b)
-                    q = (s - lo) * qscale
-                    q = min(max(np.rint(q), np.float32(0.0)), np.float32(65535.0))
-                    out[i, j, k] = np.uint16(q)
+    h = x.shape[0] // 2
+    w = x.shape[1] // 2
+    for r in prange(4 * (h + 2 * pad)):
+        k = r // (h + 2 * pad)
+        ip = r - k * (h + 2 * pad)
+        i = _mirror(ip - pad, h)
+        di = k // 2
+        dj = k - 2 * di
+        row = x[2 * i + di]
+        orow = out[k, ip]
+        a = scale[k]
+        b = offset[k]
+        for jp in range(w + 2 * pad):
+            j = _mirror(jp - pad, w)
+            orow[jp] = gat_value(row[2 * j + dj], a, b)
 
 
 @numba.njit(cache=True, parallel=True)
-def dequantize_gat_inverse(codes, qscale, lo, scale, offset, keep, x, out):
-    """Undo :func:`gat_quantize` after denoising: codes → stabilised values → :func:`gat_inverse` → mosaic.
+def gat_inverse_merge(d, scale, offset, keep, x, out):
+    """:func:`gat_inverse` of C×h×w planes written straight into the 2h×2w mosaic ``out``.
+
+    ``keep`` (4,) bool: planes copied from the input mosaic ``x`` instead.
+    """
+    h = d.shape[1]
+    w = d.shape[2]
+    for r in prange(2 * h):
+        i = r // 2
+        di = r - 2 * i
+        orow = out[r]
+        xrow = x[r]
+        for dj in range(2):
+            k = 2 * di + dj
+            if keep[k]:
+                for j in range(w):
+                    orow[2 * j + dj] = xrow[2 * j + dj]
+                continue
+            a = scale[k]
+            b = offset[k]
+            drow = d[k, i]
+            if a > 0.0:
+                s2 = b / (a * a)
+                for j in range(w):
+                    v = np.float64(drow[j])
+                    if v < 1.0:
+                        orow[2 * j + dj] = 0.0
+                        continue
+                    ix = 1.0 / v
+                    q = (0.25 * v * v + 0.25 * _SQ32 * ix - 1.375 * ix * ix
+                         + 0.625 * _SQ32 * ix * ix * ix - 0.125 - s2)
+                    orow[2 * j + dj] = a * q if q > 0.0 else 0.0
+            else:
+                f = math.sqrt(b)
+                for j in range(w):
+                    orow[2 * j + dj] = np.float64(drow[j]) * f
+
+
+_NLM_BLOCK = 16
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True)
+def nlm_joint(padded, search_radius, template_radius, lut, lut_scale, out):
+    """Non-local means of C planes with one weight per pixel pair (L1 patch distance summed over planes).
 
     Parameters
     ----------
-    codes : h×w×4 uint16 denoised codes.
-    qscale, lo : float32, as given to :func:`gat_quantize`.
-    scale, offset : (4,) float64 noise model per plane.
-    keep : (4,) bool; planes passed through from ``x`` untouched (no noise).
-    x : 2h×2w float32, the input mosaic (read for ``keep`` planes only).
-    out : 2h×2w float32 mosaic.
+    padded : C×(h+2p)×(w+2p) float32, ``p = search_radius + template_radius``,
+        mirrored borders.
+    search_radius, template_radius : half-widths of the search window and
+        the square patch.
+    lut : float32 weights ``lut[m]`` for a patch distance ``D = m / lut_scale``
+        (D: sum of ``|a - b|`` over the patch's pixels and the planes);
+        distances beyond the table weigh its last entry (0).
+    out : C×h×w float32.
+
+    Notes
+    -----
+    Offset by offset over blocks of rows: the channel-summed differences,
+    a separable box sum, the weight looked up, and the weighted sums — all
+    contiguous row loops. Each output pixel sums the same terms in the same
+    order whatever the thread count.
+
+    References
+    ----------
+    A. Buades, B. Coll, J.-M. Morel, "A non-local algorithm for image
+    denoising", CVPR 2005; J. Darbon et al., "Fast nonlocal filtering applied
+    to electron cryomicroscopy", ISBI 2008 (offset-major evaluation).
     """
-    h = codes.shape[0]
-    w = codes.shape[1]
-    for i in prange(h):
-        for di in range(2):
-            orow = out[2 * i + di]
-            xrow = x[2 * i + di]
-            for dj in range(2):
-                k = 2 * di + dj
-                if keep[k]:
-                    for j in range(w):
-                        orow[2 * j + dj] = xrow[2 * j + dj]
-                    continue
-                a = scale[k]
-                b = offset[k]
-                if a > 0.0:
-                    s2 = b / (a * a)
-                    for j in range(w):
-                        d = np.float32(codes[i, j, k]) / qscale + lo
-                        v = np.float64(d)
-                        if v < 1.0:
-                            orow[2 * j + dj] = 0.0
-                            continue
-                        ix = 1.0 / v
-                        r = (0.25 * v * v + 0.25 * _SQ32 * ix - 1.375 * ix * ix
-                             + 0.625 * _SQ32 * ix * ix * ix - 0.125 - s2)
-                        orow[2 * j + dj] = a * r if r > 0.0 else 0.0
-                else:
-                    f = math.sqrt(b)
-                    for j in range(w):
-                        d = np.float32(codes[i, j, k]) / qscale + lo
-                        orow[2 * j + dj] = np.float64(d) * f
+    nc = padded.shape[0]
+    h = out.shape[1]
+    w = out.shape[2]
+    sr = search_radius
+    tr = template_radius
+    p = sr + tr
+    tw = 2 * tr + 1
+    wd = w + 2 * tr
+    last = np.float32(lut.size - 1)
+    half = np.float32(0.5)
+    nblk = (h + _NLM_BLOCK - 1) // _NLM_BLOCK
+    for bi in prange(nblk):
+        r0 = bi * _NLM_BLOCK
+        nr = min(h, r0 + _NLM_BLOCK) - r0
+        acc = np.zeros((nc, nr, w), dtype=np.float32)
+        wsum = np.zeros((nr, w), dtype=np.float32)
+        diff = np.empty((nr + 2 * tr, wd), dtype=np.float32)
+        hsum = np.empty((nr + 2 * tr, w), dtype=np.float32)
+        wt = np.empty(w, dtype=np.float32)
+        for dy in range(-sr, sr + 1):
+            for dx in range(-sr, sr + 1):
+                for yy in range(nr + 2 * tr):
+                    py = r0 + yy + sr          # padded row of output row r0 + yy - tr
+                    drow = diff[yy]
+                    drow[:] = 0.0
+                    for c in range(nc):
+                        a = padded[c, py, sr:sr + wd]
+                        b = padded[c, py + dy, sr + dx:sr + dx + wd]
+                        for xx in range(wd):
+                            drow[xx] += abs(a[xx] - b[xx])
+                    hrow = hsum[yy]
+                    hrow[:] = drow[:w]
+                    for k in range(1, tw):
+                        dk = drow[k:k + w]
+                        for x in range(w):
+                            hrow[x] += dk[x]
+                for y in range(nr):
+                    wt[:] = hsum[y]
+                    for k in range(1, tw):
+                        hk = hsum[y + k]
+                        for x in range(w):
+                            wt[x] += hk[x]
+                    ws = wsum[y]
+                    for x in range(w):
+                        m = np.int32(min(wt[x] * lut_scale + half, last))
+                        wt[x] = lut[m]
+                        ws[x] += wt[x]
+                    py = r0 + y + p + dy
+                    for c in range(nc):
+                        src = padded[c, py, p + dx:p + dx + w]
+                        ar = acc[c, y]
+                        for x in range(w):
+                            ar[x] += wt[x] * src[x]
+        for c in range(nc):
+            for y in range(nr):
+                for x in range(w):
+                    out[c, r0 + y, x] = acc[c, y, x] / wsum[y, x]
