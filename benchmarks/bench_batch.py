@@ -49,14 +49,20 @@ def _steady_rate(manifest: Path, run_id: str, workers: int) -> float:
     return (len(stamps) - workers) / span * 60 if span > 0 else float("nan")
 
 
-def _run(src: Path, out: Path, preset: str, workers: int) -> tuple[float, float, dict[str, float]]:
+def _peak_rss(manifest: Path, run_id: str) -> float:
+    import json
+    return max(r.get("worker_max_rss_mb") or 0 for r in map(json.loads, manifest.read_text().splitlines())
+               if r.get("run_id") == run_id)
+
+
+def _run(src: Path, out: Path, preset: str, workers: int) -> tuple[float, float, dict[str, float], float]:
     import json
     t0 = time.perf_counter()
     s = render_folder(src, out, preset=preset, workers=workers, progress=False, overwrite=True)
     wall = time.perf_counter() - t0
     assert s.failed == 0, s.table()
     run_id = json.loads(s.manifest.read_text().splitlines()[-1])["run_id"]
-    return s.rendered / wall * 60, _steady_rate(s.manifest, run_id, workers), s.split
+    return s.rendered / wall * 60, _steady_rate(s.manifest, run_id, workers), s.split, _peak_rss(s.manifest, run_id)
 
 
 def _stage_split(dng: Path, preset: str) -> str:
@@ -80,12 +86,12 @@ def main(n_images: int = 8, presets: list[str] | None = None) -> None:
         for preset in presets:
             rates = {}
             for workers in (1, 2):
-                wall, steady, split = _run(src, root / f"out-{preset}", preset, workers)
+                wall, steady, split, rss = _run(src, root / f"out-{preset}", preset, workers)
                 rates[workers] = steady
                 total = sum(split.values())
                 parts = ", ".join(f"{k} {v / total:.0%}" for k, v in split.items())
                 print(f"  {preset:<16s} {workers} worker(s): {wall:5.1f} img/min wall, {steady:5.1f} img/min "
-                      f"steady; worker time: {parts}")
+                      f"steady; worker time: {parts}; peak worker RSS {rss:.0f} MiB")
             print(f"  {preset:<16s} 2 workers / 1 worker (steady): {rates[2] / rates[1]:.2f}× (target ≥ 1.6)")
             print(f"  {preset:<16s} one unfused pipe.run: {_stage_split(dng, preset)}")
 

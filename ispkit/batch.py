@@ -185,7 +185,7 @@ class _Run:
         rec.update(error=outcome.error, seconds=round(outcome.seconds, 4), models=outcome.models,
                    warnings=outcome.warnings, split={k: round(v, 4) for k, v in outcome.split.items()},
                    size=outcome.size, pid=outcome.pid or None, host=outcome.host or None,
-                   worker_builds=outcome.builds or None)
+                   worker_builds=outcome.builds or None, worker_max_rss_mb=outcome.max_rss_mb or None)
         for k, v in outcome.split.items():
             self.summary.split[k] = self.summary.split.get(k, 0.0) + v
         self.record(rec)

@@ -80,6 +80,7 @@ def test_mixed_folder_done_means(tmp_path, capsys):
         assert img is not None and img.shape[2] == 3
         assert rec["config_hash"] == lines[0]["config_hash"] and rec["ispkit_version"] == ispkit.__version__
         assert rec["models"] == [] and rec["preset"] == "default" and rec["format"] == "jpg"
+        assert rec["worker_max_rss_mb"] > 0 and rec["pid"] > 0
     assert {by_input["a.dng"]["output"], by_input["a.nef"]["output"]} == {"a.dng.jpg", "a.nef.jpg"}
     assert by_input["deep/er/c.dng"]["output"] == "deep/er/c.jpg"
     for rel in expect["bad"]:

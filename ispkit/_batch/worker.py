@@ -66,6 +66,7 @@ class Outcome:
     pid: int = 0
     host: str = ""
     builds: int = 0
+    max_rss_mb: float = 0.0
 
 
 def build_count() -> int:
@@ -188,4 +189,14 @@ def run_task(task: Task) -> Outcome:
     outcome.warnings = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
     outcome.seconds = time.perf_counter() - t0
     outcome.builds = _BUILDS[0]
+    outcome.max_rss_mb = _max_rss_mb()
     return outcome
+
+
+def _max_rss_mb() -> float:
+    """This process's peak resident memory in MiB (0 where the platform cannot tell)."""
+    try:
+        import resource
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    except (ImportError, OSError):
+        return 0.0
