@@ -1,7 +1,8 @@
 """A small supervisor over ``multiprocessing`` that survives dying workers.
 
 ``concurrent.futures.ProcessPoolExecutor`` is broken for good once one worker
-dies; here every slot is one spawned process with its own pipe, the parent
+dies; here every slot is one worker process (forkserver or spawn, never a plain
+fork) with its own pipe, the parent
 waits on the pipes and the process sentinels together, and a worker that
 dies (segfault, SIGKILL by the OOM killer) costs exactly the file it was
 rendering: that file is reported ``worker died (signal N)``, its temporary
@@ -24,8 +25,15 @@ __all__ = ["run_local", "worker_main", "remove_temps"]
 OnResult = Callable[[Task, Outcome], None]
 
 
-def worker_main(conn: Connection) -> None:
-    """A worker: render the tasks sent on ``conn`` until it receives None."""
+def worker_main(conn: Connection, environ: dict[str, str]) -> None:
+    """A worker: render the tasks sent on ``conn`` until it receives None.
+
+    ``environ`` is the parent's environment when the worker was started (a
+    forkserver child would otherwise inherit the server's, from its first use).
+    """
+    import os
+    os.environ.clear()
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     signal.signal(signal.SIGTERM, _exit_cleanly)
     while True:
@@ -74,7 +82,8 @@ class _Slot:
 
 def _start(ctx: Any) -> _Slot:
     parent, child = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=worker_main, args=(child,), daemon=True, name="ispkit-batch-worker")
+    import os
+    proc = ctx.Process(target=worker_main, args=(child, dict(os.environ)), daemon=True, name="ispkit-batch-worker")
     proc.start()
     child.close()
     return _Slot(proc, parent)
@@ -152,6 +161,18 @@ def _stop(slots: list[_Slot], graceful: bool) -> None:
         slot.conn.close()
 
 
+def _context() -> Any:
+    """A forkserver that has imported ispkit (cheap fresh workers) where available, else spawn.
+
+    Never plain fork: the parent may hold threads (Numba, OpenCV, torch, tqdm).
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["ispkit._batch.local"])
+        return ctx
+    return mp.get_context("spawn")
+
+
 def run_local(tasks: Iterable[Task], workers: int, on_result: OnResult) -> None:
     """Render ``tasks`` on ``workers`` spawned processes, calling ``on_result`` in this process per file.
 
@@ -161,7 +182,7 @@ def run_local(tasks: Iterable[Task], workers: int, on_result: OnResult) -> None:
     pending = deque(tasks)
     if not pending:
         return
-    ctx = mp.get_context("spawn")
+    ctx = _context()
     slots = [_start(ctx) for _ in range(max(1, min(workers, len(pending))))]
     graceful = False
     try:
