@@ -125,3 +125,11 @@ def test_how_to_scripts_run_as_written(tmp_path, monkeypatch, capsys):
     assert [p.name for p in pngs] == [f"night_{i:03d}.png" for i in range(4)]
     assert all(capture_kind(p) == "ntire" for p in pngs)
     assert read_capture(pngs[0]).meta.noise_profile is not None
+
+
+def test_functions_shadowed_by_their_module_are_found():
+    hook = _load_hook("generate")
+    assert "ispkit.render.render" in hook.shadowed_functions("ispkit")
+    assert "ispkit.stages.demosaic.demosaic" in hook.shadowed_functions("ispkit.stages")
+    assert hook.render_shadowed("ispkit.frame") == ""
+    assert "::: ispkit.render.render" in hook.render_shadowed("ispkit")

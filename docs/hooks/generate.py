@@ -4,6 +4,9 @@
   ``ispkit.cli.build_parser()``;
 - ``<!-- ispkit-presets -->``: the shipped presets with their stages and
   stored descriptions, from ``ispkit.presets``;
+- ``<!-- ispkit-shadowed: MODULE -->``: the exported functions of MODULE
+  that share their name with a submodule (``ispkit.render``), which the
+  static API reader would otherwise miss;
 - ``<!-- ispkit-default-compiled -->``: the default preset's nodes and the
   nodes fusion compiles them to;
 - ``<!-- ispkit-method-tables -->``: the valid names of every method table in
@@ -21,13 +24,17 @@ checks that every subcommand gets a section.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import re
+import sys
 from typing import Any
 
 MARKER = "<!-- ispkit-cli-reference -->"
 PRESETS_MARKER = "<!-- ispkit-presets -->"
 METHODS_MARKER = "<!-- ispkit-method-tables -->"
 FUSION_MARKER = "<!-- ispkit-default-compiled -->"
+SHADOWED_RE = re.compile(r"<!-- ispkit-shadowed: *(?P<module>[\w.]+) *-->")
 #: Module-level name tables documented with their own docstring (rendered by mkdocstrings instead).
 _DOCUMENTED_TABLES = {"COLOR_SPACES"}
 
@@ -197,12 +204,39 @@ def render_default_compiled() -> str:
             "```\n")
 
 
+def shadowed_functions(module_name: str) -> list[str]:
+    """Full paths of the exported functions of ``module_name`` that share their name with a submodule.
+
+    ``ispkit.render`` is a module and, once the package is imported, the function it defines; the
+    static API reader sees the module, so these functions are rendered explicitly.
+    """
+    module = importlib.import_module(module_name)
+    found = []
+    for name in getattr(module, "__all__", ()):
+        obj = getattr(module, name, None)
+        if callable(obj) and not isinstance(obj, type) and f"{module_name}.{name}" in sys.modules:
+            found.append(f"{obj.__module__}.{obj.__qualname__}")
+    return found
+
+
+def render_shadowed(module_name: str) -> str:
+    """mkdocstrings blocks for :func:`shadowed_functions` (expanded by mkdocstrings afterwards)."""
+    blocks = [f"::: {path}\n    options:\n      show_root_heading: true\n      show_root_full_path: false\n"
+              f"      heading_level: 3\n" for path in shadowed_functions(module_name)]
+    if not blocks:
+        return ""
+    intro = (f"## Functions named like their module\n\nThese functions share their name with the module that "
+             f"defines them; `from {module_name} import NAME` gives the function documented here.\n\n")
+    return intro + "\n".join(blocks)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Replace the markers: the CLI reference, and the table of shipped presets."""
     if MARKER in markdown:
         from ispkit.cli import build_parser
 
         markdown = markdown.replace(MARKER, render_cli_reference(build_parser()))
+    markdown = SHADOWED_RE.sub(lambda m: render_shadowed(m["module"]), markdown)
     if FUSION_MARKER in markdown:
         markdown = markdown.replace(FUSION_MARKER, render_default_compiled())
     if METHODS_MARKER in markdown:
