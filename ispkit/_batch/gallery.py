@@ -45,12 +45,16 @@ def _href(rel: str) -> str:
 
 
 def _models(rec: dict[str, Any]) -> str:
-    names = []
+    """Short model labels (``fc4.cwp → masked_bright_pixels`` for a fallback), the full text on hover."""
+    short, full = [], []
     for m in rec.get("models") or []:
-        label = str(m.get("model", "?"))
-        label += f" ({m['fallback']})" if m.get("fallback") else (" (weights)" if m.get("weights") else "")
-        names.append(label)
-    return html.escape(", ".join(names)) if names else "none"
+        name, fallback, sha = str(m.get("model", "?")), m.get("fallback"), m.get("sha256")
+        short.append(f"{name} → {str(fallback).split(' (')[0]}" if fallback
+                     else f"{name} ({str(sha)[:8]})" if sha else name)
+        full.append(f"{name}: {fallback or m.get('weights') or ''}")
+    if not short:
+        return "none"
+    return f'<span title="{html.escape("; ".join(full), quote=True)}">{html.escape(", ".join(short))}</span>'
 
 
 def _figure(rec: dict[str, Any]) -> str:
