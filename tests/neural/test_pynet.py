@@ -141,6 +141,9 @@ def test_narrow_model_overfits_a_tiny_batch():
     quad = torch.tensor([[0.9, 0.1], [0.2, 0.7]])
     quads = torch.stack([quad, quad.flip(0), quad.flip(1)])[None]
     target = F.interpolate(quads, size=(64, 64), mode="bilinear", align_corners=True)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-2, betas=(0.5, 0.9), foreach=True)
-    first, last = fit_mse(model, x, target, opt, 60)
-    assert last <= 0.1 * first
+    # a smooth descent (standard Adam, lr 5e-3: a tenth after ~35 steps, a hundredth after ~80 on an AMD
+    # EPYC) rather than a fast oscillating one (lr 2e-2, betas (0.5, 0.9) bounced between 0.1 and 0.4 of
+    # the first loss, so whether step 60 landed below a tenth depended on the CPU's rounding)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3, foreach=True)
+    first, best = fit_mse(model, x, target, opt, 120)
+    assert best <= 0.1 * first, f"PyNET did not overfit: lowest loss {best:.4g} > 0.1 × first {first:.4g}"
