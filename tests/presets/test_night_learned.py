@@ -99,3 +99,26 @@ def test_an_edited_copy_of_night_keeps_weights_auto(weights_dir, scene, capsys, 
         warnings.simplefilter("ignore", FallbackWarning)
         out = pipe(scene.frame)
     assert _records(out)["bayer_denoise"]["fallback"].startswith("wavelet (no deepflexisp.raw_denoise")
+
+
+def test_render_weights_dir_feeds_weights_auto(weights_dir, tmp_path, capsys):
+    from ispkit.cli import main
+    from ispkit.io import read_image, write_dng
+    from ispkit.io.synthetic import synthesize_capture
+
+    cap = synthesize_capture(size=(64, 96), seed=3)
+    m = cap.frame.meta
+    dng = write_dng(tmp_path / "n.dng", cap.frame.data.round().astype(np.uint16), m.cfa_pattern,
+                    black_level=m.black_level, white_level=m.white_level, color_matrix1=m.color_matrix1,
+                    as_shot_neutral=1 / m.wb_gains)
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    torch.manual_seed(0)
+    torch.save(create_model("fc4.cwp").state_dict(), wdir / "fc4.cwp.pth")
+    out = tmp_path / "n.png"
+    assert main(["render", str(dng), "--preset", "night", "--weights-dir", str(wdir), "-o", str(out)]) == 0
+    assert os.environ[auto.WEIGHTS_ENV] == str(wdir.resolve())  # monkeypatch restores it afterwards
+    said = capsys.readouterr().err  # the CLI prints each warning as one line
+    assert "instead of model 'deepflexisp.raw_denoise'" in said and "hat.real_gan_srx4" in said
+    assert "fc4.cwp" not in said  # FC4 ran from --weights-dir
+    assert read_image(out).shape == (64, 96, 3)
