@@ -260,3 +260,25 @@ def test_stale_temp_files_are_removed_before_rendering(tmp_path):
     stale.write_bytes(b"half an image")
     s = render_folder(src, out, workers=1, progress=False)
     assert s.rendered == 1 and not stale.exists() and not leftovers(out)
+
+
+def test_full_disk_stops_the_batch_with_a_clear_error(tmp_path):
+    """A worker's ENOSPC (or EROFS) ends the batch with a BatchError after recording that file."""
+    import errno
+
+    from ispkit._batch.manifest import Manifest
+    from ispkit._batch.worker import Outcome, Task
+    from ispkit.batch import _Run
+    from ispkit._batch.jobs import Job
+
+    out = tmp_path / "out"
+    out.mkdir()
+    job = Job(source=str(tmp_path / "a.dng"), rel="a.dng", output="a.jpg")
+    task = Task(source=job.source, output=str(out / "a.jpg"), thumb="t", preset="default", overrides={},
+                config_hash="h", bit_depth=8)
+    with Manifest(out / "ispkit-manifest.jsonl") as m:
+        run = _Run(tmp_path, out, "jpg", "default", {}, "h", m, by_output={task.output: job})
+        with pytest.raises(BatchError, match="free space"):
+            run.on_result(task, Outcome(status="failed", error="[Errno 28] No space left on device",
+                                        errno=errno.ENOSPC))
+    assert [r["status"] for r in manifest(out)] == ["failed"]

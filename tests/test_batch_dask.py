@@ -36,3 +36,24 @@ def test_missing_dask_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask", None)
     with pytest.raises(BatchError, match=r'pip install "ispkit\[dask\]"'):
         render_folder(tmp_path / "in", tmp_path / "out", executor="dask", progress=False)
+
+
+def test_scheduler_address_uses_that_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    good_folder(tmp_path / "in", 2)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        s = render_folder(tmp_path / "in", tmp_path / "out", executor="dask", scheduler=cluster.scheduler_address,
+                          progress=False)
+    assert (s.rendered, s.failed) == (2, 0)
+    assert {r["input_rel"] for r in manifest(tmp_path / "out")} == {"img 00.dng", "sub dir é/img 01.dng"}
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from ispkit._batch import distributed_exec
+    monkeypatch.setattr(distributed_exec, "CONNECT_TIMEOUT", "1s")
+    good_folder(tmp_path / "in", 1)
+    with pytest.raises(BatchError, match="cannot reach the Dask scheduler"):
+        render_folder(tmp_path / "in", tmp_path / "out", executor="dask", scheduler="tcp://127.0.0.1:9",
+                      progress=False)

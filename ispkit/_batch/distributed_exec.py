@@ -22,6 +22,8 @@ from .worker import Outcome, Task, run_task
 __all__ = ["run_dask", "ALLOWED_FAILURES"]
 
 ALLOWED_FAILURES = 1
+#: How long to try reaching a ``--scheduler`` address.
+CONNECT_TIMEOUT = "20s"
 
 
 def _import_distributed() -> Any:
@@ -36,7 +38,7 @@ def _import_distributed() -> Any:
 def _client(distributed: Any, workers: int, scheduler: str | None) -> tuple[Any, Any]:
     if scheduler:
         try:
-            return distributed.Client(scheduler, timeout="20s"), None
+            return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT), None
         except (OSError, TimeoutError) as exc:
             raise BatchError(f"batch: cannot reach the Dask scheduler at {scheduler!r} ({exc}); "
                              "check the address (e.g. tcp://host:8786)") from exc
