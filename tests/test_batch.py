@@ -43,6 +43,9 @@ def test_discovery_policy(tmp_path):
     jobs = plan_outputs(src, found, ".jpg")
     assert [j.output for j in jobs] == ["a.dng.jpg", "a.nef.jpg", "b.jpg", "c.jpg", "link.jpg"]
     assert plan_outputs(src, found, ".jpg") == jobs  # deterministic
+    tricky = [src / n for n in ["a.dng", "a.dng.nef", "a.nef", "b.nef", "B.dng", "c.dng"]]
+    assert [j.output for j in plan_outputs(src, tricky, ".jpg")] == [
+        "a.dng.jpg", "a.dng.nef.jpg", "a.nef.jpg", "b.nef.jpg", "B.dng.jpg", "c.jpg"]
 
 
 def test_safe_output_refuses_escapes(tmp_path):

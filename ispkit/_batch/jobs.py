@@ -142,19 +142,33 @@ def discover(in_dir: Path, out_dir: Path | None = None) -> list[Path]:
     return [p for p in _walk(in_dir, skip) if p.is_file() and is_capture(p)]
 
 
+def _base(rel: str) -> str:
+    return rel.rsplit(".", 1)[0] if "." in Path(rel).name else rel
+
+
+def _duplicates(names: dict[str, str]) -> set[str]:
+    """Keys whose value appears more than once (case-insensitively)."""
+    seen: dict[str, list[str]] = {}
+    for key, name in names.items():
+        seen.setdefault(name.lower(), []).append(key)
+    return {k for keys in seen.values() if len(keys) > 1 for k in keys}
+
+
 def plan_outputs(in_dir: Path, sources: list[Path], ext: str) -> list[Job]:
-    """Pair each source with its output name; colliding stems keep their extensions."""
+    """Pair each source with its output name; colliding names keep their extensions.
+
+    ``a.dng`` alone → ``a.jpg``; ``a.dng`` + ``a.nef`` → ``a.dng.jpg`` + ``a.nef.jpg``
+    (repeated until no two outputs share a name, e.g. with ``a.dng.nef`` beside them).
+    """
     rels = [p.relative_to(in_dir).as_posix() for p in sources]
-    stems: dict[str, int] = {}
-    for rel in rels:
-        key = rel.rsplit(".", 1)[0].lower() if "." in Path(rel).name else rel.lower()
-        stems[key] = stems.get(key, 0) + 1
-    jobs = []
-    for src, rel in zip(sources, rels):
-        base = rel.rsplit(".", 1)[0] if "." in Path(rel).name else rel
-        out = f"{rel}{ext}" if stems[base.lower()] > 1 else f"{base}{ext}"
-        jobs.append(Job(source=str(src.absolute()), rel=rel, output=out))
-    return jobs
+    full: set[str] = set()
+    while True:
+        outs = {r: (r if r in full else _base(r)) + ext for r in rels}
+        clash = _duplicates(outs) - full
+        if not clash:
+            break
+        full |= clash
+    return [Job(source=str(src.absolute()), rel=rel, output=outs[rel]) for src, rel in zip(sources, rels)]
 
 
 def safe_output(out_dir: Path, rel_output: str) -> Path:
