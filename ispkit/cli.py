@@ -157,6 +157,23 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 1 if s.failed else 0
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from .profile import make_profile
+
+    spec = args.hue_sat_map or ("90x30" if args.sensitivities else "none")
+    dims: tuple[int, ...] | None = None
+    if spec.lower() != "none":
+        try:
+            dims = tuple(int(v) for v in spec.lower().split("x"))
+        except ValueError:
+            dims = ()
+        if len(dims) != 2:
+            raise ConfigError(f"--hue-sat-map {spec!r}: expected HUExSAT divisions (e.g. 90x30) or 'none'")
+    print(make_profile(args.output, sensitivities=args.sensitivities, chart=args.chart, boxes=args.boxes,
+                       illuminants=tuple(args.illuminants.split(",")), dims=dims))  # type: ignore[arg-type]
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .io.capture import read_capture
     from .io.raw import describe
@@ -294,6 +311,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--overwrite", action="store_true", help="re-render outputs already done with this pipeline")
     b.add_argument("--quiet", action="store_true", help="plain log lines instead of a progress bar")
     b.set_defaults(func=_cmd_batch)
+
+    pf = sub.add_parser("profile", help="build a DCP camera profile (ForwardMatrix + HueSatMap) from spectral "
+                                        "sensitivities or a RAW of a ColorChecker")
+    src = pf.add_mutually_exclusive_group(required=True)
+    src.add_argument("--sensitivities", metavar="CAMERA", help='a camera of colour.MSDS_CAMERA_SENSITIVITIES, '
+                                                               'e.g. "Nikon 5100 (NPL)"')
+    src.add_argument("--chart", metavar="RAW", help="a RAW (DNG …) of a 24-patch ColorChecker")
+    pf.add_argument("-o", "--output", required=True, help="the .dcp to write")
+    pf.add_argument("--boxes", default="synthetic", help="with --chart: JSON file of 24 [y0, y1, x0, x1] patch boxes "
+                                                         "(row-major from dark skin), or 'synthetic' (the layout of "
+                                                         "ispkit's synthetic chart; default)")
+    pf.add_argument("--illuminants", default="A,D65", help="calibration illuminants (default A,D65)")
+    pf.add_argument("--hue-sat-map", default=None, metavar="HxS",
+                    help="HueSatMap divisions, or 'none' (default 90x30 with --sensitivities, none with --chart)")
+    pf.set_defaults(func=_cmd_profile)
 
     i = sub.add_parser("info", help="print a RAW file's metadata")
     i.add_argument("input")

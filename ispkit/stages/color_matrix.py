@@ -574,6 +574,12 @@ class ColorMatrix(Stage):
     ccm : optional explicit 3×3 (three tuples of three) from white-balanced
         camera RGB to ``output_space``; overrides ``source``.
     clip : clip the result to [0, 1].
+    profile : optional camera profile file (``.dcp``, e.g. written by
+        ``ispkit profile``) used in place of the raw file's own DNG colour
+        tags: its ColorMatrices find the white, its ForwardMatrices map the
+        camera to XYZ and its ProfileHueSatMap (when it has one) is applied
+        here, in linear ProPhoto RGB, as the DNG SDK does right after the
+        matrix. Cannot be combined with ``ccm``.
 
     Notes
     -----
@@ -582,6 +588,13 @@ class ColorMatrix(Stage):
     ``source="none"``. With ``source="auto"`` and no matrix at all the frame
     stays in camera RGB (``color_space="camera"``) and a
     :class:`ColorimetryWarning` names the file.
+
+    With ``profile`` the output metadata carries the profile's tags
+    (:func:`apply_camera_profile`) and ``extra["hue_sat_map_applied"]``, so a
+    later :class:`~ispkit.stages.dng_render.HueSatMap` stage does not apply
+    the table twice. A profile's BaselineExposureOffset acts in the exposure
+    stage, before this one: for profiles that carry one (or a LookTable /
+    ToneCurve) put a :class:`CameraProfile` stage first instead.
     """
 
     type_name = "color_matrix"
@@ -589,6 +602,7 @@ class ColorMatrix(Stage):
     source: str = "auto"
     ccm: tuple[tuple[float, float, float], ...] | None = None
     clip: bool = False
+    profile: str | None = None
 
     def __post_init__(self) -> None:
         _check_space_param("ColorMatrix", "output_space", self.output_space)
@@ -597,6 +611,13 @@ class ColorMatrix(Stage):
         object.__setattr__(self, "ccm", _check_ccm(self.ccm))
         if not isinstance(self.clip, (bool, np.bool_)):
             raise ParameterError(f"ColorMatrix.clip: expected a bool, got {self.clip!r}")
+        if self.profile is not None:
+            if not isinstance(self.profile, str) or not self.profile:
+                raise ParameterError(f"ColorMatrix.profile: expected the path of a camera profile (.dcp) or None, "
+                                     f"got {self.profile!r}")
+            if self.ccm is not None or self.source not in ("auto", "dng"):
+                raise ParameterError("ColorMatrix.profile: a camera profile replaces the DNG colour tags; it cannot be "
+                                     f"combined with ccm or source={self.source!r} (use source='auto' or 'dng')")
 
     @property
     def spec(self) -> StageSpec:
@@ -622,9 +643,30 @@ class ColorMatrix(Stage):
         return camera_to_working_matrix(meta, space, resolved), space
 
     def process(self, frame: Frame) -> Frame:
+        if self.profile is not None:
+            return self._process_with_profile(frame)
         matrix, space = self.matrix_for(frame.meta)
         out = apply_color_matrix(frame.data, matrix, clip=self.clip)
         return frame.replace(data=out, domain=Domain.LINEAR_RGB, color_space=space)
+
+    def _process_with_profile(self, frame: Frame) -> Frame:
+        from .dng_render import _map_in_prophoto, hue_sat_map_for  # dng_render imports this module
+        from .exposure import exposure_gain_ev
+
+        fields = apply_camera_profile(frame.meta, _load_profile(self.profile, "ColorMatrix.profile"))
+        meta = frame.meta.replace(**fields)
+        matrix, space = self.matrix_for(meta)
+        out = frame.replace(data=apply_color_matrix(frame.data, matrix), domain=Domain.LINEAR_RGB,
+                            color_space=space, **fields)
+        found = hue_sat_map_for(out.meta)
+        if found is not None:
+            out = _map_in_prophoto(out, *found, lookup_scale=2.0 ** -exposure_gain_ev(out.meta), stage=self.type_name)
+            extra = dict(out.meta.extra)
+            extra["hue_sat_map_applied"] = True
+            out = out.replace(extra=extra)
+        if self.clip:
+            out = out.replace(data=np.clip(out.data, 0.0, 1.0))
+        return out
 
 
 @register_stage
@@ -783,3 +825,14 @@ class CameraProfile(Stage):
                 "check the path") from None
         profile = _cached_profile(self.path, mtime)
         return frame.replace(**apply_camera_profile(frame.meta, profile))
+
+
+def _load_profile(path: str, where: str) -> Mapping[str, Any]:
+    """Read a camera profile file once per (path, mtime); a missing file raises a ParameterError naming ``where``."""
+    import os
+
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError as exc:
+        raise ParameterError(f"{where}: cannot read the profile {path!r} ({exc.strerror or exc}); check the path") from None
+    return _cached_profile(path, mtime)

@@ -348,7 +348,9 @@ class HueSatMap(Stage):
     LINEAR_RGB → LINEAR_RGB, H×W×3 float32 in any named working space:
     converted to linear ProPhoto RGB (Bradford), mapped with
     :func:`apply_hue_sat_map`, converted back. A frame without the tags
-    passes unchanged. Place it right after ``color_matrix``.
+    passes unchanged, and so does one whose ``extra["hue_sat_map_applied"]``
+    says a ``ColorMatrix(profile=...)`` applied its table already. Place it
+    right after ``color_matrix``.
 
     References
     ----------
@@ -368,6 +370,8 @@ class HueSatMap(Stage):
         return StageSpec(in_domains=(Domain.LINEAR_RGB,), out_domain=Domain.LINEAR_RGB, pointwise=True)
 
     def process(self, frame: Frame) -> Frame:
+        if frame.meta.extra.get("hue_sat_map_applied"):  # ColorMatrix(profile=...) applied the profile's table
+            return frame
         found = hue_sat_map_for(frame.meta)
         if found is None:
             return frame

@@ -85,8 +85,8 @@ def _match_at(nodes: Sequence[tuple[str, Stage]], i: int) -> int:
     elif clip_aware:
         return 0  # clip-aware samples equal limited ones only when the highlight clip follows
     st = at(j)
-    if not isinstance(st, ColorMatrix):
-        return 0
+    if not isinstance(st, ColorMatrix) or getattr(st, "profile", None) is not None:
+        return 0  # a DCP's HueSatMap is not a matrix: run the stage
     j += 1
     st = at(j)
     if not (isinstance(st, Gamma) and st.clip):
