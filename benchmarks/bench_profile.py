@@ -9,6 +9,9 @@ on the 24 ColorChecker patches it never saw, under five illuminants, for:
 * ``profile``      the DCP as ispkit renders it (white found by the ColorMatrix
                    iteration, ForwardMatrix + HueSatMap mixed by inverse CCT);
 * ``FM only``      the same profile without its HueSatMap;
+* ``DCP at light`` a single-illuminant profile (FM + HueSatMap) built for the
+                   test illuminant (``ispkit profile --illuminants F2``): the
+                   same knowledge of the light as the per-illuminant matrices;
 * ``best 3×3``     a white-preserving 3×3 fitted (ΔE2000) at the test illuminant
                    itself on the same training set — the best a per-illuminant
                    matrix (LibRaw / RawTherapee / darktable's model) can do;
@@ -34,12 +37,12 @@ def main(camera: str = "Nikon 5100 (NPL)") -> None:
     print(f"{camera}: profile fitted in {time.perf_counter() - t:.1f} s on {fit.training}; training mean ΔE2000 "
           + ", ".join(f"{k} {v:.2f}" for k, v in fit.training_delta_e.items()))
     table = P.profile_comparison(camera, fit=fit, xyz_baseline=True)
-    cols = ("profile", "profile_max", "profile_matrix", "best_3x3", "xyz_3x3", "matrix_idt")
-    heads = ("profile", "(max)", "FM only", "best 3×3", "XYZ-LS 3×3", "matrix_idt")
+    cols = ("profile", "profile_max", "profile_matrix", "profile_single", "best_3x3", "xyz_3x3", "matrix_idt")
+    heads = ("A/D65 DCP", "(max)", "FM only", "DCP at light", "best 3×3", "XYZ-LS 3×3", "matrix_idt")
     print("mean ΔE2000, 24 ColorChecker patches (held out)")
-    print(f"{'illuminant':<11s}" + "".join(f"{h:>12s}" for h in heads))
+    print(f"{'illuminant':<11s}" + "".join(f"{h:>13s}" for h in heads))
     for ill, row in table.items():
-        print(f"{ill:<11s}" + "".join(f"{row[c]:12.3f}" for c in cols))
+        print(f"{ill:<11s}" + "".join(f"{row[c]:13.3f}" for c in cols))
 
 
 if __name__ == "__main__":

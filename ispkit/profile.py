@@ -451,6 +451,11 @@ def _fit_one(cam: np.ndarray, xyz_d50: np.ndarray, neutral: np.ndarray, *, dims:
     return fm, table
 
 
+def _light_source_code(name: str) -> int:
+    """EXIF LightSource code of a calibration illuminant (for a single-illuminant profile only a label)."""
+    return CALIBRATION_ILLUMINANTS.get(name, _syn.SYNTHETIC_ILLUMINANTS[name][1])
+
+
 def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Sequence[str] = ("A", "D65"),
                            reflectances: np.ndarray | None = None, dims: tuple[int, int] | None = (90, 30),
                            smoothness: float | tuple[float, float] = (0.5, 1.0)) -> CameraProfileFit:
@@ -459,8 +464,12 @@ def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Seq
     Parameters
     ----------
     camera : a key of ``colour.MSDS_CAMERA_SENSITIVITIES`` (e.g. ``"Nikon 5100 (NPL)"``).
-    illuminants : one or two calibration illuminants, names of
-        :data:`CALIBRATION_ILLUMINANTS` (DNG needs a standard EXIF light source).
+    illuminants : two calibration illuminants, names of
+        :data:`CALIBRATION_ILLUMINANTS` (standard EXIF light sources whose CCT
+        the DNG interpolation uses), or one illuminant of
+        :data:`ispkit.io.synthetic.SYNTHETIC_ILLUMINANTS` (e.g. ``"F2"`` for a
+        profile made for a fluorescent-lit scene; its EXIF code, or the nearest
+        one for the LED, is then only a label).
     reflectances : (N, 61) training reflectances; default
         :func:`training_reflectances` (rawtoaces, CIE TCS, NIST CQS, PMC; no ColorChecker).
     dims : HueSatMap (hue, saturation) divisions, or None for matrices only.
@@ -483,9 +492,11 @@ def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Seq
     names = [str(i).upper() for i in illuminants]
     if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
         raise ParameterError(f"build_spectral_profile: give one or two distinct calibration illuminants, got {illuminants!r}")
+    valid = CALIBRATION_ILLUMINANTS if len(names) == 2 else _syn.SYNTHETIC_ILLUMINANTS
     for n in names:
-        if n not in CALIBRATION_ILLUMINANTS:
-            raise unknown_name("calibration illuminant", n, CALIBRATION_ILLUMINANTS, "build_spectral_profile")
+        if n not in valid:
+            raise unknown_name("calibration illuminant" + (" of a dual profile" if len(names) == 2 else ""), n,
+                               valid, "build_spectral_profile")
     refl = training_reflectances() if reflectances is None else np.asarray(reflectances, np.float64)
     if refl.ndim != 2 or refl.shape[1] != len(_syn.WAVELENGTHS) or len(refl) < 3:
         raise InputError(f"build_spectral_profile: reflectances must be (N ≥ 3, {len(_syn.WAVELENGTHS)}) on "
@@ -505,10 +516,10 @@ def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Seq
     k2 = names[1] if len(names) == 2 else None
     fit = CameraProfileFit(
         color_matrix1=parts[k1][0], forward_matrix1=parts[k1][1], hue_sat_map1=parts[k1][2],
-        calibration_illuminant1=CALIBRATION_ILLUMINANTS[k1],
+        calibration_illuminant1=_light_source_code(k1),
         color_matrix2=None if k2 is None else parts[k2][0], forward_matrix2=None if k2 is None else parts[k2][1],
         hue_sat_map2=None if k2 is None else parts[k2][2],
-        calibration_illuminant2=None if k2 is None else CALIBRATION_ILLUMINANTS[k2],
+        calibration_illuminant2=None if k2 is None else _light_source_code(k2),
         camera=camera, training=f"{len(refl)} reflectances under {', '.join(names)}")
     for n in names:
         cam, xyz_d50, neutral = simulate_patches(camera, n, refl)
@@ -610,7 +621,7 @@ def _idt_delta_e(camera: str, illuminant: str, train: np.ndarray, test: np.ndarr
 
 def profile_comparison(camera: str = "Nikon 5100 (NPL)", *, fit: CameraProfileFit | None = None,
                        illuminants: Sequence[str] = TEST_ILLUMINANTS, idt: bool = True,
-                       xyz_baseline: bool = False) -> dict[str, dict[str, float]]:
+                       xyz_baseline: bool = False, single: bool = True) -> dict[str, dict[str, float]]:
     """Return mean ΔE2000 on the 24 ColorChecker patches per illuminant: profile, best 3×3 matrix, ``matrix_idt``.
 
     Returns
@@ -620,7 +631,10 @@ def profile_comparison(camera: str = "Nikon 5100 (NPL)", *, fit: CameraProfileFi
     ``profile_matrix`` its ForwardMatrices alone, ``best_3x3`` a white-preserving
     ForwardMatrix fitted (ΔE2000) at the test illuminant itself on the same
     training set, ``matrix_idt`` colour-science's rawtoaces IDT fitted at the
-    test illuminant on the same training set (Bradford adaptation); with
+    test illuminant on the same training set (Bradford adaptation);
+    ``profile_single`` (with ``single``) a single-illuminant profile (FM +
+    HueSatMap) built for the test illuminant itself — on the same footing as
+    ``best_3x3``, which also knows the light; with
     ``xyz_baseline`` also ``xyz_3x3``, the white-preserving 3×3 fitted by XYZ
     least squares at the test illuminant.
     """
@@ -638,6 +652,9 @@ def profile_comparison(camera: str = "Nikon 5100 (NPL)", *, fit: CameraProfileFi
         de_best = delta_e2000((cam / neutral) @ best.T, xyz_d50)
         row = {"profile": float(de.mean()), "profile_max": float(de.max()), "profile_matrix": float(de_m.mean()),
                "best_3x3": float(de_best.mean())}
+        if single:
+            own = build_spectral_profile(camera, illuminants=(ill,), reflectances=train)
+            row["profile_single"] = float(delta_e2000(render_patches(own, cam, neutral), xyz_d50).mean())
         if xyz_baseline:
             xyz_m = fit_forward_matrix(tc / tn, tx, metric="xyz")
             row["xyz_3x3"] = float(delta_e2000((cam / neutral) @ xyz_m.T, xyz_d50).mean())

@@ -39,9 +39,13 @@ def test_held_out_chart_meets_the_issue_figures(table):
         # the HueSatMap improves on the profile's own matrices everywhere
         assert table[ill]["profile"] < table[ill]["profile_matrix"], (ill, table[ill])
     for ill in ("A", "D50", "D65"):
-        # and beats the best white-preserving 3×3 fitted at the capture illuminant itself
-        assert table[ill]["profile"] < table[ill]["best_3x3"], (ill, table[ill])
+        # the A/D65 profile beats the best white-preserving 3×3 fitted at the capture illuminant itself
+        assert table[ill]["profile"] < table[ill]["best_3x3"] - 0.2, (ill, table[ill])
         assert table[ill]["profile"] < table[ill]["matrix_idt"], (ill, table[ill])
+    for ill in P.TEST_ILLUMINANTS:
+        # knowing the light as that 3×3 does, a profile built for it beats it everywhere (F2, LED included)
+        assert table[ill]["profile_single"] < table[ill]["best_3x3"] - 0.2, (ill, table[ill])
+        assert table[ill]["profile_single"] < table[ill]["matrix_idt"], (ill, table[ill])
 
 
 def test_forward_matrices_keep_white_and_tables_keep_neutrals(fit):
