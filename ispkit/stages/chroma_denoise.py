@@ -26,6 +26,7 @@ from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels._parallel import readonly
 from ._kernels.color import add_chroma_rows, chroma_peak_rows
+from ._kernels.scratch import scratch
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "chroma_denoise", "ChromaDenoise"]
 
@@ -94,7 +95,8 @@ def _blur(chroma: np.ndarray, radius: float) -> np.ndarray:
     small = cv2.resize(chroma, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
     sigma = math.sqrt(max(radius * radius - k * k / 4.0, 0.25)) / k
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = scratch("chroma_denoise.blurred", (h, w) + chroma.shape[2:], chroma.dtype)
+    return cv2.resize(small, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
 
 
 def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
@@ -128,8 +130,8 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
     if x.size == 0:
         return x.copy()
     # YCbCr is linear: only the chroma changes, so out = x + YCC2RGB[:, 1:] @ (blurred - chroma).
-    chroma = np.empty(x.shape[:2] + (2,), dtype=np.float32)
-    peak = np.empty(x.shape[:2], dtype=np.float32)
+    chroma = scratch("chroma_denoise.chroma", x.shape[:2] + (2,))
+    peak = scratch("chroma_denoise.peak", x.shape[:2])
     if chroma_peak_rows(readonly(x), _RGB2YCC[1:].astype(np.float32), chroma, peak):
         raise InputError("chroma_denoise: input holds NaN or inf values; fix or mask them first")
     blurred = _blur(chroma, float(radius))

@@ -38,6 +38,7 @@ from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import tone as _k
 from ._kernels.color import channel_max_rows
+from ._kernels.scratch import scratch
 from ._kernels._parallel import threads_for
 
 __all__ = [
@@ -644,19 +645,23 @@ def local_contrast(img: Any, method: str = "clahe", *, clip_limit: float = 2.0, 
         return rgb.copy()
     import cv2  # noqa: PLC0415
 
-    lab = cv2.cvtColor(np.clip(rgb, 0.0, 1.0), cv2.COLOR_RGB2Lab)
-    levels = _clahe_levels(rgb.shape[0], rgb.shape[1], tiles)
+    h, w = rgb.shape[:2]
+    # full-frame temporaries come from reused scratch buffers (fresh pages are slow to fault in)
+    clipped = np.clip(rgb, 0.0, 1.0, out=scratch("local_contrast.rgb", rgb.shape))
+    lab = cv2.cvtColor(clipped, cv2.COLOR_RGB2Lab, dst=scratch("local_contrast.lab", rgb.shape))
+    levels = _clahe_levels(h, w, tiles)
     step = 65536 // levels
-    light = cv2.extractChannel(lab, 0)                       # contiguous L*, one pass (OpenCV)
+    light = cv2.extractChannel(lab, 0, dst=scratch("local_contrast.light", (h, w)))  # contiguous L*
     np.clip(light, 0.0, 100.0, out=light)
     light *= np.float32((levels - 1) / 100.0)
     np.rint(light, out=light)
-    code = light.astype(np.uint16)
+    code = scratch("local_contrast.code", (h, w), np.uint16)
+    np.copyto(code, light, casting="unsafe")
     code *= np.uint16(step)
     clahe = cv2.createCLAHE(clipLimit=float(clip_limit) * step, tileGridSize=(tiles, tiles))
-    mapped = clahe.apply(code).astype(np.float32)
-    mapped *= np.float32(100.0 / 65535.0)
-    cv2.insertChannel(mapped, lab, 0)
+    mapped = clahe.apply(code, dst=scratch("local_contrast.mapped", (h, w), np.uint16))
+    np.multiply(mapped, np.float32(100.0 / 65535.0), out=light, dtype=np.float32)
+    cv2.insertChannel(light, lab, 0)
     out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(out, 0.0, 1.0, out=out)
     return out
