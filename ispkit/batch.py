@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ._batch.gallery import write_gallery
-from ._batch.jobs import FORMATS, GALLERY_NAME, MANIFEST_NAME, THUMBS_DIR, BatchError, Job, discover, \
+from ._batch.jobs import FORMATS, MANIFEST_NAME, THUMBS_DIR, BatchError, Job, discover, \
     plan_outputs, safe_output
 from ._batch.manifest import Manifest, config_hash, done_outputs, read_lines, utc_now
 from ._batch.progress import PROGRESS_MODES, Progress

@@ -17,6 +17,7 @@ __all__ = [
     "UnknownNameError",
     "ParameterError",
     "InputError",
+    "BatchError",
     "FallbackWarning",
 ]
 
@@ -47,6 +48,10 @@ class ConfigError(ISPError):
 
 class WeightsError(ISPError):
     """A weights file does not fit the model (missing, unexpected or mis-shaped keys)."""
+
+
+class BatchError(ISPError):
+    """A batch cannot run at all: unusable IN_DIR / OUT_DIR, unwritable output, missing executor."""
 
 
 class FallbackWarning(UserWarning):

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ISPError
+from ..errors import BatchError, ISPError
 from ..io.capture import capture_kind
 
-__all__ = ["BatchError", "Job", "FORMATS", "discover", "plan_outputs", "safe_output", "ntire_pair", "read_source"]
+__all__ = ["BatchError", "Job", "FORMATS", "discover", "plan_outputs", "safe_output", "read_source"]
 
 MANIFEST_NAME = "ispkit-manifest.jsonl"
 GALLERY_NAME = "index.html"
@@ -48,10 +48,6 @@ NOT_RAW = frozenset(".jpg .jpeg .png .tif .tiff .webp .gif .bmp .json .xmp .pp3 
 #: Leading bytes of RAW containers met under other extensions.
 _SIGNATURES = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00", b"\x00MRM", b"FOVb",
                b"FUJIFILM", b"ARRI")
-
-
-class BatchError(ISPError):
-    """A batch cannot run at all: unusable IN_DIR / OUT_DIR, unwritable output, missing executor."""
 
 
 @dataclass(frozen=True)
@@ -80,28 +76,9 @@ def _sniff(path: Path) -> bool:
     return head.startswith(_SIGNATURES) or head[4:11] == b"ftypcrx"
 
 
-def ntire_pair(path: Path) -> bool:
-    """True when ``path`` is a ``.png`` beside a same-stem challenge JSON (a list ``cfa_pattern``).
-
-    Wider than :func:`ispkit.io.capture_kind`, which also wants ``as_shot_neutral``
-    (absent from three of the four published challenge JSONs).
-    """
-    import json
-    side = path.with_suffix(".json")
-    if path.suffix.lower() != ".png" or not side.is_file():
-        return False
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(meta, dict) and isinstance(meta.get("cfa_pattern"), list)
-
-
 def is_capture(path: Path) -> bool:
     """Whether ``path`` is a capture the batch renders (see the module policy)."""
     suffix = path.suffix.lower()
-    if ntire_pair(path):
-        return True
     if suffix in (".png", ".raw"):
         try:
             if capture_kind(path) in ("ntire", "bayer"):
@@ -115,11 +92,9 @@ def is_capture(path: Path) -> bool:
 
 
 def read_source(source: str) -> Any:
-    """Read one capture: challenge pairs through :func:`~ispkit.io.read_ntire`, the rest through ``read_capture``."""
+    """Read one capture with :func:`~ispkit.io.read_capture` (camera RAWs, challenge pairs, sidecar mosaics)."""
     from ..io.capture import read_capture
-    from ..io.ntire import read_ntire
-    path = Path(source)
-    return read_ntire(path) if ntire_pair(path) else read_capture(path)
+    return read_capture(Path(source))
 
 
 def _inside(path: Path, root: Path) -> bool:

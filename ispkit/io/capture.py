@@ -34,8 +34,13 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 
 def _is_ntire(meta: dict[str, Any] | None) -> bool:
-    """NTIRE metadata: a list ``cfa_pattern`` of colour indices and an ``as_shot_neutral``."""
-    return bool(meta) and isinstance(meta.get("cfa_pattern"), list) and "as_shot_neutral" in meta
+    """NTIRE metadata: ``cfa_pattern`` as a list of colour indices with black and white levels.
+
+    (``as_shot_neutral`` is absent from three of the four published challenge
+    JSONs, so it does not decide; a sidecar names its CFA with letters.)
+    """
+    return bool(meta) and isinstance(meta.get("cfa_pattern"), list) and "black_level" in meta \
+        and "white_level" in meta
 
 
 def _mosaic_beside(json_path: Path) -> Path | None:
@@ -86,7 +91,7 @@ def read_capture(path: str | os.PathLike) -> Frame:
     Notes
     -----
     NTIRE pairs are ``NAME.png`` + ``NAME.json`` with the challenge's keys
-    (``cfa_pattern`` as colour indices, ``as_shot_neutral`` …); any other
+    (``cfa_pattern`` as colour indices, ``black_level``, ``white_level`` …); any other
     JSON beside a mosaic is read as a sidecar (see :func:`load_bayer_raw`).
     """
     if not isinstance(path, (str, os.PathLike)):

@@ -134,3 +134,14 @@ def test_shared_sidecar_captures_render_with_the_default_preset(name):
     assert img.shape == frame.data.shape + (3,) and 0.1 < float(img.mean()) < 0.8
     if name.startswith("n900"):
         assert frame.meta.cam_to_srgb is not None and frame.meta.extra["cam_to_srgb_cct"] == 3700.0
+
+
+def test_challenge_json_without_as_shot_neutral_is_still_ntire(tmp_path, mosaic):
+    """Three of the four published challenge JSONs carry no as-shot neutral: the list CFA decides."""
+    png = tmp_path / "IMG_2304.png"
+    assert cv2.imwrite(str(png), mosaic)
+    meta = {k: v for k, v in NTIRE_META.items() if k != "as_shot_neutral"}
+    (tmp_path / "IMG_2304.json").write_text(json.dumps(meta))
+    assert capture_kind(png) == "ntire"
+    frame = read_capture(png)
+    assert frame.meta.extra["format"] == "ntire" and frame.meta.wb_gains is None
