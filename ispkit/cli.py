@@ -170,7 +170,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         if len(dims) != 2:
             raise ConfigError(f"--hue-sat-map {spec!r}: expected HUExSAT divisions (e.g. 90x30) or 'none'")
     print(make_profile(args.output, sensitivities=args.sensitivities, chart=args.chart, boxes=args.boxes,
-                       illuminants=tuple(args.illuminants.split(",")), dims=dims))  # type: ignore[arg-type]
+                       reference=args.reference, illuminants=tuple(args.illuminants.split(",")), dims=dims))  # type: ignore[arg-type]
     return 0
 
 
@@ -322,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--boxes", default="synthetic", help="with --chart: JSON file of 24 [y0, y1, x0, x1] patch boxes "
                                                          "(row-major from dark skin), or 'synthetic' (the layout of "
                                                          "ispkit's synthetic chart; default)")
-    pf.add_argument("--illuminants", default="A,D65", help="calibration illuminants (default A,D65)")
+    pf.add_argument("--reference", metavar="JSON", help="with --chart: the chart's 24 measured [L, a, b] (D50) "
+                                                        "values (default: colour-science's ColorChecker under D50)")
+    pf.add_argument("--illuminants", default="A,D65", help="calibration illuminants: two of A, D50, D55, D65, D75 "
+                                                           "(default A,D65), or one light such as F2")
     pf.add_argument("--hue-sat-map", default=None, metavar="HxS",
                     help="HueSatMap divisions, or 'none' (default 90x30 with --sensitivities, none with --chart)")
     pf.set_defaults(func=_cmd_profile)

@@ -820,8 +820,26 @@ def _read_boxes(boxes: str, shape: tuple[int, int]) -> list[tuple[int, int, int,
     return [tuple(int(v) for v in b) for b in data]
 
 
+def _read_reference(path: str) -> np.ndarray:
+    """Read 24 CIE Lab (D50) chart values from a JSON list and return XYZ relative to D50 (white Y = 1)."""
+    import json
+
+    try:
+        lab = np.asarray(json.loads(Path(path).read_text()), dtype=np.float64)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ParameterError(f"ispkit profile --reference {path!r}: cannot read a JSON list of 24 [L, a, b] "
+                             f"values ({exc})") from None
+    if lab.shape != (24, 3) or not np.all(np.isfinite(lab)):
+        raise ParameterError(f"ispkit profile --reference {path!r}: expected 24 [L, a, b] (D50) values, "
+                             f"got shape {lab.shape}")
+    fy = (lab[:, 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[:, 1] / 500.0, fy, fy - lab[:, 2] / 200.0], axis=1)
+    d = 6.0 / 29.0
+    return np.where(f > d, f ** 3, 3 * d * d * (f - 4.0 / 29.0)) * _D50_XYZ
+
+
 def make_profile(output: str | os.PathLike, *, sensitivities: str | None = None, chart: str | None = None,
-                 boxes: str = "synthetic", illuminants: Sequence[str] = ("A", "D65"),
+                 boxes: str = "synthetic", reference: str | None = None, illuminants: Sequence[str] = ("A", "D65"),
                  dims: tuple[int, int] | None = (90, 30), evaluate: bool = True) -> str:
     """Build a profile (from sensitivities or a chart RAW), write it as a DCP and return a report (``ispkit profile``).
 
@@ -830,7 +848,9 @@ def make_profile(output: str | os.PathLike, *, sensitivities: str | None = None,
     output : the ``.dcp`` to write.
     sensitivities : a camera of ``colour.MSDS_CAMERA_SENSITIVITIES`` (spectral profile).
     chart : a RAW file of a ColorChecker (chart profile; ``boxes`` locates the patches:
-        a JSON file of 24 ``[y0, y1, x0, x1]`` or ``"synthetic"``).
+        a JSON file of 24 ``[y0, y1, x0, x1]`` or ``"synthetic"``; ``reference``
+        a JSON file of the chart's 24 measured ``[L, a, b]`` (D50), default
+        colour-science's ColorChecker under D50).
     illuminants, dims : see :func:`build_spectral_profile` (``dims`` None: matrices only;
         for a chart the HueSatMap is off unless given).
     evaluate : for a spectral profile, add the held-out ColorChecker table.
@@ -844,7 +864,8 @@ def make_profile(output: str | os.PathLike, *, sensitivities: str | None = None,
         from .io.raw import read_raw
 
         frame = read_raw(chart)
-        fit = build_chart_profile(frame, _read_boxes(boxes, frame.data.shape), dims=dims)
+        ref = None if reference is None else _read_reference(reference)
+        fit = build_chart_profile(frame, _read_boxes(boxes, frame.data.shape), reference_xyz=ref, dims=dims)
     path = fit.write_dcp(output)
     tables = "" if fit.hue_sat_map1 is None else f" + HueSatMap {fit.hue_sat_map1.shape[1]}×{fit.hue_sat_map1.shape[2]}"
     lines.append(f"{path}: ForwardMatrix{tables}, {fit.training} ({fit.seconds:.1f} s)")

@@ -155,3 +155,18 @@ def test_cli_profile(tmp_path, capsys):
     assert main(["profile", "--chart", str(dng), "-o", str(cam)]) == 0
     tags = read_dcp(cam)
     assert tags["calibration_illuminant1"] == 17 and "hue_sat_map_dims" not in tags
+    # measured reference values as Lab (D50): the chart under A itself, so the fit is not limited by the
+    # chart's colour inconstancy between A and D50
+    import json
+
+    import colour
+
+    _, xyz_a, _ = P.simulate_patches(CAMERA, "A", P.chart_reflectances())
+    lab = colour.XYZ_to_Lab(xyz_a, colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"])
+    (tmp_path / "ref.json").write_text(json.dumps(np.asarray(lab).tolist()))
+    np.testing.assert_allclose(P._read_reference(str(tmp_path / "ref.json")), xyz_a, atol=2e-4)
+    assert main(["profile", "--chart", str(dng), "--reference", str(tmp_path / "ref.json"), "-o", str(cam)]) == 0
+    own = capsys.readouterr().out.splitlines()  # the run without, then the run with --reference
+    de = [float(line.split("chart")[1]) for line in own if "training mean" in line]
+    assert len(de) == 2
+    assert de[0] > 1.5 and de[1] < 1.2  # D50 reference values vs the chart's own under A
