@@ -18,6 +18,7 @@ from .dng_render import (BlackRender, HueSatMap, LookTable, ProfileToneCurve, ap
                          exposure_ramp)
 from .exposure import Exposure, apply_exposure
 from .fused import FusedRender, fuse_render_chain
+from .fused_tone import FusedNightTail, fuse_night_tail
 from .gamma import Gamma, GammaExpand, gamma_compress, gamma_expand
 from .highlights import HighlightRecovery, recover_highlights
 from .lens_shading import LensShading, apply_gain_map
@@ -49,5 +50,5 @@ __all__ = [
     "Gamma", "GammaExpand", "gamma_compress", "gamma_expand",
     "Sharpen", "unsharp_mask", "ChromaDenoise", "chroma_denoise", "Resize", "resize",
     "Quantize", "quantize",
-    "FusedRender", "fuse_render_chain",
+    "FusedRender", "fuse_render_chain", "FusedNightTail", "fuse_night_tail",
 ]

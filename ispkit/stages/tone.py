@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ParameterError, unknown_name
-from ..frame import Domain, Frame
+from ..frame import CaptureMetadata, Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import tone as _k
 from ._kernels.color import channel_max_rows
@@ -582,17 +582,26 @@ class AutoExposure(Stage):
     def spec(self) -> StageSpec:
         return StageSpec(in_domains=_LINEAR_DOMAINS)
 
-    def process(self, frame: Frame) -> Frame:
+    def gain_for(self, frame: Frame) -> tuple[float, str | None]:
+        """The gain this stage applies to ``frame`` and what limited it (None, "noise_floor", "max_gain")."""
         floor = float(self.min_snr) * _read_noise_sigma(frame.meta.noise_profile)
         exclude = _lamp_mask(frame) if self.exclude_lamps else None
-        gain, limit = _exposure_gain(frame.data, self.percentile, self.target, self.max_gain, floor, exclude)
-        out = np.multiply(frame.data, np.float32(gain), dtype=np.float32)
-        extra = dict(frame.meta.extra)
+        return _exposure_gain(frame.data, self.percentile, self.target, self.max_gain, floor, exclude)
+
+    @staticmethod
+    def output_meta(meta: CaptureMetadata, gain: float, limit: str | None) -> CaptureMetadata:
+        """``meta`` after a gain: recorded in ``extra``, the white point scaled."""
+        extra = dict(meta.extra)
         extra["exposure_gain"] = gain
         extra["exposure_gain_limit"] = limit
-        wp = frame.meta.white_point
+        wp = meta.white_point
         changes = {"white_point": np.asarray(wp) * gain} if wp is not None else {}
-        return frame.replace(data=out, extra=extra, **changes)
+        return meta.replace(extra=extra, **changes)
+
+    def process(self, frame: Frame) -> Frame:
+        gain, limit = self.gain_for(frame)
+        out = np.multiply(frame.data, np.float32(gain), dtype=np.float32)
+        return frame.replace(data=out, meta=self.output_meta(frame.meta, gain, limit))
 
 
 # -- local contrast (CLAHE) ------------------------------------------------

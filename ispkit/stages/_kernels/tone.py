@@ -10,6 +10,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from .gamma import fast_pow_f32
+
 __all__ = [
     "lut_apply",
     "luminance",
@@ -19,6 +21,7 @@ __all__ = [
     "narkowicz_rgb",
     "night_tone_rgb",
     "night_ratio_table",
+    "gain_night_tone_oetf_rgb",
     "count_nonfinite",
 ]
 
@@ -199,3 +202,84 @@ def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee, table):
                 u = k + span * (np.float32(1.0) - np.exp(-(u - k) * inv_span))
                 u = min(u, _BELOW_ONE)
             out[i, c] = u
+
+
+@numba.njit(cache=True)
+def _night_ratio_px(v0, v1, v2, r, g, b, a, norm, slope0, table, nseg):
+    """The lift ratio of :func:`night_tone_rgb` for one pixel, as float32."""
+    y = np.float64(r * v0 + g * v1 + b * v2)
+    ym = max(y, 0.0)
+    if ym <= 1.0:
+        pos = ym * nseg
+        j = min(np.int64(pos), nseg - 1)
+        f = pos - j
+        ratio = table[j] + (table[j + 1] - table[j]) * f
+    elif a > 0:
+        ratio = np.arcsinh(a * ym) / (norm * ym)
+    else:
+        ratio = slope0
+    return np.float32(ratio)
+
+
+@numba.njit(cache=True)
+def _shoulder_px(u, k, span, inv_span):
+    """The highlight shoulder of :func:`night_tone_rgb` for one value."""
+    if u > k:
+        u = k + span * (np.float32(1.0) - np.exp(-(u - k) * inv_span))
+        u = min(u, _BELOW_ONE)
+    return u
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _oetf_clip_px(xi, t, k, u, v, q, w, z):
+    """One value of ``piecewise_power_f32(..., clip=True)`` (same arithmetic and flags)."""
+    xi = min(max(xi, np.float32(0.0)), np.float32(1.0))
+    a = abs(xi)
+    lin = a * k
+    pw = fast_pow_f32(a * u + v, q) * w + z
+    y = lin if a < t else pw
+    return np.copysign(y, xi)
+
+
+@numba.njit(parallel=True, cache=True)
+def gain_night_tone_oetf_rgb(rgb, out, gain, wr, wg, wb, lift, knee, table, t, k, u, v, q, w, z):
+    """``oetf(clip(night_tone(gain · rgb)))`` in one pass: auto exposure's gain, :func:`night_tone_rgb`, the OETF.
+
+    Notes
+    -----
+    ``rgb``/``out`` (N, 3) float32; ``t … z`` float32 coefficients of
+    :func:`ispkit.stages._kernels.gamma.piecewise_power_f32` (with ``clip``).
+    Each step uses the arithmetic of the stage kernel it replaces, so the
+    result equals running them one after another. Returns the number of
+    non-finite values of ``gain · rgb`` (the caller then runs the stages,
+    which raise).
+    """
+    g32 = np.float32(gain)
+    r = np.float32(wr)
+    gg = np.float32(wg)
+    b = np.float32(wb)
+    a = np.float64(lift)
+    norm = np.arcsinh(a) if a > 0 else 1.0
+    slope0 = a / norm if a > 0 else 1.0
+    kn = np.float32(knee)
+    span = np.float32(1.0) - kn
+    inv_span = np.float32(1.0) / span
+    nseg = table.size - 1
+    t = np.float32(t)
+    k = np.float32(k)
+    u = np.float32(u)
+    v = np.float32(v)
+    q = np.float32(q)
+    w = np.float32(w)
+    z = np.float32(z)
+    bad = 0
+    for i in prange(rgb.shape[0]):
+        v0 = rgb[i, 0] * g32
+        v1 = rgb[i, 1] * g32
+        v2 = rgb[i, 2] * g32
+        bad += ((v0 - v0) != np.float32(0.0)) | ((v1 - v1) != np.float32(0.0)) | ((v2 - v2) != np.float32(0.0))
+        fr = _night_ratio_px(v0, v1, v2, r, gg, b, a, norm, slope0, table, nseg)
+        out[i, 0] = _oetf_clip_px(_shoulder_px(v0 * fr, kn, span, inv_span), t, k, u, v, q, w, z)
+        out[i, 1] = _oetf_clip_px(_shoulder_px(v1 * fr, kn, span, inv_span), t, k, u, v, q, w, z)
+        out[i, 2] = _oetf_clip_px(_shoulder_px(v2 * fr, kn, span, inv_span), t, k, u, v, q, w, z)
+    return bad
