@@ -1,6 +1,6 @@
 """Night presets on scenes with known truth, and night-classical speed against rawpy, in one run.
 
-Run: ``python benchmarks/bench_night.py [--size 512 768] [--runs 3] [--speed-size 3000 4000] [--no-speed]``
+Run: ``python benchmarks/bench_night.py [--size 512 768] [--runs 3] [--speed-size 3000 4000] [--no-speed | --speed-only]``
 
 Quality. Scenes from :mod:`ispkit.io.night`: the synthetic ColorChecker
 night scene (illuminant A, sodium / LED / neon / cyan lamps), the real D750
@@ -174,8 +174,10 @@ def main() -> None:
     ap.add_argument("--speed-size", nargs=2, type=int, default=(3000, 4000), metavar=("H", "W"))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--speed-only", action="store_true", help="skip the quality table")
     args = ap.parse_args()
-    quality(tuple(args.size))
+    if not args.speed_only:
+        quality(tuple(args.size))
     if not args.no_speed:
         speed(*args.speed_size, args.runs)
 
