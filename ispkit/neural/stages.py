@@ -83,11 +83,13 @@ SKIP = "skip"
 
 # -- which models fit which wrapper ---------------------------------------
 def _is_raw_to_rgb(c: InputContract) -> bool:
-    return c.domain == "raw_packed" and c.in_channels == 4 and c.out_channels == 3 and c.scale > 0
+    return c.domain == "raw_packed" and c.in_channels == 4 and c.out_channels == 3 and c.scale > 0 \
+        and not c.side_inputs
 
 
 def _is_rgb_image_model(c: InputContract) -> bool:
-    return c.domain in ("rgb_linear", "rgb_display") and c.in_channels == 3 and c.out_channels == 3
+    return c.domain in ("rgb_linear", "rgb_display") and c.in_channels == 3 and c.out_channels == 3 \
+        and not c.side_inputs
 
 
 MODEL_KINDS: dict[str, Callable[[InputContract], bool]] = {

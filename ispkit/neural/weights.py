@@ -78,6 +78,10 @@ class InputContract:
         ``raw / 1020`` with black 63) gets ``(63/1020, 1.0)``.
     raw_clip_black : clip inputs below black to black, as the official
         loader did (MW-ISPNet: ``max(raw - 63, 0)``).
+    side_inputs : names of the forward arguments besides the image that the
+        network needs (MetaISP: ``raw_full``, ``color_scaler`` …); a model
+        with side inputs runs only in its own stage, never in a generic
+        image wrapper.
     """
 
     domain: str
@@ -90,6 +94,7 @@ class InputContract:
     out_channels: int
     raw_black_white: tuple[float, float] = (0.0, 1.0)
     raw_clip_black: bool = False
+    side_inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.domain not in CONTRACT_DOMAINS:

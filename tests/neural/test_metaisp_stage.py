@@ -219,3 +219,13 @@ def test_metaisp_preset_renders_a_dng_from_the_cli(tmp_path, weights_file):
                          device_rendition__weights=str(weights_file))
     assert img.shape == want.shape == (32, 48, 3)
     assert np.abs(img - np.clip(want, 0, 1)).max() <= 1 / 255 + 1e-6
+
+
+def test_generic_raw_wrapper_refuses_metaisp():
+    """MetaISP needs side inputs only DeviceRendition builds: LearnedRawToRGB must not accept it."""
+    from ispkit.errors import UnknownNameError
+    from ispkit.neural.stages import LearnedRawToRGB, models_of_kind
+
+    assert not any(n.startswith("metaisp.") for n in models_of_kind("raw-to-RGB"))
+    with pytest.raises(UnknownNameError, match="metaisp.real_e"):
+        LearnedRawToRGB(model="metaisp.real_e")

@@ -34,6 +34,7 @@ METAISP_CONTRACT = InputContract(
     in_channels=4,
     out_channels=3,
     raw_clip_black=True,
+    side_inputs=("raw_full", "color_scaler", "coord", "mobile_id", "latent", "coords", "exp", "iso"),
 )
 
 _PAPER = ("M. Souza and W. Heidrich, \"MetaISP — Exploiting Global Scene Structure for Accurate Multi-Device "
