@@ -204,7 +204,7 @@ def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee, table):
             out[i, c] = u
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _night_ratio_px(v0, v1, v2, r, g, b, a, norm, slope0, table, nseg):
     """The lift ratio of :func:`night_tone_rgb` for one pixel, as float32."""
     y = np.float64(r * v0 + g * v1 + b * v2)
@@ -221,7 +221,7 @@ def _night_ratio_px(v0, v1, v2, r, g, b, a, norm, slope0, table, nseg):
     return np.float32(ratio)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _shoulder_px(u, k, span, inv_span):
     """The highlight shoulder of :func:`night_tone_rgb` for one value."""
     if u > k:
@@ -231,14 +231,18 @@ def _shoulder_px(u, k, span, inv_span):
 
 
 @numba.njit(cache=True, fastmath={"contract"})
-def _oetf_clip_px(xi, t, k, u, v, q, w, z):
-    """One value of ``piecewise_power_f32(..., clip=True)`` (same arithmetic and flags)."""
-    xi = min(max(xi, np.float32(0.0)), np.float32(1.0))
-    a = abs(xi)
-    lin = a * k
-    pw = fast_pow_f32(a * u + v, q) * w + z
-    y = lin if a < t else pw
-    return np.copysign(y, xi)
+def _oetf_clip_inplace(x, t, k, u, v, q, w, z):
+    """``piecewise_power_f32(x, x, ..., clip=True)`` on a flat float32 array, serially (same arithmetic and flags)."""
+    for i in range(x.size):
+        xi = min(max(x[i], np.float32(0.0)), np.float32(1.0))
+        a = abs(xi)
+        lin = a * k
+        pw = fast_pow_f32(a * u + v, q) * w + z
+        y = lin if a < t else pw
+        x[i] = np.copysign(y, xi)
+
+
+_TAIL_CHUNK = 4096
 
 
 @numba.njit(parallel=True, cache=True)
@@ -249,8 +253,9 @@ def gain_night_tone_oetf_rgb(rgb, out, gain, wr, wg, wb, lift, knee, table, t, k
     -----
     ``rgb``/``out`` (N, 3) float32; ``t … z`` float32 coefficients of
     :func:`ispkit.stages._kernels.gamma.piecewise_power_f32` (with ``clip``).
-    Each step uses the arithmetic of the stage kernel it replaces, so the
-    result equals running them one after another. Returns the number of
+    Each step uses the arithmetic (and fast-math flags) of the stage kernel
+    it replaces, so the result equals running them one after another.
+    Returns the number of
     non-finite values of ``gain · rgb`` (the caller then runs the stages,
     which raise).
     """
@@ -272,14 +277,24 @@ def gain_night_tone_oetf_rgb(rgb, out, gain, wr, wg, wb, lift, knee, table, t, k
     q = np.float32(q)
     w = np.float32(w)
     z = np.float32(z)
+    n = rgb.shape[0]
+    flat = out.reshape(-1)
+    nchunk = (n + _TAIL_CHUNK - 1) // _TAIL_CHUNK
     bad = 0
-    for i in prange(rgb.shape[0]):
-        v0 = rgb[i, 0] * g32
-        v1 = rgb[i, 1] * g32
-        v2 = rgb[i, 2] * g32
-        bad += ((v0 - v0) != np.float32(0.0)) | ((v1 - v1) != np.float32(0.0)) | ((v2 - v2) != np.float32(0.0))
-        fr = _night_ratio_px(v0, v1, v2, r, gg, b, a, norm, slope0, table, nseg)
-        out[i, 0] = _oetf_clip_px(_shoulder_px(v0 * fr, kn, span, inv_span), t, k, u, v, q, w, z)
-        out[i, 1] = _oetf_clip_px(_shoulder_px(v1 * fr, kn, span, inv_span), t, k, u, v, q, w, z)
-        out[i, 2] = _oetf_clip_px(_shoulder_px(v2 * fr, kn, span, inv_span), t, k, u, v, q, w, z)
+    for ci in prange(nchunk):
+        i0 = ci * _TAIL_CHUNK
+        i1 = min(n, i0 + _TAIL_CHUNK)
+        nb = 0
+        for i in range(i0, i1):
+            v0 = rgb[i, 0] * g32
+            v1 = rgb[i, 1] * g32
+            v2 = rgb[i, 2] * g32
+            nb += ((v0 - v0) != np.float32(0.0)) | ((v1 - v1) != np.float32(0.0)) | ((v2 - v2) != np.float32(0.0))
+            fr = _night_ratio_px(v0, v1, v2, r, gg, b, a, norm, slope0, table, nseg)
+            out[i, 0] = _shoulder_px(v0 * fr, kn, span, inv_span)
+            out[i, 1] = _shoulder_px(v1 * fr, kn, span, inv_span)
+            out[i, 2] = _shoulder_px(v2 * fr, kn, span, inv_span)
+        bad += nb
+        # the OETF over the chunk as one flat, branch-free (vectorised) loop
+        _oetf_clip_inplace(flat[3 * i0:3 * i1], t, k, u, v, q, w, z)
     return bad
