@@ -50,6 +50,7 @@ __all__ = [
     "register_illuminant_method",
     "estimate_illuminant",
     "masked_bright_pixels",
+    "masked_shades_of_gray",
     "illuminant_rgb_from_cct",
     "white_balance_gains",
     "apply_white_balance",
@@ -386,6 +387,43 @@ def masked_bright_pixels(image: np.ndarray, cfa_pattern: str | None = None, *, p
     return np.maximum(est, float(min_ratio) * top)
 
 
+def masked_shades_of_gray(image: np.ndarray, cfa_pattern: str | None = None, *, p: float = 6.0,
+                          saturation: float = 0.98, white_point: Any = None, dark: float = 0.0,
+                          glow_radius: float = 0.01, glow_scale: float = 6.0) -> np.ndarray:
+    """Shades of gray over the pixels light sources do not reach (clipped cores and their glow left out).
+
+    Parameters
+    ----------
+    image, cfa_pattern, p, saturation, white_point, dark : as :func:`shades_of_gray`.
+    glow_radius, glow_scale : the disc left out around each clipped region,
+        as in :func:`masked_bright_pixels`.
+
+    Notes
+    -----
+    A refinement step after a first white balance (the NTIRE night cascade's
+    Shades-of-Gray pass) sees lamps and neon as large, strongly coloured
+    regions; their glow alone tilts a Minkowski mean by several ΔE. With the
+    cores (at the white point after a clipping balance) and a disc around
+    each removed, the mean is taken over ambient-lit surfaces.
+
+    References
+    ----------
+    G. D. Finlayson, E. Trezzi, "Shades of gray and colour constancy", CIC 2004;
+    F. Ciurea, B. Funt, J. Electronic Imaging 13(1), 2004 (leaving out clipped pixels).
+    """
+    p = _check_p(p, "masked_shades_of_gray")
+    thr = _thresholds(white_point, saturation)
+    rgb, mask = _binned(image, cfa_pattern, thr, dark)
+    near_sources = glow_mask(np.any(rgb >= thr.astype(np.float32), axis=-1), glow_radius * max(rgb.shape[:2]),
+                             glow_scale)
+    vals = rgb[(mask != 0) & (near_sources == 0)].astype(np.float64)
+    if vals.shape[0] == 0:
+        raise _no_pixels("masked_shades_of_gray")
+    if math.isinf(p):
+        return vals.max(axis=0)
+    return np.power(np.mean(np.power(np.maximum(vals, 0.0), p), axis=0), 1.0 / p)
+
+
 _COMMON = ("saturation", "white_point", "dark")
 ILLUMINANT_METHODS.update({
     "gray_world": IlluminantMethod(gray_world, _COMMON),
@@ -394,6 +432,7 @@ ILLUMINANT_METHODS.update({
     "gray_edge": IlluminantMethod(gray_edge, ("order", "p", "sigma") + _COMMON),
     "max_rgb": IlluminantMethod(max_rgb, _COMMON),
     "masked_bright_pixels": IlluminantMethod(masked_bright_pixels, ("percentile",) + _COMMON),
+    "masked_shades_of_gray": IlluminantMethod(masked_shades_of_gray, ("p",) + _COMMON),
 })
 
 

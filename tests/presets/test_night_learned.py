@@ -122,3 +122,23 @@ def test_render_weights_dir_feeds_weights_auto(weights_dir, tmp_path, capsys):
     assert "instead of model 'deepflexisp.raw_denoise'" in said and "hat.real_gan_srx4" in said
     assert "fc4.cwp" not in said  # FC4 ran from --weights-dir
     assert read_image(out).shape == (64, 96, 3)
+
+
+def test_refinement_ignores_lamp_glow_on_grey_patches():
+    """The cascade's Shades-of-Gray refinement is taken away from the lamps: grey patches stay grey."""
+    from ispkit.metrics import neutral_delta_e
+
+    night = load_preset("night")
+    scene = synthetic_night_scene(stops=5.0, size=(384, 576), seed=2)
+
+    def grey_error(pipe) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the announced fallbacks
+            out = np.clip(pipe(scene.frame).data, 0, 1)
+        greys = [out[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0) for y0, y1, x0, x1 in scene.neutral_boxes[:4]]
+        return float(neutral_delta_e(np.array(greys)).mean())
+
+    masked = grey_error(night)
+    plain = grey_error(night.set({"refine_white.method": "shades_of_gray"}))
+    assert masked <= 3.0, masked            # measured ≈ 1.7
+    assert plain > masked + 4.0, (masked, plain)  # measured ≈ 9.3

@@ -669,3 +669,23 @@ def test_illuminant_estimation_fallback_when_no_as_shot_wb(rng):
         IlluminantEstimation(method="gray_world", fallback="gray_world")
     with pytest.raises(UnknownNameError):
         IlluminantEstimation(method="camera", fallback="nope")
+
+
+def test_masked_shades_of_gray_leaves_lamp_glow_out():
+    """A clipped orange lamp with a glow tilts Shades-of-Gray; the masked variant keeps the grey scene grey."""
+    from ispkit.stages.white_balance import masked_shades_of_gray, shades_of_gray
+
+    h, w = 200, 300
+    img = np.full((h, w, 3), 0.2, np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(yy - 60, xx - 80)
+    glow = 0.7 * np.exp(-np.maximum(r - 10, 0) / 10.0)[..., None] * np.array([1.0, 0.5, 0.1])  # sodium-like
+    img = np.minimum(img + glow.astype(np.float32), 0.95)
+    img[r < 10] = 1.0  # the clipped core; its glow fades within the masked disc (6 × its radius)
+    def angle(e):
+        e = np.asarray(e, float) / np.linalg.norm(e)
+        return np.degrees(np.arccos(np.clip(e @ (np.ones(3) / np.sqrt(3)), -1, 1)))
+    plain, masked = shades_of_gray(img, p=2.2), masked_shades_of_gray(img, p=2.2)
+    assert angle(plain) > 2.0 and angle(masked) < 0.3, (angle(plain), angle(masked))
+    with pytest.raises(InputError, match="masked_shades_of_gray"):
+        masked_shades_of_gray(np.ones((8, 8, 3), np.float32))  # nothing left once the sources go
