@@ -390,7 +390,7 @@ def gat_inverse_merge(d, scale, offset, keep, x, out):
                     orow[2 * j + dj] = np.float64(drow[j]) * f
 
 
-_NLM_BLOCK = 16
+_NLM_BLOCK = 32
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
@@ -428,52 +428,74 @@ def nlm_joint(padded, search_radius, template_radius, lut, lut_scale, out):
     tr = template_radius
     p = sr + tr
     tw = 2 * tr + 1
-    wd = w + 2 * tr
     last = np.float32(lut.size - 1)
     half = np.float32(0.5)
+    w0 = lut[0]
     nblk = (h + _NLM_BLOCK - 1) // _NLM_BLOCK
     for bi in prange(nblk):
         r0 = bi * _NLM_BLOCK
         nr = min(h, r0 + _NLM_BLOCK) - r0
         acc = np.zeros((nc, nr, w), dtype=np.float32)
         wsum = np.zeros((nr, w), dtype=np.float32)
-        diff = np.empty((nr + 2 * tr, wd), dtype=np.float32)
-        hsum = np.empty((nr + 2 * tr, w), dtype=np.float32)
-        wt = np.empty(w, dtype=np.float32)
-        for dy in range(-sr, sr + 1):
+        diff = np.empty((nr + sr + 2 * tr, w + sr + 2 * tr), dtype=np.float32)
+        hsum = np.empty((nr + sr + 2 * tr, w + sr), dtype=np.float32)
+        wts = np.empty((nr + sr, w + sr), dtype=np.float32)
+        # the pixel itself (distance 0)
+        for y in range(nr):
+            ws = wsum[y]
+            for x in range(w):
+                ws[x] += w0
+            for c in range(nc):
+                src = padded[c, r0 + y + p, p:p + w]
+                ar = acc[c, y]
+                for x in range(w):
+                    ar[x] += w0 * src[x]
+        # offsets in one half-plane; the weight of pixel p for offset d is also that of p + d for -d
+        for dy in range(0, sr + 1):
             for dx in range(-sr, sr + 1):
-                for yy in range(nr + 2 * tr):
-                    py = r0 + yy + sr          # padded row of output row r0 + yy - tr
-                    drow = diff[yy]
+                if dy == 0 and dx <= 0:
+                    continue
+                ne = nr + dy                   # weight rows: output rows r0 - dy … r1 - 1
+                cx0 = -dx if dx > 0 else 0     # weight columns: cx0 … cx0 + we - 1
+                we = w + abs(dx)
+                for yy in range(ne + 2 * tr):
+                    py = r0 - dy + yy + sr     # padded row of image row r0 - dy - tr + yy
+                    drow = diff[yy, :we + 2 * tr]
                     drow[:] = 0.0
+                    c0 = cx0 + sr
                     for c in range(nc):
-                        a = padded[c, py, sr:sr + wd]
-                        b = padded[c, py + dy, sr + dx:sr + dx + wd]
-                        for xx in range(wd):
+                        a = padded[c, py, c0:c0 + we + 2 * tr]
+                        b = padded[c, py + dy, c0 + dx:c0 + dx + we + 2 * tr]
+                        for xx in range(we + 2 * tr):
                             drow[xx] += abs(a[xx] - b[xx])
-                    hrow = hsum[yy]
-                    hrow[:] = drow[:w]
+                    hrow = hsum[yy, :we]
+                    hrow[:] = drow[:we]
                     for k in range(1, tw):
-                        dk = drow[k:k + w]
-                        for x in range(w):
+                        dk = drow[k:k + we]
+                        for x in range(we):
                             hrow[x] += dk[x]
-                for y in range(nr):
-                    wt[:] = hsum[y]
+                for yy in range(ne):
+                    wrow = wts[yy, :we]
+                    wrow[:] = hsum[yy, :we]
                     for k in range(1, tw):
-                        hk = hsum[y + k]
-                        for x in range(w):
-                            wt[x] += hk[x]
+                        hk = hsum[yy + k, :we]
+                        for x in range(we):
+                            wrow[x] += hk[x]
+                    for x in range(we):
+                        m = np.int32(min(wrow[x] * lut_scale + half, last))
+                        wrow[x] = lut[m]
+                for y in range(nr):
                     ws = wsum[y]
+                    fw = wts[y + dy, -cx0:w - cx0]            # weight of q for +d
+                    bw = wts[y, -dx - cx0:w - dx - cx0]       # weight of q - d for +d = of q for -d
                     for x in range(w):
-                        m = np.int32(min(wt[x] * lut_scale + half, last))
-                        wt[x] = lut[m]
-                        ws[x] += wt[x]
-                    py = r0 + y + p + dy
+                        ws[x] += fw[x] + bw[x]
                     for c in range(nc):
-                        src = padded[c, py, p + dx:p + dx + w]
                         ar = acc[c, y]
+                        fsrc = padded[c, r0 + y + p + dy, p + dx:p + dx + w]
+                        bsrc = padded[c, r0 + y + p - dy, p - dx:p - dx + w]
                         for x in range(w):
-                            ar[x] += wt[x] * src[x]
+                            ar[x] += fw[x] * fsrc[x] + bw[x] * bsrc[x]
         for c in range(nc):
             for y in range(nr):
                 for x in range(w):
