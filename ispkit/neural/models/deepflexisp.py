@@ -31,12 +31,12 @@ import torch
 from torch import nn
 
 from ispkit.errors import ParameterError
-from ispkit.neural.models.mwispnet import (
+from ispkit.neural.models.blocks import (
     HaarDWT,
     HaarIDWT,
     ResidualChannelAttentionGroup,
-    _check_widths,
     check_input,
+    check_widths,
 )
 
 __all__ = ["DeepFlexISPRawDenoiser", "DeepFlexISPEnhancer"]
@@ -178,7 +178,7 @@ class DeepFlexISPEnhancer(nn.Module):
     ) -> None:
         super().__init__()
         channels = tuple(channels)
-        _check_widths("DeepFlexISPEnhancer", channels, num_blocks, reduction)
+        check_widths("DeepFlexISPEnhancer", channels, num_blocks, reduction)
         c1, c2, c3 = channels
 
         def group(c: int) -> ResidualChannelAttentionGroup:

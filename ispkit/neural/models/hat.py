@@ -44,7 +44,7 @@ from torch import nn
 
 from ispkit.errors import ParameterError
 
-from .mwispnet import check_input
+from .blocks import Mlp, check_input
 
 __all__ = [
     "HAT",
@@ -212,19 +212,6 @@ class ChannelAttentionBlock(nn.Module):
         return self.cab(x)
 
 
-class _Mlp(nn.Module):
-    """Apply Linear → GELU → Linear over the last dim (state: ``fc1``, ``fc2``)."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class _DropPath(nn.Module):
     """Drop whole residual branches per sample while training (stochastic depth)."""
 
@@ -308,7 +295,7 @@ class HybridAttentionBlock(nn.Module):
         self.conv_block = ChannelAttentionBlock(dim, compress_ratio, squeeze_factor)
         self.drop_path = _DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = _Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor, rpi_sa: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         _, h, w, _ = x.shape
@@ -357,7 +344,7 @@ class OverlappingCrossAttentionBlock(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = _Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def forward(self, x: torch.Tensor, rpi_oca: torch.Tensor) -> torch.Tensor:

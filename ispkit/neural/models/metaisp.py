@@ -33,7 +33,7 @@ from torch import nn
 
 from ispkit.errors import InputError, ParameterError
 
-from .mwispnet import _haar_filters
+from .blocks import Mlp, haar_filters
 
 __all__ = [
     "MetaISPConfig", "MetaISPNet", "GlobalPooling", "DEVICE_NAMES", "make_coord", "make_attention_coords",
@@ -173,19 +173,6 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, padding: int = 1) ->
     return nn.Conv2d(cin, cout, k, stride, padding, bias=True)
 
 
-class Mlp(nn.Module):
-    """Linear–GELU–Linear on the last axis (``fc1``, ``fc2``; timm's ``Mlp``)."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class HaarDWT2d(nn.Conv2d):
     """Haar analysis as a grouped 2×2 stride-2 convolution whose weight is stored per channel.
 
@@ -193,12 +180,12 @@ class HaarDWT2d(nn.Conv2d):
     -----
     N×C×H×W → N×4C×H/2×W/2 (LL, LH, HL, HH of each channel); ``weight`` is
     4C×1×2×2 as in the official ``DWTForward`` (same filters as
-    :class:`ispkit.neural.models.mwispnet.HaarDWT`), fixed (no gradient).
+    :class:`ispkit.neural.models.blocks.HaarDWT`), fixed (no gradient).
     """
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels, channels * 4, 2, 2, groups=channels, bias=False)
-        self.weight.data.copy_(_haar_filters().repeat(channels, 1, 1, 1))
+        self.weight.data.copy_(haar_filters().repeat(channels, 1, 1, 1))
         self.requires_grad_(False)
 
 
@@ -207,7 +194,7 @@ class HaarIDWT2d(nn.ConvTranspose2d):
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels, channels // 4, 2, 2, groups=channels // 4, bias=False)
-        self.weight.data.copy_(_haar_filters().repeat(channels // 4, 1, 1, 1))
+        self.weight.data.copy_(haar_filters().repeat(channels // 4, 1, 1, 1))
         self.requires_grad_(False)
 
 

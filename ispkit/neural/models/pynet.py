@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ispkit.errors import ParameterError
-from ispkit.neural.models.mwispnet import check_input
+from ispkit.neural.models.blocks import check_input
 
 __all__ = ["ConvLayer", "UpsampleConvLayer", "ConvMultiBlock", "PyNET"]
 
