@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, ISPError
+from .errors import ConfigError, ISPError, ParameterError
 
 __all__ = ["main"]
 
@@ -94,6 +94,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capture_files(source: Path) -> set[Path]:
+    """The files a capture is read from: the path given and its same-stem PNG / RAW / JSON partners."""
+    files = {source}
+    files.update(source.with_suffix(s) for s in (".png", ".raw", ".json") if source.with_suffix(s).is_file())
+    return {f.resolve() for f in files}
+
+
+def _render_output(source: str, output: str | None) -> Path:
+    """The output path of ``ispkit render``: ``-o``, else ``NAME.png`` here — never a file of the capture itself.
+
+    An NTIRE pair or a sidecar mosaic is itself a ``.png``: the default then
+    becomes ``NAME_ispkit.png``, and an explicit ``-o`` naming an input file is refused.
+    """
+    inputs = _capture_files(Path(source))
+    if output:
+        out = Path(output)
+        if out.resolve() in inputs:
+            raise ParameterError(f"-o/--output: {output!r} is a file of the input capture {source!r}; writing "
+                                 "there would destroy the input — choose another name")
+        return out
+    out = Path(Path(source).with_suffix(".png").name)
+    return Path(f"{Path(source).stem}_ispkit.png") if out.resolve() in inputs else out
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from .io.capture import read_capture
     from .io.image import check_image_path, write_image
@@ -108,7 +132,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         os.environ[WEIGHTS_ENV] = str(Path(args.weights_dir).resolve())
     preset: Any = args.config if args.config else args.preset
     pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
-    out = Path(args.output) if args.output else Path(Path(args.input).with_suffix(".png").name)
+    out = _render_output(args.input, args.output)
     # refuse an unwritable format before the render, not after it
     check_image_path(out, args.bit_depth, "-o/--output", folder_must_exist=False)
     frame = read_capture(args.input)

@@ -145,3 +145,16 @@ def test_challenge_json_without_as_shot_neutral_is_still_ntire(tmp_path, mosaic)
     assert capture_kind(png) == "ntire"
     frame = read_capture(png)
     assert frame.meta.extra["format"] == "ntire" and frame.meta.wb_gains is None
+
+
+def test_cli_render_never_overwrites_the_capture(tmp_path, mosaic, monkeypatch):
+    """An NTIRE pair's mosaic is NAME.png: the default output must not be that file, nor may -o name it."""
+    png = tmp_path / "night_003.png"
+    assert cv2.imwrite(str(png), mosaic)
+    (tmp_path / "night_003.json").write_text(json.dumps(NTIRE_META))
+    before = png.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", "night_003.json"]) == 0
+    assert png.read_bytes() == before and (tmp_path / "night_003_ispkit.png").stat().st_size > 0
+    assert main(["render", "night_003.json", "-o", "night_003.png"]) == 2
+    assert png.read_bytes() == before
