@@ -118,7 +118,7 @@ def render(source: str | Path | Frame, preset: str | Path | Pipeline = "default"
         data = apply_orientation(data, result.meta.orientation)
     if bit_depth is not None:
         from .stages.quantize import quantize
-        data = quantize(np.clip(data, 0.0, 1.0), bit_depth)
+        data = quantize(data, bit_depth)  # clips to [0, 1] itself
     if out is not None:
         _check_out(out, data.shape, dtype)
         np.copyto(out, data, casting="unsafe")

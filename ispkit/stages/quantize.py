@@ -94,8 +94,24 @@ def quantize(img: Any, bit_depth: int = 8, dither: bool | str | None = False, se
     bits = _check_bits(bit_depth, "quantize")
     name = _dither_name(dither, "quantize")
     _check_seed(seed, "quantize")
+    arr = np.asarray(img)
+    if bits == 8 and name == "none" and arr.dtype == np.float32 and arr.ndim >= 1 and arr.size:
+        return _quantize_u8_fast(arr)
     v = _codes(img, bits, name, seed, "quantize")
     return v.astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def _quantize_u8_fast(arr: np.ndarray) -> np.ndarray:
+    """The float32 → uint8 path in one Numba pass (same arithmetic and result as :func:`_codes`)."""
+    from ._kernels.quantize import quantize_u8_rows
+
+    src = np.ascontiguousarray(arr)
+    out = np.empty(src.shape, np.uint8)
+    cols = src.shape[-1] * (src.shape[-2] if src.ndim >= 2 else 1)
+    bad = quantize_u8_rows(src.reshape(-1, cols), out.reshape(-1, cols))
+    if bad:
+        raise InputError("quantize: input holds NaN or inf values; fix or mask them first")
+    return out
 
 
 def dequantize(codes: Any, bit_depth: int | None = None) -> np.ndarray:

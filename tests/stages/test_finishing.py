@@ -228,3 +228,22 @@ def test_chroma_denoise_protect_keeps_clipped_cores_neutral(rng):
     stage = ChromaDenoise(radius=4.0, protect_highlights=True)
     out = stage(Frame(img, Domain.DISPLAY_RGB, CaptureMetadata(white_point=np.full(3, 50.0))))
     np.testing.assert_array_equal(out.data[core], img[core])           # display white is 1
+
+
+def test_quantize_u8_kernel_equals_the_numpy_reference():
+    """The one-pass float32 → uint8 kernel gives the codes of clip(rint(x · 255)) exactly, halves to even."""
+    from ispkit.stages.quantize import _codes, quantize
+
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-0.3, 1.3, (37, 53, 3)).astype(np.float32)
+    x[0, :6, 0] = np.array([0.5, 1.5, 2.5, 3.5, 253.5, 254.5], np.float32) / np.float32(255.0)
+    x[1, :3, 1] = [0.0, 1.0, np.float32(np.nextafter(np.float32(1.0), np.float32(2.0)))]
+    ref = _codes(x, 8, "none", 0, "test").astype(np.uint8)
+    got = quantize(x, 8)
+    np.testing.assert_array_equal(got, ref)
+    assert got.dtype == np.uint8 and got[1, 0, 1] == 0 and got[1, 1, 1] == 255
+    np.testing.assert_array_equal(quantize(x[0, 0], 8), ref[0, 0])  # 1-D input
+    bad = x.copy()
+    bad[5, 5, 2] = np.nan
+    with pytest.raises(InputError, match="NaN or inf"):
+        quantize(bad, 8)
