@@ -158,6 +158,32 @@ def night_ratio_table(lift):
     return out
 
 
+@numba.njit(inline="always")
+def _night_ratio_px(v0, v1, v2, r, g, b, a, norm, slope0, table, nseg):
+    """The lift ratio of :func:`night_tone_rgb` for one pixel, as float32."""
+    y = np.float64(r * v0 + g * v1 + b * v2)
+    ym = max(y, 0.0)
+    if ym <= 1.0:
+        pos = ym * nseg
+        j = min(np.int64(pos), nseg - 1)
+        f = pos - j
+        ratio = table[j] + (table[j + 1] - table[j]) * f
+    elif a > 0:
+        ratio = np.arcsinh(a * ym) / (norm * ym)
+    else:
+        ratio = slope0
+    return np.float32(ratio)
+
+
+@numba.njit(inline="always")
+def _shoulder_px(u, k, span, inv_span):
+    """The highlight shoulder of :func:`night_tone_rgb` for one value."""
+    if u > k:
+        u = k + span * (np.float32(1.0) - np.exp(-(u - k) * inv_span))
+        u = min(u, _BELOW_ONE)
+    return u
+
+
 @numba.njit(parallel=True, cache=True)
 def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee, table):
     """Shadow lift on luminance (asinh, hue kept) then a per-channel exponential shoulder.
@@ -184,50 +210,9 @@ def night_tone_rgb(rgb, out, wr, wg, wb, lift, knee, table):
     inv_span = np.float32(1.0) / span
     nseg = table.size - 1
     for i in prange(rgb.shape[0]):
-        y = np.float64(r * rgb[i, 0] + g * rgb[i, 1] + b * rgb[i, 2])
-        ym = max(y, 0.0)
-        if ym <= 1.0:
-            pos = ym * nseg
-            j = min(np.int64(pos), nseg - 1)
-            f = pos - j
-            ratio = table[j] + (table[j + 1] - table[j]) * f
-        elif a > 0:
-            ratio = np.arcsinh(a * ym) / (norm * ym)
-        else:
-            ratio = slope0
-        fr = np.float32(ratio)
+        fr = _night_ratio_px(rgb[i, 0], rgb[i, 1], rgb[i, 2], r, g, b, a, norm, slope0, table, nseg)
         for c in range(3):
-            u = rgb[i, c] * fr
-            if u > k:
-                u = k + span * (np.float32(1.0) - np.exp(-(u - k) * inv_span))
-                u = min(u, _BELOW_ONE)
-            out[i, c] = u
-
-
-@numba.njit(inline="always")
-def _night_ratio_px(v0, v1, v2, r, g, b, a, norm, slope0, table, nseg):
-    """The lift ratio of :func:`night_tone_rgb` for one pixel, as float32."""
-    y = np.float64(r * v0 + g * v1 + b * v2)
-    ym = max(y, 0.0)
-    if ym <= 1.0:
-        pos = ym * nseg
-        j = min(np.int64(pos), nseg - 1)
-        f = pos - j
-        ratio = table[j] + (table[j + 1] - table[j]) * f
-    elif a > 0:
-        ratio = np.arcsinh(a * ym) / (norm * ym)
-    else:
-        ratio = slope0
-    return np.float32(ratio)
-
-
-@numba.njit(inline="always")
-def _shoulder_px(u, k, span, inv_span):
-    """The highlight shoulder of :func:`night_tone_rgb` for one value."""
-    if u > k:
-        u = k + span * (np.float32(1.0) - np.exp(-(u - k) * inv_span))
-        u = min(u, _BELOW_ONE)
-    return u
+            out[i, c] = _shoulder_px(rgb[i, c] * fr, k, span, inv_span)
 
 
 @numba.njit(cache=True, fastmath={"contract"})
