@@ -36,11 +36,12 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from _common import make_dng, median_time
 
 warnings.filterwarnings("ignore")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -116,29 +117,6 @@ def quality(size: tuple[int, int]) -> None:
     for name, g in gains.items():
         print(f"PSNR gain of {name} over default (pushed): median {statistics.median(g):+.1f} dB, "
               f"min {min(g):+.1f} dB over {len(g)} scenes")
-
-
-def make_dng(path: Path, h: int, w: int) -> Path:
-    from ispkit.io import write_dng
-    from ispkit.io.synthetic import synthesize_capture
-
-    cap = synthesize_capture(size=(512, 768), cfa_pattern="RGGB", seed=0)
-    tile = cap.frame.data.round().astype(np.uint16)
-    mosaic = np.tile(tile, (h // 512 + 1, w // 768 + 1))[:h, :w]
-    m = cap.frame.meta
-    return write_dng(path, np.ascontiguousarray(mosaic), "RGGB", black_level=m.black_level,
-                     white_level=m.white_level, color_matrix1=m.color_matrix1, calibration_illuminant1=21,
-                     as_shot_neutral=1.0 / m.wb_gains)
-
-
-def median_time(fn, runs: int) -> float:
-    fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def speed(h: int, w: int, runs: int) -> None:

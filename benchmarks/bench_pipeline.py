@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,30 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import make_dng, median_time
+
 warnings.filterwarnings("ignore")
-
-
-def median_time(fn, runs: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
-def make_dng(path: Path, h: int, w: int) -> Path:
-    from ispkit.io import write_dng
-    from ispkit.io.synthetic import synthesize_capture
-
-    cap = synthesize_capture(size=(512, 768), cfa_pattern="RGGB", seed=0)
-    tile = cap.frame.data.round().astype(np.uint16)
-    mosaic = np.tile(tile, (h // 512 + 1, w // 768 + 1))[:h, :w]
-    m = cap.frame.meta
-    return write_dng(path, np.ascontiguousarray(mosaic), "RGGB", black_level=m.black_level,
-                     white_level=m.white_level, color_matrix1=m.color_matrix1, calibration_illuminant1=21,
-                     as_shot_neutral=1.0 / m.wb_gains)
 
 
 def copy_bandwidth(nbytes: int, runs: int) -> float:
