@@ -264,13 +264,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from .presets import list_presets, load_preset, preset_description
+    from .presets import list_presets, load_preset, preset_description, preset_text
 
     width = max([12] + [len(n) for n in list_presets()])
     for name in list_presets():
         if args.show:
-            if name == args.show:
-                print(load_preset(name).to_toml(), end="")
+            if name == args.show:  # as shipped: description and comments kept, a ready --config copy
+                print(preset_text(name), end="")
             continue
         pipe = load_preset(name)
         print(f"{name:<{width}s} {' -> '.join(pipe.names)}")

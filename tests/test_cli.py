@@ -73,7 +73,16 @@ def test_stages_and_presets(capsys):
     assert main(["presets"]) == 0
     assert "default" in capsys.readouterr().out
     assert main(["presets", "--show", "libraw"]) == 0
-    assert 'source = "libraw"' in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert 'source = "libraw"' in shown and shown.startswith('name = "libraw"\ndescription = "Mirrors rawpy')
+
+
+def test_presets_show_is_a_config_that_loads_back(tmp_path, capsys):
+    for name in ispkit.list_presets():
+        assert main(["presets", "--show", name]) == 0
+        path = tmp_path / f"{name}.toml"
+        path.write_text(capsys.readouterr().out, encoding="utf-8")
+        assert ispkit.load_preset(path) == ispkit.load_preset(name)
 
 
 def _bad_files(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import ConfigError, unknown_name
 from ..pipeline import Pipeline, load_pipeline, loads_config, pipeline_from_config
 
-__all__ = ["load_preset", "list_presets", "preset_description"]
+__all__ = ["load_preset", "list_presets", "preset_description", "preset_text"]
 
 
 def list_presets() -> list[str]:
@@ -25,6 +25,11 @@ def _preset_text(name: str) -> str:
     if name not in list_presets():
         raise unknown_name("preset", name, list_presets(), "load_preset")
     return resources.files(__name__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
+
+
+def preset_text(name: str) -> str:
+    """The shipped TOML of a preset as written: its description and comments included (an editable copy)."""
+    return _preset_text(name)
 
 
 def preset_description(name: str) -> str:
