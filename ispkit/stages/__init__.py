@@ -27,6 +27,7 @@ from .resize import Resize, resize
 from .sharpen import Sharpen, unsharp_mask
 from .tone import (AutoExposure, Filmic, LocalContrast, NightTone, Reinhard, ToneCurve, apply_tone_curve,
                    auto_exposure, filmic, local_contrast, night_tone, reinhard)
+from .unprocess import (CameraSample, UnprocessResult, add_noise, sample_camera, unprocess)
 from .white_balance import (ILLUMINANT_METHODS, IlluminantEstimation, WhiteBalance, apply_white_balance,
                             estimate_illuminant, register_illuminant_method, white_balance_gains)
 
@@ -50,5 +51,6 @@ __all__ = [
     "Gamma", "GammaExpand", "gamma_compress", "gamma_expand",
     "Sharpen", "unsharp_mask", "ChromaDenoise", "chroma_denoise", "Resize", "resize",
     "Quantize", "quantize",
+    "CameraSample", "UnprocessResult", "sample_camera", "unprocess", "add_noise",
     "FusedRender", "fuse_render_chain", "FusedNightTail", "fuse_night_tail",
 ]
