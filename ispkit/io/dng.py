@@ -67,6 +67,10 @@ DNG_TAGS: dict[str, int] = {
     "BaselineExposureOffset": 51109, "DefaultBlackRender": 51110, "ShadowScale": 50739,
     "ProfileLookTableDims": 50981, "ProfileLookTableData": 50982, "ProfileLookTableEncoding": 51108,
     "ProfileToneCurve": 50940, "ProfileName": 50936, "ProfileEmbedPolicy": 50941,
+    # DNG 1.6: the third calibration illuminant and custom illuminants
+    "CalibrationIlluminant3": 52529, "CameraCalibration3": 52530, "ColorMatrix3": 52531,
+    "ForwardMatrix3": 52532, "IlluminantData1": 52533, "IlluminantData2": 52534, "IlluminantData3": 52535,
+    "ProfileHueSatMapData3": 52537, "ReductionMatrix3": 52538,
 }
 
 _CFA_CODE = {"R": 0, "G": 1, "B": 2}
@@ -247,9 +251,9 @@ def _profile_tags(*, has_cm2: bool, has_neutral: bool, camera_calibration1: Any,
                   default_black_render: Any, hue_sat_map_dims: Any, hue_sat_map_data1: Any,
                   hue_sat_map_data2: Any, hue_sat_map_encoding: Any, look_table_dims: Any = None,
                   look_table_data: Any = None, look_table_encoding: Any = None,
-                  profile_tone_curve: Any = None) -> dict[int, tuple[int, Any]]:
+                  profile_tone_curve: Any = None, third: Any = None) -> dict[int, tuple[int, Any]]:
     """The optional colour-profile tags of :func:`write_dng` as {code: (TIFF type, values)}."""
-    out: dict[int, tuple[int, Any]] = {}
+    out: dict[int, tuple[int, Any]] = dict(third or {})
     cc1 = _check_matrix(camera_calibration1, "camera_calibration1")
     cc2 = _check_matrix(camera_calibration2, "camera_calibration2")
     if cc2 is not None and not has_cm2:
@@ -282,6 +286,91 @@ def _profile_tags(*, has_cm2: bool, has_neutral: bool, camera_calibration1: Any,
     out.update(_hsv_table_tags("look_table", look_table_dims, look_table_data, None, look_table_encoding, has_cm2))
     if profile_tone_curve is not None:
         out[50940] = (_FLOAT, _check_tone_curve(profile_tone_curve).astype(np.float32).ravel().tolist())
+    return out
+
+
+def _illuminant_data_bytes(data: Any, name: str) -> bytes:
+    """Encode an IlluminantData record (DNG 1.6, little-endian): type 0 = xy, type 1 = spectrum."""
+    if not isinstance(data, dict):
+        raise ParameterError(f"write_dng: {name} must be {{'xy': (x, y)}} or {{'spectrum': values, "
+                             f"'min_lambda': nm, 'spacing': nm}}, got {data!r}")
+
+    def urational(v: float, what: str) -> bytes:
+        return struct.pack("<II", *_fraction(v, signed=False, name=f"{name} {what}"))
+
+    if "xy" in data:
+        xy = _positive_vector(data["xy"], 2, f"{name}['xy']")
+        if xy.sum() >= 1.0:
+            raise ParameterError(f"write_dng: {name}['xy'] must be a chromaticity (x + y < 1), got {xy.tolist()}")
+        return struct.pack("<H", 0) + urational(xy[0], "x") + urational(xy[1], "y")
+    try:
+        values = np.asarray(data["spectrum"], dtype=np.float64).ravel()
+        start, step = float(data["min_lambda"]), float(data["spacing"])
+    except (KeyError, TypeError, ValueError):
+        raise ParameterError(f"write_dng: {name} needs 'xy', or 'spectrum' with 'min_lambda' and 'spacing'") from None
+    if not (2 <= values.size <= 1000) or start <= 0 or step <= 0 or not np.all(np.isfinite(values)) \
+            or np.any(values < 0):
+        raise ParameterError(f"write_dng: {name} spectrum must hold 2–1000 finite non-negative samples with "
+                             f"positive min_lambda and spacing, got {values.size} samples, {start}, {step}")
+    return (struct.pack("<HI", 1, values.size) + urational(start, "min_lambda") + urational(step, "spacing")
+            + b"".join(urational(v, "sample") for v in values))
+
+
+def _third_illuminant_tags(*, calibration_illuminant3: Any, color_matrix3: Any, camera_calibration3: Any,
+                           forward_matrix3: Any, reduction_matrix3: Any, hue_sat_map_data3: Any,
+                           illuminant_data: Any, calibration_illuminants: tuple[Any, Any],
+                           has_cm2: bool, has_fm: tuple[bool, bool], hue_sat_map: tuple[Any, Any, Any],
+                           ) -> dict[int, tuple[int, Any]]:
+    """The DNG 1.6 third-illuminant and IlluminantData tags, checked against each other and the first two sets."""
+    out: dict[int, tuple[int, Any]] = {}
+    cm3 = _check_matrix(color_matrix3, "color_matrix3")
+    rest = {"camera_calibration3": camera_calibration3, "forward_matrix3": forward_matrix3,
+            "reduction_matrix3": reduction_matrix3, "hue_sat_map_data3": hue_sat_map_data3}
+    if (cm3 is None) != (calibration_illuminant3 is None):
+        raise ParameterError("write_dng: give color_matrix3 and calibration_illuminant3 together (DNG 1.6)")
+    if cm3 is None and any(v is not None for v in rest.values()):
+        raise ParameterError(f"write_dng: {sorted(k for k, v in rest.items() if v is not None)} need "
+                             "color_matrix3 and calibration_illuminant3")
+    if cm3 is not None:
+        if not has_cm2:
+            raise ParameterError("write_dng: a third calibration (color_matrix3) needs color_matrix2 and "
+                                 "calibration_illuminant2 (DNG 1.6 adds it to a dual-illuminant profile)")
+        fm3 = _check_matrix(forward_matrix3, "forward_matrix3")
+        if len({has_fm[0], has_fm[1], fm3 is not None}) != 1:
+            raise ParameterError("write_dng: forward_matrix1/2/3 must be given for all three calibrations or "
+                                 "none (DNG 1.6, requirements for three calibrations)")
+        out[52529] = (_SHORT, [_check_illuminant(calibration_illuminant3, "calibration_illuminant3")])
+        out[52531] = (_SRATIONAL, cm3)
+        for code, value, name in ((52530, camera_calibration3, "camera_calibration3"), (52532, fm3, "forward_matrix3"),
+                                  (52538, reduction_matrix3, "reduction_matrix3")):
+            m = _check_matrix(value, name)
+            if m is not None:
+                out[code] = (_SRATIONAL, m)
+        dims, data1, data2 = hue_sat_map
+        if (hue_sat_map_data3 is None) != (data1 is None or data2 is None):
+            raise ParameterError("write_dng: hue_sat_map_data1/2/3 must be given for all three calibrations or "
+                                 "none when there is a third (DNG 1.6)")
+        if hue_sat_map_data3 is not None:
+            d = [int(v) for v in np.asarray(dims).ravel()]
+            arr = np.asarray(hue_sat_map_data3, dtype=np.float64).ravel()
+            if arr.size != 3 * d[0] * d[1] * d[2] or not np.all(np.isfinite(arr)):
+                raise ParameterError(f"write_dng: hue_sat_map_data3 must hold {3 * d[0] * d[1] * d[2]} finite "
+                                     f"values, got {arr.size}")
+            out[52537] = (_FLOAT, arr.astype(np.float32).tolist())
+    codes = (*calibration_illuminants, calibration_illuminant3)
+    data = tuple(illuminant_data) if illuminant_data is not None else (None, None, None)
+    if len(data) != 3:
+        raise ParameterError("write_dng: illuminant_data must be a sequence of three entries "
+                             "(IlluminantData1/2/3, None where absent)")
+    for k, (code, entry) in enumerate(zip(codes, data), start=1):
+        if entry is not None:
+            if code is None or int(code) != 255:
+                raise ParameterError(f"write_dng: illuminant_data{k} is only for calibration_illuminant{k} = 255 "
+                                     f"(other), got {code!r}")
+            out[52532 + k] = (_UNDEFINED, _illuminant_data_bytes(entry, f"illuminant_data{k}"))
+        elif code is not None and int(code) == 255:
+            raise ParameterError(f"write_dng: calibration_illuminant{k} = 255 (other) needs illuminant_data{k} "
+                                 "(the light's xy or spectrum, DNG 1.6)")
     return out
 
 
@@ -342,8 +431,11 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
               hue_sat_map_data1: Any = None, hue_sat_map_data2: Any = None,
               hue_sat_map_encoding: int | None = None, look_table_dims: Any = None,
               look_table_data: Any = None, look_table_encoding: int | None = None,
-              profile_tone_curve: Any = None) -> Path:
-    """Write a Bayer mosaic as a minimal valid DNG 1.4 file that LibRaw reads.
+              profile_tone_curve: Any = None, calibration_illuminant3: int | None = None,
+              color_matrix3: Any = None, camera_calibration3: Any = None, forward_matrix3: Any = None,
+              reduction_matrix3: Any = None, hue_sat_map_data3: Any = None,
+              illuminant_data: Any = None) -> Path:
+    """Write a Bayer mosaic as a minimal valid DNG 1.4 file (1.6 with a third illuminant) that LibRaw reads.
 
     Parameters
     ----------
@@ -379,6 +471,15 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         ProfileLookTable (one table, same layout and encoding values).
     profile_tone_curve : optional N×2 ProfileToneCurve points (x, y) in
         [0, 1], x strictly increasing, from (0, 0) to (1, 1).
+    calibration_illuminant3, color_matrix3, camera_calibration3,
+    forward_matrix3, reduction_matrix3, hue_sat_map_data3 : the DNG 1.6 third
+        calibration (on top of a dual-illuminant profile; ForwardMatrix and
+        HueSatMap data for all three or none).
+    illuminant_data : optional three entries (IlluminantData1/2/3) for
+        calibration illuminants 255 (other): ``{"xy": (x, y)}`` or
+        ``{"spectrum": values, "min_lambda": nm, "spacing": nm}``, None where
+        absent. Any third-illuminant tag or IlluminantData makes the file
+        DNGVersion / DNGBackwardVersion 1.6.
 
     Returns
     -------
@@ -433,7 +534,13 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         hue_sat_map_dims=hue_sat_map_dims, hue_sat_map_data1=hue_sat_map_data1,
         hue_sat_map_data2=hue_sat_map_data2, hue_sat_map_encoding=hue_sat_map_encoding,
         look_table_dims=look_table_dims, look_table_data=look_table_data, look_table_encoding=look_table_encoding,
-        profile_tone_curve=profile_tone_curve)
+        profile_tone_curve=profile_tone_curve, third=_third_illuminant_tags(
+            calibration_illuminant3=calibration_illuminant3, color_matrix3=color_matrix3,
+            camera_calibration3=camera_calibration3, forward_matrix3=forward_matrix3,
+            reduction_matrix3=reduction_matrix3, hue_sat_map_data3=hue_sat_map_data3,
+            illuminant_data=illuminant_data, calibration_illuminants=(ill1, ill2), has_cm2=cm2 is not None,
+            has_fm=(fm1 is not None, fm2 is not None),
+            hue_sat_map=(hue_sat_map_dims, hue_sat_map_data1, hue_sat_map_data2)))
     neutral = None
     if as_shot_neutral is not None:
         neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
@@ -461,8 +568,9 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
     ifd.add(305, _ASCII, "ispkit")
     ifd.add(33421, _SHORT, [2, 2])
     ifd.add(33422, _BYTE, [_CFA_CODE[c] for c in pattern])
-    ifd.add(50706, _BYTE, [1, 4, 0, 0])
-    ifd.add(50707, _BYTE, [1, 1, 0, 0])
+    dng16 = any(code >= 52529 for code in profile_tags)  # third illuminant / IlluminantData need a 1.6 reader
+    ifd.add(50706, _BYTE, [1, 6, 0, 0] if dng16 else [1, 4, 0, 0])
+    ifd.add(50707, _BYTE, [1, 6, 0, 0] if dng16 else [1, 1, 0, 0])
     ifd.add(50708, _ASCII, f"{make_s} {model_s}")
     ifd.add(50710, _BYTE, [0, 1, 2])
     ifd.add(50711, _SHORT, 1)
@@ -654,9 +762,53 @@ def _pages(tf: Any) -> list[Any]:
     return out
 
 
-def _profile_tag_values(tags: Any) -> dict[str, Any]:
-    """AsShotWhiteXY, BaselineExposureOffset, DefaultBlackRender and the ProfileHueSatMap tags of an IFD."""
+def _illuminant_data(tag: Any, byteorder: str) -> dict[str, Any] | None:
+    """Decode an IlluminantData tag (DNG 1.6): ``{"xy": [x, y]}`` or ``{"spectrum", "min_lambda", "spacing"}``."""
+    if tag is None:
+        return None
+    value = tag.value
+    raw = bytes(value) if isinstance(value, (bytes, bytearray)) else bytes(int(v) & 0xFF for v in np.ravel(value))
+    try:
+        (kind,) = struct.unpack_from(byteorder + "H", raw, 0)
+        if kind == 0:
+            xn, xd, yn, yd = struct.unpack_from(byteorder + "4I", raw, 2)
+            return {"xy": [xn / xd, yn / yd]} if xd and yd else None
+        if kind == 1:
+            (n,) = struct.unpack_from(byteorder + "I", raw, 2)
+            if not 2 <= n <= 1000:
+                return None
+            vals = struct.unpack_from(byteorder + f"{2 * (n + 2)}I", raw, 6)
+            num, den = np.array(vals[0::2], np.float64), np.array(vals[1::2], np.float64)
+            if np.any(den == 0):
+                return None
+            ratio = num / den
+            return {"min_lambda": float(ratio[0]), "spacing": float(ratio[1]), "spectrum": ratio[2:].tolist()}
+    except struct.error:
+        return None
+    return None
+
+
+def _third_illuminant_values(tags: Any, byteorder: str) -> dict[str, Any]:
+    """The DNG 1.6 third calibration set and IlluminantData1–3 of an IFD (keys ``color_matrix3`` …)."""
     out: dict[str, Any] = {}
+    for key, code in (("color_matrix3", 52531), ("camera_calibration3", 52530), ("forward_matrix3", 52532),
+                      ("reduction_matrix3", 52538)):
+        m = _matrix(tags.get(code))
+        if m is not None:
+            out[key] = m
+    v = _scalar(tags.get(52529))
+    if v is not None:
+        out["calibration_illuminant3"] = int(v)
+    for k in (1, 2, 3):
+        data = _illuminant_data(tags.get(52532 + k), byteorder)
+        if data is not None:
+            out[f"illuminant_data{k}"] = data
+    return out
+
+
+def _profile_tag_values(tags: Any, byteorder: str = "<") -> dict[str, Any]:
+    """AsShotWhiteXY, BaselineExposureOffset, DefaultBlackRender, the ProfileHueSatMap tags and the third illuminant of an IFD."""
+    out: dict[str, Any] = _third_illuminant_values(tags, byteorder)
     xy = _vector(tags.get(50729), 2)
     if xy is not None and np.all(xy > 0) and xy.sum() < 1:
         out["as_shot_white_xy"] = xy
@@ -679,7 +831,8 @@ def _profile_tag_values(tags: Any) -> dict[str, Any]:
         d = tuple(int(x) for x in dims[:3])
         n = 3 * d[0] * d[1] * d[2]
         data = {}
-        names = ((f"{kind}_data1", c_data1), (f"{kind}_data2", c_data2)) if c_data2 else ((f"{kind}_data", c_data1),)
+        names = (((f"{kind}_data1", c_data1), (f"{kind}_data2", c_data2), (f"{kind}_data3", 52537)) if c_data2
+                 else ((f"{kind}_data", c_data1),))
         for key, code in names:
             vals = _tag_values(tags.get(code))
             if vals is not None and len(vals) == n and n > 0:
@@ -704,7 +857,11 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
     ``baseline_exposure_offset``, ``default_black_render``, ``shadow_scale``,
     ``hue_sat_map_dims`` (3 ints), ``hue_sat_map_data1/2`` (flat float64),
     ``hue_sat_map_encoding``, ``look_table_dims`` / ``look_table_data`` /
-    ``look_table_encoding``, ``profile_tone_curve`` (N×2), ``noise_profile``
+    ``look_table_encoding``, ``profile_tone_curve`` (N×2), the DNG 1.6 third
+    calibration ``color_matrix3`` / ``camera_calibration3`` /
+    ``forward_matrix3`` / ``reduction_matrix3`` (3×3), ``calibration_illuminant3``,
+    ``hue_sat_map_data3``, ``illuminant_data1/2/3`` (``{"xy": [x, y]}`` or
+    ``{"spectrum": [...], "min_lambda": nm, "spacing": nm}``), ``noise_profile``
     (flat list), ``linearization_table``, ``black_level`` (flat list),
     ``black_level_repeat_dim``, ``white_level``, ``cfa_pattern`` (from
     CFAPattern), ``raw_shape``, ``samples_per_pixel``, ``photometric``,
@@ -764,7 +921,7 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
             v = _scalar(tags0.get(50730))
             if v is not None:
                 out["baseline_exposure"] = v
-            out.update(_profile_tag_values(tags0))
+            out.update(_profile_tag_values(tags0, "<" if tf.byteorder == "<" else ">"))
             noise = _tag_values(tags0.get(51041))
             if noise:
                 out["noise_profile"] = noise
@@ -833,7 +990,9 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
 # DCP camera profiles (Adobe's ".dcp": the DNG profile tags in a TIFF-like file with magic "IIRC")
 
 _DCP_PROFILE_KEYS = ("color_matrix1", "color_matrix2", "calibration_illuminant1", "calibration_illuminant2",
-                     "forward_matrix1", "forward_matrix2", "baseline_exposure_offset", "default_black_render",
+                     "forward_matrix1", "forward_matrix2", "color_matrix3", "calibration_illuminant3",
+                     "forward_matrix3", "reduction_matrix3", "hue_sat_map_data3", "illuminant_data1",
+                     "illuminant_data2", "illuminant_data3", "baseline_exposure_offset", "default_black_render",
                      "hue_sat_map_dims", "hue_sat_map_data1", "hue_sat_map_data2", "hue_sat_map_encoding",
                      "look_table_dims", "look_table_data", "look_table_encoding", "profile_tone_curve",
                      "unique_camera_model", "profile_name")
@@ -853,8 +1012,11 @@ def write_dcp(path: str | os.PathLike, *, color_matrix1: Any, calibration_illumi
     unique_camera_model, profile_name : UniqueCameraModel and ProfileName.
     **profile_tags : ``baseline_exposure_offset``, ``default_black_render``,
         ``hue_sat_map_dims`` / ``_data1`` / ``_data2`` / ``_encoding``,
-        ``look_table_dims`` / ``_data`` / ``_encoding``, ``profile_tone_curve``
-        (checked as in :func:`write_dng`).
+        ``look_table_dims`` / ``_data`` / ``_encoding``, ``profile_tone_curve``,
+        and the DNG 1.6 third calibration ``calibration_illuminant3``,
+        ``color_matrix3``, ``forward_matrix3``, ``reduction_matrix3``,
+        ``hue_sat_map_data3`` with ``illuminant_data`` (checked as in
+        :func:`write_dng`; the DNG SDK's profile tag set holds them too).
 
     Returns
     -------
@@ -873,7 +1035,8 @@ def write_dcp(path: str | os.PathLike, *, color_matrix1: Any, calibration_illumi
     out = check_output_path(path, "write_dcp")
     allowed = {"baseline_exposure_offset", "default_black_render", "hue_sat_map_dims", "hue_sat_map_data1",
                "hue_sat_map_data2", "hue_sat_map_encoding", "look_table_dims", "look_table_data",
-               "look_table_encoding", "profile_tone_curve"}
+               "look_table_encoding", "profile_tone_curve", "calibration_illuminant3", "color_matrix3",
+               "forward_matrix3", "reduction_matrix3", "hue_sat_map_data3", "illuminant_data"}
     unknown = sorted(set(profile_tags) - allowed)
     if unknown:
         raise ParameterError(f"write_dcp: unknown profile tags {unknown}; valid: {sorted(allowed)}")
@@ -893,7 +1056,18 @@ def write_dcp(path: str | os.PathLike, *, color_matrix1: Any, calibration_illumi
                          look_table_dims=profile_tags.get("look_table_dims"),
                          look_table_data=profile_tags.get("look_table_data"),
                          look_table_encoding=profile_tags.get("look_table_encoding"),
-                         profile_tone_curve=profile_tags.get("profile_tone_curve"))
+                         profile_tone_curve=profile_tags.get("profile_tone_curve"),
+                         third=_third_illuminant_tags(
+                             calibration_illuminant3=profile_tags.get("calibration_illuminant3"),
+                             color_matrix3=profile_tags.get("color_matrix3"), camera_calibration3=None,
+                             forward_matrix3=profile_tags.get("forward_matrix3"),
+                             reduction_matrix3=profile_tags.get("reduction_matrix3"),
+                             hue_sat_map_data3=profile_tags.get("hue_sat_map_data3"),
+                             illuminant_data=profile_tags.get("illuminant_data"),
+                             calibration_illuminants=(calibration_illuminant1, calibration_illuminant2),
+                             has_cm2=cm2 is not None, has_fm=(fm1 is not None, fm2 is not None),
+                             hue_sat_map=(profile_tags.get("hue_sat_map_dims"), profile_tags.get("hue_sat_map_data1"),
+                                          profile_tags.get("hue_sat_map_data2"))))
     ifd = _IFD()
     ifd.add(50708, _ASCII, _ascii(unique_camera_model, "unique_camera_model"))
     ifd.add(50936, _ASCII, _ascii(profile_name, "profile_name"))
@@ -927,6 +1101,7 @@ _SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12:
 
 
 def _parse_ifd0(data: bytes, where: str) -> dict[int, _RawTag]:
+    """Parse the first IFD of a DCP into {code: tag}; the byte order is in ``tags[0]`` ("<" or ">")."""
     if data[:4] == b"IIRC":
         end = "<"
     elif data[:4] == b"MMCR":
@@ -951,6 +1126,7 @@ def _parse_ifd0(data: bytes, where: str) -> dict[int, _RawTag]:
                 per = 2 if ftype in (5, 10) else 1
                 value = struct.unpack(end + _STRUCT[ftype] * (n * per), raw)
             tags[code] = _RawTag(ftype, value)
+        tags[0] = _RawTag(2, end)
     except struct.error:
         raise RawReadError(f"read_dcp: {where} is truncated or damaged; copy the profile again") from None
     return tags
@@ -996,8 +1172,8 @@ def read_dcp(path: str | os.PathLike) -> dict[str, Any]:
         tag = tags.get(code)
         if tag is not None and isinstance(tag.value, str):
             out[key] = tag.value
-    out.update({k: v for k, v in _profile_tag_values(tags).items()
-                if k not in ("as_shot_white_xy", "shadow_scale")})
+    out.update({k: v for k, v in _profile_tag_values(tags, tags[0].value).items()
+                if k not in ("as_shot_white_xy", "shadow_scale", "camera_calibration3")})
     if "color_matrix1" not in out:
         raise RawReadError(f"read_dcp: {str(p)!r} holds no ColorMatrix1; it is not a usable camera profile")
     return out

@@ -471,7 +471,11 @@ def read_raw(path: str | os.PathLike) -> Frame:
                     "black_level_delta_h", "black_level_delta_v", "as_shot_white_xy",
                     "baseline_exposure_offset", "default_black_render", "shadow_scale", "hue_sat_map_dims",
                     "hue_sat_map_encoding", "hue_sat_map_data1", "hue_sat_map_data2", "look_table_dims",
-                    "look_table_data", "look_table_encoding", "profile_tone_curve"):
+                    "look_table_data", "look_table_encoding", "profile_tone_curve",
+                    # DNG 1.6 third calibration and custom illuminants (CaptureMetadata has fields for two)
+                    "color_matrix3", "calibration_illuminant3", "camera_calibration3", "forward_matrix3",
+                    "reduction_matrix3", "hue_sat_map_data3", "illuminant_data1", "illuminant_data2",
+                    "illuminant_data3"):
             if key in tags:
                 dng[key] = _jsonable(tags[key])
         if "linearization_table" in tags:

@@ -44,9 +44,11 @@ from .colorspaces import (
     chromatic_adaptation_matrix,
     get_color_space,
     illuminant_xy,
+    ROBERTSON1968_ISOTEMPERATURE_LINES,
     rgb_to_rgb_matrix,
     xy_to_cct,
     _chromatic_adaptation_key,
+    _colour,
 )
 
 __all__ = [
@@ -54,6 +56,11 @@ __all__ = [
     "EXIF_LIGHT_SOURCES",
     "COLOR_SOURCES",
     "light_source_cct",
+    "LIGHT_SOURCE_XY",
+    "light_source_xy",
+    "illuminant_data_xy",
+    "dng_temperature_tint",
+    "triple_illuminant_weights",
     "DNGProfile",
     "DNGColorSolution",
     "dng_color_solution",
@@ -134,6 +141,171 @@ def light_source_cct(code: int | None) -> float | None:
     return float(ref)
 
 
+#: White chromaticity the DNG SDK gives each Exif LightSource code for the triple-illuminant weights
+#: (``dng_illuminant_data``): the CIE illuminants at the SDK's rounded xy, the fluorescent classes at the
+#: CIE F lamp standing for them (F1, F8, F9, F2, F3, F4), ISO studio tungsten at 3200 K on the locus.
+#: Codes not listed (0 unknown and undefined ones) get D50; 255 (other) needs IlluminantData.
+LIGHT_SOURCE_XY: Mapping[int, tuple[float, float]] = MappingProxyType({
+    17: (0.4476, 0.4074), 3: (0.4476, 0.4074),
+    18: (0.348483, 0.351747), 19: (0.310061, 0.316150),
+    23: (0.3457, 0.3585),
+    20: (0.3324, 0.3474), 1: (0.3324, 0.3474), 9: (0.3324, 0.3474), 4: (0.3324, 0.3474),
+    21: (0.3127, 0.3290), 10: (0.3127, 0.3290),
+    22: (0.2990, 0.3149), 11: (0.2990, 0.3149),
+    12: (0.31310, 0.33727), 13: (0.34588, 0.35875), 14: (0.37417, 0.37281),
+    2: (0.37208, 0.37529), 15: (0.40910, 0.39430), 16: (0.44018, 0.40329),
+})
+
+_TINT_SCALE = -3000.0  # DNG SDK dng_temperature: uv distance → "tint"
+_ROB = np.array(ROBERTSON1968_ISOTEMPERATURE_LINES, dtype=np.float64)
+
+
+def dng_temperature_tint(white_xy: Any) -> tuple[float, float]:
+    """Return (temperature K, tint) of a white chromaticity as the DNG SDK's ``dng_temperature`` does.
+
+    Notes
+    -----
+    Robertson (1968) isotemperature lines in CIE 1960 uv: the temperature is
+    interpolated in mired between the two lines around the point (the same
+    value as :func:`~ispkit.stages.colorspaces.xy_to_cct`), the tint is the
+    signed uv distance from the locus along the interpolated line direction
+    times −3000 (positive = magenta, below the locus).
+
+    References
+    ----------
+    Robertson, A. R. (1968). Computation of correlated color temperature and
+    distribution temperature. *JOSA* 58(11), 1528–1535. Adobe DNG SDK 1.6,
+    ``dng_temperature::Set_xy_coord``.
+    """
+    x, y = (float(v) for v in np.asarray(white_xy, dtype=np.float64).ravel()[:2])
+    den = 1.5 - x + 6.0 * y
+    u, v = 2.0 * x / den, 3.0 * y / den
+    r, tu, tv, tt = _ROB.T
+    last_dt = last_du = last_dv = 0.0
+    for i in range(1, len(r)):
+        length = np.hypot(1.0, tt[i])
+        du, dv = 1.0 / length, tt[i] / length
+        dt = -(u - tu[i]) * dv + (v - tv[i]) * du
+        if dt <= 0.0 or i == len(r) - 1:
+            dt = -min(dt, 0.0)
+            f = 0.0 if i == 1 else dt / (last_dt + dt)
+            temperature = 1.0e6 / (r[i - 1] * f + r[i] * (1.0 - f))
+            uu = u - (tu[i - 1] * f + tu[i] * (1.0 - f))
+            vv = v - (tv[i - 1] * f + tv[i] * (1.0 - f))
+            du, dv = du * (1.0 - f) + last_du * f, dv * (1.0 - f) + last_dv * f
+            length = np.hypot(du, dv)
+            return float(temperature), float((uu * du + vv * dv) / length * _TINT_SCALE)
+        last_dt, last_du, last_dv = dt, du, dv
+    raise InputError(f"dng_temperature_tint: no isotemperature line found for xy {white_xy!r}")  # pragma: no cover
+
+
+def illuminant_data_xy(data: Mapping[str, Any]) -> np.ndarray:
+    """Return the white chromaticity of a DNG 1.6 IlluminantData record.
+
+    Parameters
+    ----------
+    data : ``{"xy": (x, y)}`` or ``{"spectrum": values, "min_lambda": nm,
+        "spacing": nm}`` — the two forms of the IlluminantData1/2/3 tags as
+        :func:`ispkit.io.dng.read_dng_tags` returns them.
+
+    Notes
+    -----
+    A spectrum is a piecewise-linear function of wavelength, held constant
+    beyond its first and last sample; X, Y, Z are summed against the CIE 1931
+    2° observer at 1 nm from 360 to 830 nm and each divided by the sum of its
+    observer column, as the DNG SDK does (so an equal-energy spectrum gives
+    xy ≈ (1/3, 1/3)).
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, IlluminantData1/2/3 (52533–52535); Adobe
+    DNG SDK 1.6, ``dng_illuminant_data::CalculateSpectrumXY``.
+    """
+    if "xy" in data:
+        xy = np.asarray(data["xy"], dtype=np.float64).ravel()
+        if xy.shape != (2,) or not np.all((xy > 0) & (xy < 1)) or xy.sum() >= 1:
+            raise ParameterError(f"IlluminantData: xy must be a chromaticity (0 < x, y; x + y < 1), got {data['xy']!r}")
+        return xy
+    try:
+        values = np.asarray(data["spectrum"], dtype=np.float64).ravel()
+        start, step = float(data["min_lambda"]), float(data["spacing"])
+    except (KeyError, TypeError, ValueError):
+        raise ParameterError("IlluminantData: expected {'xy': (x, y)} or {'spectrum': values, 'min_lambda': nm, "
+                             f"'spacing': nm}}, got keys {sorted(data)!r}") from None
+    if values.size < 2 or start <= 0 or step <= 0 or not np.all(np.isfinite(values)):
+        raise ParameterError(f"IlluminantData: a spectrum needs ≥ 2 finite samples and positive min_lambda / "
+                             f"spacing, got {values.size} samples, min_lambda={start}, spacing={step}")
+    cmfs = _cmfs_1nm()
+    lam = np.arange(360.0, 831.0)
+    light = np.interp(lam, start + step * np.arange(values.size), values)
+    xyz = (light @ cmfs) / cmfs.sum(axis=0)
+    if np.any(xyz <= 0):
+        raise ParameterError("IlluminantData: the spectrum gives a non-positive XYZ; it is not a light")
+    return xyz[:2] / xyz.sum()
+
+
+@functools.lru_cache(maxsize=1)
+def _cmfs_1nm() -> np.ndarray:
+    cmfs = _colour().MSDS_CMFS["CIE 1931 2 Degree Standard Observer"]
+    lam = np.arange(360.0, 831.0)
+    return np.stack([np.interp(lam, cmfs.wavelengths, cmfs.values[:, k]) for k in range(3)], axis=1)
+
+
+def light_source_xy(code: int | None, illuminant_data: Mapping[str, Any] | None = None) -> np.ndarray:
+    """Return the white xy of a calibration illuminant: its IlluminantData for code 255, else :data:`LIGHT_SOURCE_XY`.
+
+    Notes
+    -----
+    ISO studio tungsten (24) is 3200 K on the Planckian locus; unknown codes
+    give D50, as the DNG SDK does. Code 255 (other) without IlluminantData
+    raises :class:`~ispkit.errors.MissingMetadataError`.
+    """
+    if code is not None and int(code) == 255:
+        if illuminant_data is None:
+            raise MissingMetadataError("calibration illuminant 255 (other) needs its IlluminantData tag "
+                                       "(DNG 1.6: the light's xy or spectrum)")
+        return illuminant_data_xy(illuminant_data)
+    if code is not None and int(code) == 24:
+        from .colorspaces import cct_to_xy
+
+        return np.asarray(cct_to_xy(3200.0), dtype=np.float64)
+    return np.array(LIGHT_SOURCE_XY.get(int(code) if code is not None else 0, (0.3457, 0.3585)))
+
+
+def _smooth_step(x: float) -> float:
+    return x * x * (3.0 - 2.0 * x)
+
+
+def triple_illuminant_weights(white_xy: Any, light_xy1: Any, light_xy2: Any, light_xy3: Any) -> tuple[float, float, float]:
+    """Return the DNG 1.6 weights of three calibration illuminants for a scene white.
+
+    Notes
+    -----
+    Each chromaticity goes to the point (``min(1500 / T, 1)``, ``tint / 200``)
+    with (T, tint) from :func:`dng_temperature_tint`; the weight of light k
+    is the inverse squared distance ``1 / (d_k² + 1e-8)``, normalised to sum
+    1, smoothed with ``w²(3 − 2w)``, mapped so 0.02 → 0 and 1 → 1 (clipped to
+    [0, 1]) and normalised again (the third as ``max(1 − w1 − w2, 0)``).
+    A white at a calibration illuminant gets that set alone.
+
+    References
+    ----------
+    Adobe, DNG Specification 1.6, chapter 6 (three calibration illuminants);
+    Adobe DNG SDK 1.6, ``CalculateTripleIlluminantWeights`` (``dng_xy_coord.cpp``).
+    """
+    def point(xy: Any) -> np.ndarray:
+        t, tint = dng_temperature_tint(xy)
+        return np.array([min(1500.0 / t, 1.0), tint / 200.0])
+
+    p = point(white_xy)
+    w = np.array([1.0 / (float(np.sum((p - point(q)) ** 2)) + 1e-8) for q in (light_xy1, light_xy2, light_xy3)])
+    w = w / w.sum()
+    w = np.array([_smooth_step(float(v)) for v in w])
+    w = np.clip((w - 0.02) / (1.0 - 0.02), 0.0, 1.0)
+    w1, w2 = w[:2] / w.sum()
+    return float(w1), float(w2), float(max(1.0 - w1 - w2, 0.0))
+
+
 def _xyz_to_xy(xyz: np.ndarray) -> np.ndarray:
     s = float(np.sum(xyz))
     if not np.isfinite(s) or s <= 0 or xyz[1] <= 0:
@@ -174,21 +346,27 @@ def _as_matrix(value: Any, name: str) -> np.ndarray | None:
 
 @dataclass(frozen=True, eq=False)
 class DNGProfile:
-    """The DNG colour tags of one camera, ready for dual-illuminant interpolation.
+    """The DNG colour tags of one camera, ready for dual- or triple-illuminant interpolation.
 
     Attributes
     ----------
-    color_matrix1, color_matrix2 : XYZ → reference camera (3, 3); ``color_matrix2`` optional.
-    cct1, cct2 : CCT (K) of the calibration illuminants (None when unknown).
-    camera_calibration1/2 : reference → individual camera (identity when absent).
+    color_matrix1, color_matrix2, color_matrix3 : XYZ → reference camera (3, 3); 2 and 3 optional.
+    cct1, cct2 : CCT (K) of the calibration illuminants 1 and 2 (None when unknown).
+    camera_calibration1/2/3 : reference → individual camera (identity when absent).
     analog_balance : (3,) AnalogBalance (ones when absent).
-    forward_matrix1/2 : white-balanced camera → XYZ D50 (optional).
+    forward_matrix1/2/3 : white-balanced camera → XYZ D50 (optional).
+    light_xy1, light_xy2, light_xy3 : white chromaticities of the three
+        calibration illuminants (:func:`light_source_xy`), used only by the
+        triple-illuminant weights.
 
     Notes
     -----
     ColorMatrices are scaled as the DNG SDK does (so the D50 white gives a
     camera maximum of 1 when it is off by more than 1 %), ForwardMatrices so
-    that camera (1, 1, 1) maps exactly to the D50 white (Y = 1).
+    that camera (1, 1, 1) maps exactly to the D50 white (Y = 1). With a third
+    ColorMatrix (DNG 1.6) on top of a valid dual pair the three sets are mixed
+    by :func:`triple_illuminant_weights`; ForwardMatrices are then used only
+    when all three are present (the spec requires all or none).
     """
 
     color_matrix1: np.ndarray
@@ -200,10 +378,17 @@ class DNGProfile:
     analog_balance: np.ndarray | None = None
     forward_matrix1: np.ndarray | None = None
     forward_matrix2: np.ndarray | None = None
+    color_matrix3: np.ndarray | None = None
+    camera_calibration3: np.ndarray | None = None
+    forward_matrix3: np.ndarray | None = None
+    light_xy1: Any = None
+    light_xy2: Any = None
+    light_xy3: Any = None
 
     def __post_init__(self) -> None:
         for name in ("color_matrix1", "color_matrix2", "camera_calibration1", "camera_calibration2",
-                     "forward_matrix1", "forward_matrix2"):
+                     "forward_matrix1", "forward_matrix2", "color_matrix3", "camera_calibration3",
+                     "forward_matrix3"):
             object.__setattr__(self, name, _as_matrix(getattr(self, name), name))
         if self.color_matrix1 is None:
             raise MissingMetadataError("DNGProfile needs color_matrix1 (the DNG ColorMatrix1 tag)")
@@ -216,27 +401,76 @@ class DNGProfile:
             if v is not None and (not np.isfinite(v) or v <= 0):
                 v = None
             object.__setattr__(self, name, None if v is None else float(v))
+        for name in ("light_xy1", "light_xy2", "light_xy3"):
+            v = getattr(self, name)
+            if v is not None:
+                xy = np.asarray(v, dtype=np.float64).ravel()
+                if xy.shape != (2,) or not np.all((xy > 0) & (xy < 1)) or xy.sum() >= 1:
+                    raise ParameterError(f"DNGProfile.{name}: expected a white chromaticity (x, y), got {v!r}")
+                object.__setattr__(self, name, xy)
+        if self.color_matrix3 is not None and self.light_xy3 is None:
+            raise MissingMetadataError("DNGProfile: color_matrix3 needs light_xy3 (CalibrationIlluminant3 / IlluminantData3)")
 
     @classmethod
     def from_metadata(cls, meta: CaptureMetadata) -> "DNGProfile":
-        """Build the profile from ``meta.color_matrix1/2`` and the other DNG tags."""
+        """Build the profile from ``meta.color_matrix1/2``, the DNG 1.6 third set in ``meta.extra["dng"]`` and the other tags.
+
+        Notes
+        -----
+        The third calibration (``color_matrix3``, ``calibration_illuminant3``,
+        ``camera_calibration3``, ``forward_matrix3``) and ``illuminant_data1/2/3``
+        are read from ``meta.extra["dng"]``, where :func:`ispkit.io.read_raw`
+        stores them. A calibration illuminant 255 (other) takes its CCT and xy
+        from its IlluminantData.
+        """
+        dng = meta.extra.get("dng") or {}
+        data = [dng.get(f"illuminant_data{k}") for k in (1, 2, 3)]
         cm1, cm2 = meta.color_matrix1, meta.color_matrix2
         cc1, cc2 = meta.camera_calibration1, meta.camera_calibration2
         fm1, fm2 = meta.forward_matrix1, meta.forward_matrix2
         ill1, ill2 = meta.calibration_illuminant1, meta.calibration_illuminant2
+        third = {}
+        if dng.get("color_matrix3") is not None and dng.get("calibration_illuminant3") is not None:
+            third = dict(color_matrix3=dng["color_matrix3"], camera_calibration3=dng.get("camera_calibration3"),
+                         forward_matrix3=dng.get("forward_matrix3"),
+                         light_xy3=light_source_xy(dng["calibration_illuminant3"], data[2]))
         if cm1 is None and cm2 is not None:  # only the second set: use it as the single one
             cm1, cm2, cc1, cc2, fm1, fm2, ill1, ill2 = cm2, None, cc2, None, fm2, None, ill2, None
+            data = [data[1], None, None]
+            third = {}
         if cm1 is None:
             meta.require("color_matrix1", "color_matrix")
-        return cls(color_matrix1=cm1, color_matrix2=cm2, cct1=light_source_cct(ill1),
-                   cct2=light_source_cct(ill2), camera_calibration1=cc1, camera_calibration2=cc2,
-                   analog_balance=meta.analog_balance, forward_matrix1=fm1, forward_matrix2=fm2)
+        lights = [(None, None) if ill is None else _calibration_light(ill, d) for ill, d in ((ill1, data[0]), (ill2, data[1]))]
+        return cls(color_matrix1=cm1, color_matrix2=cm2, cct1=lights[0][0], cct2=lights[1][0],
+                   camera_calibration1=cc1, camera_calibration2=cc2, analog_balance=meta.analog_balance,
+                   forward_matrix1=fm1, forward_matrix2=fm2, light_xy1=lights[0][1], light_xy2=lights[1][1],
+                   **third)
 
     @property
     def dual(self) -> bool:
-        """Whether two calibrations are interpolated (both matrices, two distinct known CCTs)."""
+        """Whether two or more calibrations are interpolated (both matrices, two distinct known CCTs)."""
         return (self.color_matrix2 is not None and self.cct1 is not None and self.cct2 is not None
                 and self.cct1 != self.cct2)
+
+    @property
+    def triple(self) -> bool:
+        """Whether three calibrations are interpolated (DNG 1.6: a third ColorMatrix on top of a dual pair)."""
+        return self.dual and self.color_matrix3 is not None
+
+    def weights(self, white_xy: Any) -> tuple[float, float, float]:
+        """Return the weights (w1, w2, w3) of the calibration sets at a white chromaticity.
+
+        Triple: :func:`triple_illuminant_weights`; dual: (g, 1 − g, 0) with g
+        linear in inverse CCT (:meth:`weight`); single: (1, 0, 0).
+        """
+        if self.triple:
+            xy1 = self.light_xy1 if self.light_xy1 is not None else _cct_xy(self.cct1)
+            xy2 = self.light_xy2 if self.light_xy2 is not None else _cct_xy(self.cct2)
+            return triple_illuminant_weights(white_xy, xy1, xy2, self.light_xy3)
+        if not self.dual:
+            return 1.0, 0.0, 0.0
+        g = self.weight(float(xy_to_cct(np.asarray(white_xy, dtype=np.float64))))
+        return g, 1.0 - g, 0.0
 
     def weight(self, cct: float) -> float:
         """Weight of calibration 1 at ``cct``: linear in 1/CCT, clipped to [0, 1]."""
@@ -253,9 +487,11 @@ class DNGProfile:
         return g * a + (1.0 - g) * b
 
     def interpolated(self, white_xy: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float, float]:
-        """Return (XYZ→camera = AB·CC·CM, AB·CC, FM or None, CCT, weight) for a white xy."""
+        """Return (XYZ→camera = AB·CC·CM, AB·CC, FM or None, CCT, weight of set 1) for a white xy."""
         xy = np.asarray(white_xy, dtype=np.float64)
         cct = float(xy_to_cct(xy)) if self.dual else float("nan")
+        if self.triple:
+            return self._interpolated_triple(xy, cct)
         g = self.weight(cct)
         cm1 = _normalize_color_matrix(self.color_matrix1)
         fm1 = None if self.forward_matrix1 is None else _normalize_forward_matrix(self.forward_matrix1)
@@ -273,6 +509,21 @@ class DNGProfile:
         cc = np.eye(3) if cc is None else cc
         abcc = np.diag(self.analog_balance) @ cc
         return abcc @ cm, abcc, fm, cct, g
+
+    def _interpolated_triple(self, xy: np.ndarray, cct: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float, float]:
+        w = self.weights(xy)
+        cms = [_normalize_color_matrix(m) for m in (self.color_matrix1, self.color_matrix2, self.color_matrix3)]
+        cm = sum(wk * m for wk, m in zip(w, cms))
+        eye = np.eye(3)
+        ccs = [eye if m is None else m for m in (self.camera_calibration1, self.camera_calibration2,
+                                                 self.camera_calibration3)]
+        cc = sum(wk * m for wk, m in zip(w, ccs))
+        fms = (self.forward_matrix1, self.forward_matrix2, self.forward_matrix3)
+        fm = None
+        if all(m is not None for m in fms):
+            fm = sum(wk * _normalize_forward_matrix(m) for wk, m in zip(w, fms))
+        abcc = np.diag(self.analog_balance) @ cc
+        return abcc @ cm, abcc, fm, cct, w[0]
 
     def neutral_to_xy(self, camera_neutral: Any, *, max_iterations: int = 30,
                       tolerance: float = 1e-12) -> tuple[np.ndarray, int]:
@@ -312,6 +563,8 @@ class DNGColorSolution:
     xyz_to_camera : (3, 3) interpolated AB·CC·CM.
     camera_to_xyz_d50 : (3, 3) camera-native → XYZ (D50); maps ``camera_neutral`` to the D50 white (Y = 1).
     forward_matrix_used : whether the ForwardMatrix path was taken.
+    weights : (w1, w2, w3) of the calibration sets (DNG 1.6 triple
+        interpolation; (g, 1 − g, 0) for dual, (1, 0, 0) for single).
     """
 
     white_xy: np.ndarray
@@ -322,6 +575,24 @@ class DNGColorSolution:
     xyz_to_camera: np.ndarray
     camera_to_xyz_d50: np.ndarray
     forward_matrix_used: bool
+    weights: tuple[float, float, float] = (1.0, 0.0, 0.0)
+
+
+def _cct_xy(cct: float | None) -> np.ndarray:
+    from .colorspaces import cct_to_xy
+
+    return np.asarray(cct_to_xy(5000.0 if cct is None else cct), dtype=np.float64)
+
+
+def _calibration_light(code: int, data: Mapping[str, Any] | None) -> tuple[float | None, np.ndarray | None]:
+    """(CCT, xy) of a calibration illuminant; code 255 takes both from its IlluminantData."""
+    if int(code) == 255:
+        if data is None:
+            return None, None
+        xy = illuminant_data_xy(data)
+        return float(xy_to_cct(xy)), xy
+    cct = light_source_cct(code)
+    return cct, (light_source_xy(code) if cct is not None else None)
 
 
 def dng_neutral_from_xy(meta: CaptureMetadata | DNGProfile, white_xy: Any) -> np.ndarray:
@@ -436,7 +707,8 @@ def dng_color_solution(meta: CaptureMetadata | DNGProfile, illuminant_rgb: Any =
         cam_to_xyz = cam_to_xyz / float((cam_to_xyz @ neutral)[1])
     return DNGColorSolution(white_xy=white_xy, cct=cct, weight=g, iterations=iterations,
                             camera_neutral=neutral, xyz_to_camera=xyz_to_cam,
-                            camera_to_xyz_d50=cam_to_xyz, forward_matrix_used=fm is not None)
+                            camera_to_xyz_d50=cam_to_xyz, forward_matrix_used=fm is not None,
+                            weights=profile.weights(white_xy))
 
 
 def dng_camera_to_xyz(meta: CaptureMetadata | DNGProfile, illuminant_rgb: Any = None) -> np.ndarray:
@@ -726,7 +998,9 @@ class ColorConvert(Stage):
 #: ``meta.extra["dng"]`` keys that belong to the camera profile (replaced by an external one)
 _PROFILE_EXTRA_KEYS = ("baseline_exposure_offset", "default_black_render", "hue_sat_map_dims",
                        "hue_sat_map_data1", "hue_sat_map_data2", "hue_sat_map_encoding", "look_table_dims",
-                       "look_table_data", "look_table_encoding", "profile_tone_curve")
+                       "look_table_data", "look_table_encoding", "profile_tone_curve", "color_matrix3",
+                       "calibration_illuminant3", "forward_matrix3", "reduction_matrix3", "hue_sat_map_data3",
+                       "illuminant_data1", "illuminant_data2", "illuminant_data3")
 
 
 def apply_camera_profile(meta: CaptureMetadata, profile: Mapping[str, Any]) -> dict[str, Any]:
@@ -735,7 +1009,9 @@ def apply_camera_profile(meta: CaptureMetadata, profile: Mapping[str, Any]) -> d
     Notes
     -----
     ColorMatrix1/2, CalibrationIlluminant1/2 and ForwardMatrix1/2 come from
-    the profile; the file's CameraCalibration1/2 are dropped (the DNG SDK
+    the profile, and so does its DNG 1.6 third set (ColorMatrix3,
+    CalibrationIlluminant3, ForwardMatrix3, HueSatMapData3, IlluminantData1–3,
+    in ``meta.extra["dng"]``); the file's CameraCalibration1/2/3 are dropped (the DNG SDK
     keeps them for an external profile only when its
     ProfileCalibrationSignature matches, which ispkit does not read);
     AnalogBalance and the as-shot white stay. ``cam_to_xyz`` becomes the
@@ -754,10 +1030,13 @@ def apply_camera_profile(meta: CaptureMetadata, profile: Mapping[str, Any]) -> d
     daylight = min((c for c in cms if c[0] is not None),
                    key=lambda c: abs(1e6 / (light_source_cct(c[1]) or 6504.0) - 1e6 / 6504.0))
     extra = dict(meta.extra)
-    dng = {k: v for k, v in dict(extra.get("dng") or {}).items() if k not in _PROFILE_EXTRA_KEYS}
+    dng = {k: v for k, v in dict(extra.get("dng") or {}).items()
+           if k not in _PROFILE_EXTRA_KEYS and k != "camera_calibration3"}
     for key in _PROFILE_EXTRA_KEYS:
         value = profile.get(key)
         if value is not None:  # JSON-friendly, as read_raw stores the file's own
+            if isinstance(value, Mapping):  # IlluminantData
+                value = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in value.items()}
             dng[key] = value.tolist() if isinstance(value, np.ndarray) else value
     extra["dng"] = dng
     extra.pop("baseline_exposure_offset", None)

@@ -14,7 +14,7 @@ from ``meta.extra["dng"]`` as :func:`ispkit.io.read_raw` stores them.
 References
 ----------
 Adobe, *Digital Negative (DNG) Specification* 1.6.0.0 (2020), tags
-ProfileHueSatMapDims (50937), ProfileHueSatMapData1/2 (50938/50939),
+ProfileHueSatMapDims (50937), ProfileHueSatMapData1/2/3 (50938/50939/52537),
 ProfileHueSatMapEncoding (51107), ProfileLookTableDims / Data / Encoding
 (50981 / 50982 / 51108), ProfileToneCurve (50940), DefaultBlackRender (51110),
 ShadowScale (50739);
@@ -311,18 +311,22 @@ def hue_sat_map_for(meta: CaptureMetadata) -> tuple[np.ndarray, str] | None:
     With two tables and two calibration illuminants the tables are mixed
     with the same weight as the colour matrices (linear in inverse CCT of the
     scene white, :func:`~ispkit.stages.color_matrix.dng_color_solution`);
-    one table is used as it is.
+    with three (DNG 1.6 ProfileHueSatMapData3 and a third calibration) by
+    the triple-illuminant weights; one table is used as it is.
     """
     dng = _dng(meta)
     dims = dng.get("hue_sat_map_dims")
-    d1, d2 = dng.get("hue_sat_map_data1"), dng.get("hue_sat_map_data2")
-    if dims is None or (d1 is None and d2 is None):
+    data = [dng.get(f"hue_sat_map_data{k}") for k in (1, 2, 3)]
+    if dims is None or all(d is None for d in data[:2]):
         return None
     n_hue, n_sat, n_val = (int(v) for v in dims)
     shape = (n_val, n_hue, n_sat, 3)
-    t1 = None if d1 is None else np.asarray(d1, dtype=np.float64).reshape(shape)
-    t2 = None if d2 is None else np.asarray(d2, dtype=np.float64).reshape(shape)
-    if t1 is not None and t2 is not None and DNGProfile.from_metadata(meta).dual:
+    t1, t2, t3 = (None if d is None else np.asarray(d, dtype=np.float64).reshape(shape) for d in data)
+    profile = DNGProfile.from_metadata(meta)
+    if t1 is not None and t2 is not None and t3 is not None and profile.triple:
+        w = dng_color_solution(meta).weights
+        table = w[0] * t1 + w[1] * t2 + w[2] * t3
+    elif t1 is not None and t2 is not None and profile.dual:
         g = dng_color_solution(meta).weight
         table = g * t1 + (1.0 - g) * t2
     else:
