@@ -10,7 +10,7 @@ inverse CCT of the scene white (:func:`ispkit.stages.color_matrix.dng_color_solu
 
 :func:`build_spectral_profile` simulates the camera exactly as the render
 pipeline sees it — camera RGB = Σ sensitivity · illuminant · reflectance
-(:mod:`ispkit.io.synthetic`'s spectra on 400–700 nm, 5 nm), white-balanced to
+(:mod:`ispkit.io.spectral`'s spectra on 400–700 nm, 5 nm), white-balanced to
 the illuminant's neutral — and fits, per calibration illuminant,
 
 1. the ForwardMatrix minimising CIEDE2000 over the training reflectances,
@@ -57,7 +57,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, ParameterError, unknown_name
-from .io import synthetic as _syn
+from .io import spectral
+from .io.synthetic import SYNTHETIC_ILLUMINANTS
 from .io.dng import write_dcp
 from .stages.color_matrix import DNGProfile, dng_color_solution, light_source_cct
 from .stages.colorspaces import get_color_space, illuminant_xy
@@ -171,7 +172,7 @@ def chart_reflectances() -> np.ndarray:
     (24, 61) float64, row-major from "dark skin" — the chart of
     :func:`ispkit.io.synthetic.synthesize_capture`.
     """
-    return np.array(_syn._spectral_data()["chart"])
+    return np.array(spectral.spectral_data()["chart"])
 
 
 def training_reflectances(*, exclude: np.ndarray | None = None, min_distance: float = 0.02) -> np.ndarray:
@@ -200,7 +201,7 @@ def training_reflectances(*, exclude: np.ndarray | None = None, min_distance: fl
     Ohno, Y. (2010), Color quality scale, *Optical Engineering* 49(3); colour-science
     ``read_training_data_rawtoaces_v1``, ``SDS_TCS``, ``SDS_VS``.
     """
-    refl = np.array(_syn._spectral_data()["training"])
+    refl = np.array(spectral.spectral_data()["training"])
     held = chart_reflectances() if exclude is None else np.asarray(exclude, dtype=np.float64)
     if held.size:
         dist = np.sqrt(((refl[:, None, :] - held[None, :, :]) ** 2).mean(axis=-1)).min(axis=1)
@@ -209,12 +210,12 @@ def training_reflectances(*, exclude: np.ndarray | None = None, min_distance: fl
 
 
 def _sensitivities(camera: str) -> np.ndarray:
-    return _syn._camera_sensitivities(camera)
+    return spectral.camera_sensitivities(camera)
 
 
 def _illuminant(name: str) -> np.ndarray:
-    key, cct = _syn._resolve_illuminant(name)
-    return _syn._illuminant_spd(key, cct)[0]
+    key, cct = spectral.resolve_illuminant(name)
+    return spectral.illuminant_spd(key, cct)[0]
 
 
 def simulate_patches(camera: str, illuminant: str, reflectances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,7 +237,7 @@ def simulate_patches(camera: str, illuminant: str, reflectances: np.ndarray) -> 
     """
     sens = _sensitivities(camera)
     spd = _illuminant(illuminant)
-    cmfs = np.asarray(_syn._spectral_data()["cmfs"])
+    cmfs = np.asarray(spectral.spectral_data()["cmfs"])
     refl = np.asarray(reflectances, dtype=np.float64)
     neutral = spd @ sens
     scale = 1.0 / neutral.max()
@@ -244,7 +245,7 @@ def simulate_patches(camera: str, illuminant: str, reflectances: np.ndarray) -> 
     y_white = spd @ cmfs[:, 1]
     xyz = (refl * spd) @ cmfs / y_white
     white = spd @ cmfs / y_white
-    xyz_d50 = xyz @ _syn._bradford(white, _D50_XYZ).T
+    xyz_d50 = xyz @ spectral.bradford_matrix(white, _D50_XYZ).T
     return cam, xyz_d50, neutral * scale
 
 
@@ -266,7 +267,7 @@ def delta_e2000(xyz_a: Any, xyz_b: Any) -> np.ndarray:
     ----------
     Sharma, Wu, Dalal (2005); colour-science ``delta_E_CIE2000``.
     """
-    colour = _syn._colour()
+    colour = spectral.import_colour()
     return np.asarray(colour.delta_E(_xyz_to_lab(xyz_a), _xyz_to_lab(xyz_b), method="CIE 2000"), dtype=np.float64)
 
 
@@ -275,7 +276,7 @@ def delta_e2000(xyz_a: Any, xyz_b: Any) -> np.ndarray:
 
 
 def _white_preserving_lstsq(cam: np.ndarray, xyz: np.ndarray, white_in: np.ndarray, white_out: np.ndarray) -> np.ndarray:
-    return _syn._fit_cam_to_xyz(cam, xyz, white_in, white_out)
+    return spectral.fit_white_preserving_matrix(cam, xyz, white_in, white_out)
 
 
 def fit_forward_matrix(cam_wb: Any, xyz_d50: Any, *, metric: str = "de2000") -> np.ndarray:
@@ -307,7 +308,7 @@ def fit_forward_matrix(cam_wb: Any, xyz_d50: Any, *, metric: str = "de2000") -> 
     from scipy.optimize import least_squares
 
     target = _xyz_to_lab(xyz)
-    colour = _syn._colour()
+    colour = spectral.import_colour()
 
     def matrix(p: np.ndarray) -> np.ndarray:
         m = np.empty((3, 3))
@@ -453,7 +454,7 @@ def _fit_one(cam: np.ndarray, xyz_d50: np.ndarray, neutral: np.ndarray, *, dims:
 
 def _light_source_code(name: str) -> int:
     """EXIF LightSource code of a calibration illuminant (for a single-illuminant profile only a label)."""
-    return CALIBRATION_ILLUMINANTS.get(name, _syn.SYNTHETIC_ILLUMINANTS[name][1])
+    return CALIBRATION_ILLUMINANTS.get(name, SYNTHETIC_ILLUMINANTS[name][1])
 
 
 def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Sequence[str] = ("A", "D65"),
@@ -486,24 +487,24 @@ def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Seq
     (:func:`fit_hue_sat_map`) from :func:`simulate_patches`. A few seconds.
     """
     t0 = time.perf_counter()
-    colour = _syn._colour()
+    colour = spectral.import_colour()
     if camera not in colour.MSDS_CAMERA_SENSITIVITIES:
         raise unknown_name("camera", camera, list(colour.MSDS_CAMERA_SENSITIVITIES.keys()), "build_spectral_profile")
     names = [str(i).upper() for i in illuminants]
     if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
         raise ParameterError(f"build_spectral_profile: give one or two distinct calibration illuminants, got {illuminants!r}")
-    valid = CALIBRATION_ILLUMINANTS if len(names) == 2 else _syn.SYNTHETIC_ILLUMINANTS
+    valid = CALIBRATION_ILLUMINANTS if len(names) == 2 else SYNTHETIC_ILLUMINANTS
     for n in names:
         if n not in valid:
             raise unknown_name("calibration illuminant" + (" of a dual profile" if len(names) == 2 else ""), n,
                                valid, "build_spectral_profile")
     refl = training_reflectances() if reflectances is None else np.asarray(reflectances, np.float64)
-    if refl.ndim != 2 or refl.shape[1] != len(_syn.WAVELENGTHS) or len(refl) < 3:
-        raise InputError(f"build_spectral_profile: reflectances must be (N ≥ 3, {len(_syn.WAVELENGTHS)}) on "
+    if refl.ndim != 2 or refl.shape[1] != len(spectral.WAVELENGTHS) or len(refl) < 3:
+        raise InputError(f"build_spectral_profile: reflectances must be (N ≥ 3, {len(spectral.WAVELENGTHS)}) on "
                          f"400–700 nm at 5 nm, got {refl.shape}")
     parts = {}
     train_de = {}
-    cmfs = np.asarray(_syn._spectral_data()["cmfs"])
+    cmfs = np.asarray(spectral.spectral_data()["cmfs"])
     for n in names:
         cam, xyz_d50, neutral = simulate_patches(camera, n, refl)
         spd = _illuminant(n)
@@ -604,12 +605,12 @@ def _idt_delta_e(camera: str, illuminant: str, train: np.ndarray, test: np.ndarr
     white-balanced white is ≈ 1.5 while the XYZ white stays at Y = 1, and
     fits that exposure mismatch into the matrix.)
     """
-    colour = _syn._colour()
+    colour = spectral.import_colour()
     from scipy.optimize import minimize
 
     ap0 = colour.RGB_COLOURSPACES["ACES2065-1"]
     ap0_white = colour.xy_to_XYZ(ap0.whitepoint)
-    to_ap0 = _syn._bradford(_D50_XYZ, ap0_white)
+    to_ap0 = spectral.bradford_matrix(_D50_XYZ, ap0_white)
     x0, objective, to_lab, finalise = colour.characterisation.optimisation_factory_rawtoaces_v1()
     cam, xyz_d50, neutral = simulate_patches(camera, illuminant, train)
     sol = minimize(objective, x0, (cam / neutral, to_lab(xyz_d50 @ to_ap0.T)), method="BFGS", jac="2-point")
@@ -786,7 +787,7 @@ def build_chart_profile(frame: Any, patch_boxes: Sequence[Sequence[int]], *, ref
     except Exception:  # no DNG colour tags: fall back to the D50 white
         file_white = np.array(illuminant_xy("D50"))
     white_xyz = np.array([file_white[0] / file_white[1], 1.0, (1 - file_white.sum()) / file_white[1]])
-    xyz_scene = ref @ _syn._bradford(_D50_XYZ, white_xyz).T
+    xyz_scene = ref @ spectral.bradford_matrix(_D50_XYZ, white_xyz).T
     cm = fit_color_matrix(cam * scale, xyz_scene, neutral, white_xyz)
     cct = float(xy_to_cct(file_white))
     code = min(CALIBRATION_ILLUMINANTS.values(), key=lambda c: abs(1e6 / (light_source_cct(c) or 5000.0) - 1e6 / cct))
@@ -801,7 +802,9 @@ def build_chart_profile(frame: Any, patch_boxes: Sequence[Sequence[int]], *, ref
 def synthetic_patch_boxes(size: Sequence[int]) -> tuple[tuple[int, int, int, int], ...]:
     """Return the 24 patch boxes of a :func:`~ispkit.io.synthetic.synthesize_capture` chart of ``size`` (H, W)."""
     h, w = (int(v) for v in size)
-    return _syn._build_scene(h, w)[2]
+    from .io.synthetic import chart_patch_boxes
+
+    return chart_patch_boxes(h, w)
 
 
 def _read_boxes(boxes: str, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:

@@ -67,14 +67,25 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
 
-from ..errors import ParameterError, unknown_name
+from ..errors import ParameterError
 from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices, check_cfa_pattern
+from .spectral import NAMED_ILLUMINANTS, WAVELENGTHS
+from .spectral import bradford_matrix as _bradford
+from .spectral import camera_sensitivities as _camera_sensitivities
+from .spectral import fit_white_preserving_matrix as _fit_cam_to_xyz
+from .spectral import illuminant_spd as _illuminant_spd
+from .spectral import import_colour as _colour
+from .spectral import resample as _sample
+from .spectral import resolve_illuminant as _resolve_illuminant
+from .spectral import spectral_data as _spectral_data
+
+#: Named scene illuminants (:data:`ispkit.io.spectral.NAMED_ILLUMINANTS`).
+SYNTHETIC_ILLUMINANTS = NAMED_ILLUMINANTS
 
 __all__ = [
     "SyntheticCapture",
@@ -84,11 +95,8 @@ __all__ = [
     "FULL_WELL_ELECTRONS",
     "READ_NOISE_ELECTRONS",
     "READ_NOISE_DN",
+    "chart_patch_boxes",
 ]
-
-#: Wavelength grid (nm) every spectrum is sampled on.
-WAVELENGTHS = np.arange(400.0, 700.0 + 2.5, 5.0)
-WAVELENGTHS.setflags(write=False)
 
 #: Full-well capacity in electrons at ISO 100 (scaled by 100 / ISO).
 FULL_WELL_ELECTRONS = 10_000.0
@@ -100,26 +108,6 @@ READ_NOISE_DN = 1.2
 _BASE_EXPOSURE_TIME = 1.0 / 125.0
 _DEFAULT_LEVEL = 0.7
 
-#: Named scene illuminants: name → (colour-science key, EXIF LightSource code, nominal CCT in K).
-SYNTHETIC_ILLUMINANTS: dict[str, tuple[str, int, float]] = {
-    "D50": ("D50", 23, 5003.0),
-    "D55": ("D55", 20, 5503.0),
-    "D65": ("D65", 21, 6504.0),
-    "D75": ("D75", 22, 7504.0),
-    "A": ("A", 17, 2856.0),
-    "F2": ("FL2", 14, 4230.0),   # cool white fluorescent
-    "F7": ("FL7", 12, 6500.0),   # daylight fluorescent (broadband D65 simulator)
-    "F11": ("FL11", 14, 4000.0),  # narrow-band TL84-like
-    "LED": ("LED-B3", 23, 4103.0),  # CIE 015:2018 phosphor-converted blue LED (EXIF has no LED code)
-}
-
-# EXIF LightSource codes of broadband sources and the colour temperature the
-# DNG SDK assigns them; a CCT illuminant gets the code nearest in mired.
-_EXIF_BROADBAND_CCT = {17: 2856.0, 24: 3200.0, 23: 5003.0, 20: 5503.0, 21: 6504.0, 22: 7504.0}
-
-_COLORCHECKER = "ColorChecker N Ohta"
-_CMFS = "CIE 1931 2 Degree Standard Observer"
-
 # ColorChecker patch indices (0-based, row-major from "dark skin").
 _BLUE, _GREEN, _RED, _YELLOW, _MAGENTA, _CYAN = 12, 13, 14, 15, 16, 17
 _WHITE, _NEUTRAL8, _NEUTRAL65, _BLACK = 18, 19, 20, 23
@@ -127,119 +115,6 @@ _PURPLISH_BLUE = 7
 _FRAME_REFLECTANCE = 0.6   # the chart frame: 0.6 × the black patch spectrum
 
 _MIN_SIZE = (64, 96)
-
-
-def _colour():
-    """Import colour-science quietly (it warns about optional matplotlib)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import colour
-    return colour
-
-
-def _sample(wavelengths: np.ndarray, values: np.ndarray, *, zero_outside: bool) -> np.ndarray:
-    """Linearly resample spectral ``values`` (n,) or (n, k) onto :data:`WAVELENGTHS`."""
-    values = np.asarray(values, dtype=np.float64)
-    wl = np.asarray(wavelengths, dtype=np.float64)
-    fill = {"left": 0.0, "right": 0.0} if zero_outside else {}
-    if values.ndim == 1:
-        return np.interp(WAVELENGTHS, wl, values, **fill)
-    return np.stack([np.interp(WAVELENGTHS, wl, values[:, k], **fill)
-                     for k in range(values.shape[1])], axis=1)
-
-
-def _sd_values(sd) -> np.ndarray:
-    return _sample(sd.wavelengths, sd.values, zero_outside=False)
-
-
-@functools.lru_cache(maxsize=1)
-def _spectral_data() -> dict[str, np.ndarray]:
-    """Reflectances and colour-matching functions on :data:`WAVELENGTHS` (cached)."""
-    colour = _colour()
-    from colour.quality.datasets import SDS_TCS, SDS_VS
-
-    cc = colour.SDS_COLOURCHECKERS[_COLORCHECKER]
-    chart = np.stack([_sd_values(sd) for sd in cc.values()])
-    names = tuple(cc.keys())
-    training = [chart]
-    try:
-        ricd = colour.characterisation.read_training_data_rawtoaces_v1()
-        training.append(_sample(ricd.wavelengths, ricd.values, zero_outside=False).T)
-    except (OSError, ValueError, KeyError):  # the data file may be missing from a trimmed install
-        pass
-    for group in (SDS_TCS.get("CIE 1995", {}), SDS_VS.get("NIST CQS 9.0", {}),
-                  colour.SDS_COLOURCHECKERS.get("PMC", {})):
-        if group:
-            training.append(np.stack([_sd_values(sd) for sd in group.values()]))
-    cmfs = colour.MSDS_CMFS[_CMFS]
-    out = {
-        "chart": chart,
-        "training": np.clip(np.concatenate(training), 0.0, None),
-        "cmfs": _sample(cmfs.wavelengths, cmfs.values, zero_outside=True),
-    }
-    for v in out.values():
-        v.setflags(write=False)
-    out["names"] = names  # type: ignore[assignment]
-    return out
-
-
-def _camera_sensitivities(camera: str) -> np.ndarray:
-    colour = _colour()
-    msds = colour.MSDS_CAMERA_SENSITIVITIES
-    if camera not in msds:
-        raise unknown_name("camera", camera, list(msds.keys()), "synthesize_capture")
-    cs = msds[camera]
-    return _sample(cs.wavelengths, cs.values, zero_outside=True)
-
-
-def _resolve_illuminant(illuminant: Union[str, float]) -> tuple[str, float | None]:
-    """Return a hashable key: ("name", None) or ("cct", kelvin)."""
-    if isinstance(illuminant, str):
-        key = illuminant.upper()
-        if key not in SYNTHETIC_ILLUMINANTS:
-            raise unknown_name("illuminant", illuminant, SYNTHETIC_ILLUMINANTS, "synthesize_capture")
-        return key, None
-    if isinstance(illuminant, (bool, np.bool_)) or not isinstance(illuminant, (int, float, np.number)):
-        raise ParameterError(
-            f"synthesize_capture: illuminant must be a name ({', '.join(SYNTHETIC_ILLUMINANTS)}) "
-            f"or a correlated colour temperature in kelvin, got {illuminant!r}")
-    cct = float(illuminant)
-    if not (1000.0 <= cct <= 25000.0):
-        raise ParameterError(
-            f"synthesize_capture: illuminant CCT must lie in [1000, 25000] K, got {cct!r}")
-    return "cct", cct
-
-
-def _illuminant_spd(key: str, cct: float | None) -> tuple[np.ndarray, str, int, float]:
-    """Spectral power of the scene illuminant, its display name, EXIF code and CCT."""
-    colour = _colour()
-    if cct is None:
-        ckey, exif, nominal = SYNTHETIC_ILLUMINANTS[key]
-        return _sd_values(colour.SDS_ILLUMINANTS[ckey]), key, exif, nominal
-    if cct >= 4000.0:
-        xy = colour.temperature.CCT_to_xy_CIE_D(cct)
-        sd = colour.sd_CIE_illuminant_D_series(xy)
-    else:
-        sd = colour.sd_blackbody(cct, colour.SpectralShape(400, 700, 5))
-    spd = _sd_values(sd)
-    exif = min(_EXIF_BROADBAND_CCT, key=lambda c: abs(1e6 / _EXIF_BROADBAND_CCT[c] - 1e6 / cct))
-    return spd / spd.max(), f"{cct:.0f}K", exif, cct
-
-
-def _bradford(xyz_src: np.ndarray, xyz_dst: np.ndarray) -> np.ndarray:
-    colour = _colour()
-    return colour.adaptation.matrix_chromatic_adaptation_VonKries(xyz_src, xyz_dst, transform="Bradford")
-
-
-def _fit_cam_to_xyz(cam: np.ndarray, xyz: np.ndarray, cam_white: np.ndarray,
-                    xyz_white: np.ndarray) -> np.ndarray:
-    """Least-squares 3×3 ``M`` with ``xyz ≈ cam @ M.T`` and ``M @ cam_white == xyz_white`` exactly."""
-    gram_inv = np.linalg.inv(cam.T @ cam)
-    x0 = gram_inv @ (cam.T @ xyz)              # unconstrained M.T
-    gw = gram_inv @ cam_white
-    residual = xyz_white - cam_white @ x0      # (3,) constraint violation per output
-    xt = x0 + np.outer(gw, residual) / (cam_white @ gw)
-    return xt.T
 
 
 @functools.lru_cache(maxsize=32)
@@ -278,7 +153,8 @@ def _colorimetry(camera: str, key: str, cct: float | None) -> dict:
     rgb_cam /= rgb_cam.sum(axis=1, keepdims=True)
 
     # The truth a perfect render shows: the chart under D65, sRGB-encoded.
-    d65 = _sd_values(colour.SDS_ILLUMINANTS["D65"])
+    d65_sd = colour.SDS_ILLUMINANTS["D65"]
+    d65 = _sample(d65_sd.wavelengths, d65_sd.values, zero_outside=False)
     y65 = d65 @ cmfs[:, 1]
     xyz65_white = (d65 @ cmfs) / y65
     to_srgb = xyz_to_srgb @ _bradford(xyz65_white, d65_xyz)
@@ -414,6 +290,17 @@ def _build_scene(h: int, w: int):
     for arr in (idx, wt):
         arr.setflags(write=False)
     return idx, wt, tuple(boxes)
+
+
+def chart_patch_boxes(height: int, width: int) -> tuple[tuple[int, int, int, int], ...]:
+    """Return the interior ``(y0, y1, x0, x1)`` boxes of the 24 ColorChecker patches in a capture of ``height × width``.
+
+    Notes
+    -----
+    Row-major from "dark skin", in frame pixels; the same boxes
+    :attr:`SyntheticCapture.patch_boxes` reports for a capture of that size.
+    """
+    return _build_scene(int(height), int(width))[2]
 
 
 def _render(idx: np.ndarray, wt: np.ndarray, table: np.ndarray) -> np.ndarray:
