@@ -3,6 +3,8 @@
 Every loss here is a function of ``(pred, target)`` tensors in NCHW float;
 :func:`on_target` turns one into the ``loss(pred, batch)`` the
 :class:`~ispkit.neural.train.Trainer` calls, and :func:`weighted` sums several.
+Structural, colour and perceptual terms live in :mod:`.losses_ssim`,
+:mod:`.losses_color` and :mod:`.losses_vgg` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import torch
 
 from ...errors import ParameterError
 
-__all__ = ["on_target", "weighted", "l1", "mse", "charbonnier"]
+__all__ = ["on_target", "weighted", "l1", "mse", "charbonnier", "ssim", "ms_ssim", "ssim_loss", "ms_ssim_loss",
+           "srgb_to_lab", "deltae2000", "deltae2000_loss", "angular_error", "angular_loss", "VGGPerceptual"]
 
 PairLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -75,3 +78,8 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> 
     """
     _check_pair(pred, target, "charbonnier")
     return torch.sqrt((pred - target).pow(2) + eps * eps).mean()
+
+
+from .losses_color import angular_error, angular_loss, deltae2000, deltae2000_loss, srgb_to_lab  # noqa: E402
+from .losses_ssim import ms_ssim, ms_ssim_loss, ssim, ssim_loss  # noqa: E402
+from .losses_vgg import VGGPerceptual  # noqa: E402
