@@ -141,9 +141,11 @@ def test_narrow_model_overfits_a_tiny_batch():
     quad = torch.tensor([[0.9, 0.1], [0.2, 0.7]])
     quads = torch.stack([quad, quad.flip(0), quad.flip(1)])[None]
     target = F.interpolate(quads, size=(64, 64), mode="bilinear", align_corners=True)
-    # a smooth descent (standard Adam, lr 5e-3: a tenth after ~35 steps, a hundredth after ~80 on an AMD
-    # EPYC) rather than a fast oscillating one (lr 2e-2, betas (0.5, 0.9) bounced between 0.1 and 0.4 of
-    # the first loss, so whether step 60 landed below a tenth depended on the CPU's rounding)
+    # The goal is a third of the first loss with a cap of 300 steps: here (AMD EPYC) seeds 0-5 reach a
+    # third in ~15 steps and a tenth in 35-65, but an Intel CPU's float path reached only a quarter
+    # (0.0041 of 0.0162) in 120 steps — the level-5 instance norms see 2×2 maps, so the trajectory is
+    # sensitive to rounding. Training only the last convolution (gradients stopped above it) ends at
+    # 0.90 of the first loss after 300 steps, so the test still fails a model whose gradients do not flow.
     opt = torch.optim.Adam(model.parameters(), lr=5e-3, foreach=True)
-    first, best = fit_mse(model, x, target, opt, 120)
-    assert best <= 0.1 * first, f"PyNET did not overfit: lowest loss {best:.4g} > 0.1 × first {first:.4g}"
+    first, best = fit_mse(model, x, target, opt, 300, goal=1 / 3)
+    assert best <= first / 3, f"PyNET did not overfit: lowest loss {best:.4g} > first {first:.4g} / 3"
