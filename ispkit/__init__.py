@@ -26,6 +26,7 @@ from .presets import list_presets, load_preset
 from .render import build_pipeline, render, render_frame
 
 register_provider("ispkit.neural.stages")
+register_provider("ispkit.neural.reverse_isp")
 
 __version__ = "0.1.0"
 
