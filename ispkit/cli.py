@@ -1,4 +1,4 @@
-"""The ``ispkit`` command line: demo, render, batch, info, stages, models, presets.
+"""The ``ispkit`` command line: demo, render, batch, info, stages, models, presets, train, evaluate.
 
 Bad input exits non-zero with one clear line on stderr (a traceback only
 with ``--verbose``).
@@ -369,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("presets", help="list presets (or --show NAME to print one as TOML)")
     pr.add_argument("--show", metavar="NAME")
     pr.set_defaults(func=_cmd_presets)
+
+    from ._train_commands import add_train_commands
+    add_train_commands(sub)  # train, evaluate
     return p
 
 

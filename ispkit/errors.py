@@ -18,6 +18,7 @@ __all__ = [
     "ParameterError",
     "InputError",
     "BatchError",
+    "NotInvertibleError",
     "FallbackWarning",
 ]
 
@@ -52,6 +53,10 @@ class WeightsError(ISPError):
 
 class BatchError(ISPError):
     """A batch cannot run at all: unusable IN_DIR / OUT_DIR, unwritable output, missing executor."""
+
+
+class NotInvertibleError(ISPError):
+    """A stage or pipeline has no exact inverse (it merges or discards information, or its matrix is singular)."""
 
 
 class FallbackWarning(UserWarning):

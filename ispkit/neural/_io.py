@@ -2,9 +2,8 @@
 
 ``to_tensor`` / ``to_numpy`` convert H×W(×C) float32 arrays to 1×C×H×W
 tensors and back. ``pack_bayer`` / ``unpack_bayer`` are exact inverses
-between an H×W mosaic and H/2×W/2×4 planes in any channel order; they are
-NumPy-only (torch is imported lazily by the tensor converters), so classical
-code can use them.
+between an H×W mosaic and H/2×W/2×4 planes in any channel order; they live
+in :mod:`ispkit.stages.packing` (NumPy only) and are re-exported here.
 
 Channel names follow ispkit (``RAW_PACKED``): ``Gr`` is the green sharing a
 row with red, ``Gb`` the green sharing a row with blue, whatever the CFA
@@ -13,77 +12,17 @@ pattern.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InputError, ParameterError
-from ..frame import cfa_position_of, check_cfa_pattern
+from ..errors import InputError
+from ..stages.packing import PACKED_ORDER, pack_bayer, parse_channel_order, unpack_bayer
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = ["PACKED_ORDER", "to_tensor", "to_numpy", "pack_bayer", "unpack_bayer", "parse_channel_order"]
-
-#: ispkit's fixed RAW_PACKED order.
-PACKED_ORDER = "R,Gr,Gb,B"
-_NAMES = ("R", "Gr", "Gb", "B")
-
-
-def parse_channel_order(order: str | Sequence[str]) -> tuple[str, str, str, str]:
-    """Return a packed channel order as a 4-tuple of names (``"B,Gr,R,Gb"`` → ``("B","Gr","R","Gb")``)."""
-    names = tuple(c.strip() for c in order.split(",")) if isinstance(order, str) else tuple(order)
-    if len(names) != 4 or sorted(names) != sorted(_NAMES):
-        raise ParameterError(
-            f"channel order must be a permutation of R, Gr, Gb, B (e.g. 'R,Gr,Gb,B'), got {order!r}"
-        )
-    return names  # type: ignore[return-value]
-
-
-def pack_bayer(mosaic: np.ndarray, cfa_pattern: str, order: str | Sequence[str] = PACKED_ORDER) -> np.ndarray:
-    """Pack an H×W Bayer mosaic into H/2×W/2×4 planes in ``order``.
-
-    Notes
-    -----
-    RAW_MOSAIC H×W (even H and W) → RAW_PACKED-like H/2×W/2×4 float32, values
-    unchanged. ``unpack_bayer(pack_bayer(m, p, o), p, o) == m`` exactly.
-    """
-    m = np.asarray(mosaic)
-    pattern = check_cfa_pattern(cfa_pattern, "pack_bayer")
-    names = parse_channel_order(order)
-    if m.ndim != 2:
-        raise InputError(f"pack_bayer: expected an H×W mosaic, got shape {m.shape}")
-    h, w = m.shape
-    if h % 2 or w % 2 or h == 0 or w == 0:
-        raise InputError(f"pack_bayer: the mosaic needs a non-zero even height and width, got {h}×{w}; crop one row/column")
-    pos = cfa_position_of(pattern)
-    out = np.empty((h // 2, w // 2, 4), dtype=np.float32)
-    for c, name in enumerate(names):
-        dy, dx = pos[name]
-        out[:, :, c] = m[dy::2, dx::2]
-    return out
-
-
-def unpack_bayer(packed: np.ndarray, cfa_pattern: str, order: str | Sequence[str] = PACKED_ORDER) -> np.ndarray:
-    """Interleave H/2×W/2×4 planes in ``order`` back into an H×W mosaic.
-
-    Notes
-    -----
-    H/2×W/2×4 → H×W float32; the exact inverse of :func:`pack_bayer`.
-    """
-    p = np.asarray(packed)
-    pattern = check_cfa_pattern(cfa_pattern, "unpack_bayer")
-    names = parse_channel_order(order)
-    if p.ndim != 3 or p.shape[2] != 4:
-        raise InputError(f"unpack_bayer: expected H/2×W/2×4 planes, got shape {p.shape}")
-    hh, ww = p.shape[:2]
-    pos = cfa_position_of(pattern)
-    out = np.empty((2 * hh, 2 * ww), dtype=np.float32)
-    for c, name in enumerate(names):
-        dy, dx = pos[name]
-        out[dy::2, dx::2] = p[:, :, c]
-    return out
-
 
 def to_tensor(array: np.ndarray, device: "torch.device | str" = "cpu", dtype: "torch.dtype | None" = None,
               *, check_finite: bool = True) -> "torch.Tensor":

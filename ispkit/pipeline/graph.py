@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ..errors import ConfigError, DomainError, MissingMetadataError, unknown_name
+from ..errors import ConfigError, DomainError, MissingMetadataError, NotInvertibleError, unknown_name
 import numpy as np
 
 from ..frame import CaptureMetadata, Domain, Frame
@@ -222,6 +222,45 @@ class Pipeline:
                     {k: plain_to_params(v) for k, v in params.items()}, where=f"node {name!r}")
             nodes.append((name, stage))
         return self._with(nodes)
+
+    # -- inversion ----------------------------------------------------
+    def inverse(self) -> "Pipeline":
+        """Return the pipeline that undoes this one: each stage's ``inverse()``, in reverse order.
+
+        A stage is invertible when it has an ``inverse()`` method returning a
+        Stage (the protocol; the graph knows no concrete stage). The inverse
+        runs on this pipeline's output frames, whose metadata still carries
+        what the inverse stages read (gains, matrices, raw levels); its nodes
+        keep the forward names.
+
+        Raises
+        ------
+        NotInvertibleError : naming the first stage (from the output end)
+            that has no inverse, and why.
+        """
+        nodes: list[NodeLike] = []
+        for name, stage in reversed(self._nodes):
+            method = getattr(stage, "inverse", None)
+            label = f"pipeline {self.name!r}: stage {name!r} ({type(stage).__name__})"
+            if not callable(method):
+                raise NotInvertibleError(
+                    f"{label} has no inverse: it merges or discards information (denoising, sharpening, local "
+                    "contrast, image-dependent tone mapping, learned stages …), so its input cannot be recovered "
+                    "from its output; remove it before inverting the pipeline")
+            try:
+                inv = method()
+            except NotInvertibleError as exc:
+                raise NotInvertibleError(f"{label} cannot be inverted: {exc}") from exc
+            if not isinstance(inv, Stage):
+                raise NotInvertibleError(f"{label}: inverse() returned {type(inv).__name__}, not a Stage")
+            nodes.append((name, inv))
+        provided = set(self.input_provides)
+        for _, stage in self._nodes:
+            provided.update(stage.spec.provides)
+        out = self.output_domains
+        return Pipeline(nodes, name=f"{self.name}-inverse",
+                        input_domain=next(iter(out)) if out is not None and len(out) == 1 else None,
+                        input_provides=tuple(sorted(provided & STAGE_ONLY_KEYS)))
 
     # -- running ------------------------------------------------------
     def compiled_nodes(self) -> list[tuple[str, Stage]]:

@@ -26,12 +26,32 @@ from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import black_level as _k
 from ._kernels._parallel import readonly, threads_for
 
-__all__ = ["subtract_black_level", "adjusted_white_level", "BlackLevel", "BLACK_LEVEL_PATTERN_KEY"]
+__all__ = ["subtract_black_level", "adjusted_white_level", "BlackLevel", "BLACK_LEVEL_PATTERN_KEY", "RAW_LEVELS_KEY",
+           "raw_levels_record"]
 
 #: ``meta.extra`` key of a black-level repeat pattern larger than 2×2: a 2-D
 #: array of shape (BlackLevelRepeatRows, BlackLevelRepeatCols) in raw counts,
 #: tiled from the top-left pixel; when present it replaces ``meta.black_level``.
 BLACK_LEVEL_PATTERN_KEY = "black_level_pattern"
+#: ``meta.extra`` key under which BlackLevel records the levels it removed (for the inverse).
+RAW_LEVELS_KEY = "raw_levels"
+
+
+def raw_levels_record(meta: Any, white_level: float) -> dict[str, Any]:
+    """The raw levels a black-level normalisation removes, as ``meta.extra["raw_levels"]``.
+
+    ``black_level`` (4,), ``white_level`` and, when set, ``black_level_pattern``
+    and ``linearization_table`` — what :class:`~ispkit.stages.inverses.InverseBlackLevel`
+    needs to map normalised values back to raw counts.
+    """
+    rec: dict[str, Any] = {"black_level": [float(v) for v in np.asarray(meta.black_level).ravel()],
+                           "white_level": float(white_level)}
+    pattern = meta.extra.get(BLACK_LEVEL_PATTERN_KEY)
+    if pattern is not None:
+        rec["black_level_pattern"] = np.asarray(pattern, dtype=np.float64).tolist()
+    if meta.linearization_table is not None:
+        rec["linearization_table"] = meta.linearization_table
+    return rec
 
 
 def _black_pattern(black_level: Any, black_level_pattern: Any) -> np.ndarray:
@@ -239,5 +259,12 @@ class BlackLevel(Stage):
                                    black_level_pattern=pattern)
         extra = dict(m.extra)
         extra.pop(BLACK_LEVEL_PATTERN_KEY, None)
+        extra[RAW_LEVELS_KEY] = raw_levels_record(m, self.effective_white_level(frame))
         return frame.replace(data=out, white_point=np.ones(3), black_level=np.zeros(4),
                              white_level=1.0, linearization_table=None, extra=extra)
+
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseBlackLevel` (back to the counts recorded in ``extra["raw_levels"]``)."""
+        from .inverses import InverseBlackLevel
+
+        return InverseBlackLevel()

@@ -940,6 +940,21 @@ class ColorMatrix(Stage):
             out = out.replace(data=np.clip(out.data, 0.0, 1.0))
         return out
 
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseColorMatrix` (the same matrix, inverted; singular ones raise).
+
+        Raises NotInvertibleError with a camera ``profile`` (its HueSatMap is a 3-D table).
+        """
+        from ..errors import NotInvertibleError
+
+        if self.profile is not None:
+            raise NotInvertibleError(
+                f"stage {self.type_name!r} with profile={self.profile!r} applies the profile's HueSatMap, "
+                "a 3-D lookup table without an inverse; invert a pipeline without the profile")
+        from .inverses import InverseColorMatrix
+
+        return InverseColorMatrix(output_space=self.output_space, source=self.source, ccm=self.ccm)
+
 
 @register_stage
 @dataclass(frozen=True)

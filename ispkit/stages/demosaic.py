@@ -555,3 +555,12 @@ class Demosaic(Stage):
         if self.clip:
             np.clip(rgb, 0.0, 1.0, out=rgb)
         return frame.replace(data=rgb, domain=Domain.CAMERA_RGB)
+
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.Mosaic`: the ispkit methods keep each pixel's own sample, so it is exact.
+
+        (OpenCV's methods rewrite a 1-pixel border and round to 16 bits inside.)
+        """
+        from .inverses import Mosaic
+
+        return Mosaic()

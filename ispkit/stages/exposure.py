@@ -78,3 +78,9 @@ class Exposure(Stage):
         wp = frame.meta.white_point
         changes = {"white_point": np.asarray(wp) * gain} if wp is not None else {}
         return frame.replace(data=apply_exposure(frame.data, ev), **changes)
+
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseExposure` with the same parameters."""
+        from .inverses import InverseExposure
+
+        return InverseExposure(ev=self.ev, use_baseline=self.use_baseline)

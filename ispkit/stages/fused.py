@@ -27,7 +27,7 @@ import numpy as np
 from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices
 from ..pipeline import Stage, StageSpec, register_fuser
 from ._kernels.fused import METHOD_BILINEAR, METHOD_MALVAR, fused_render_f32, fused_render_u8
-from .black_level import BLACK_LEVEL_PATTERN_KEY, BlackLevel
+from .black_level import BLACK_LEVEL_PATTERN_KEY, RAW_LEVELS_KEY, BlackLevel, raw_levels_record
 from .color_matrix import ColorMatrix, camera_to_working_matrix, resolve_color_source
 from .demosaic import Demosaic
 from .exposure import Exposure, exposure_gain_ev
@@ -173,6 +173,7 @@ class FusedRender(Stage):
         scale = 1.0 / (white - black)
         extra = dict(m.extra)
         extra.pop(BLACK_LEVEL_PATTERN_KEY, None)
+        extra[RAW_LEVELS_KEY] = raw_levels_record(m, white)
         meta = m.replace(black_level=np.zeros(4), white_level=1.0, white_point=np.ones(3),
                          linearization_table=None, extra=extra)
         k = 1

@@ -325,6 +325,10 @@ class Gamma(Stage):
         extra["transfer_function"] = _transfer_record(self.curve, self.gamma, self.toe_slope)
         return frame.replace(data=out, domain=Domain.DISPLAY_RGB, extra=extra)
 
+    def inverse(self) -> "GammaExpand":
+        """The decoding with the same curve (exact on the encoded range; with ``clip`` the clipped ends stay 0 / 1)."""
+        return GammaExpand(curve=self.curve, gamma=self.gamma, toe_slope=self.toe_slope)
+
 
 @register_stage
 @dataclass(frozen=True)
@@ -361,3 +365,7 @@ class GammaExpand(Stage):
         extra = dict(frame.meta.extra)
         extra.pop("transfer_function", None)
         return frame.replace(data=out, domain=Domain.LINEAR_RGB, extra=extra)
+
+    def inverse(self) -> Gamma:
+        """The encoding with the same curve."""
+        return Gamma(curve=self.curve, gamma=self.gamma, toe_slope=self.toe_slope)

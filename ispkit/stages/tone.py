@@ -251,6 +251,12 @@ class ToneCurve(Stage):
             return frame
         return frame.replace(data=apply_tone_curve(frame.data, self.points))
 
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseToneCurve`; a curve with a flat part raises NotInvertibleError."""
+        from .inverses import InverseToneCurve
+
+        return InverseToneCurve(points=self.points, space=self.space)
+
 
 # -- Reinhard --------------------------------------------------------------
 
@@ -423,6 +429,12 @@ class Filmic(Stage):
 
     def process(self, frame: Frame) -> Frame:
         return frame.replace(data=filmic(frame.data, self.method, exposure=self.exposure, white=self.white))
+
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseFilmic` (exact below the clipped white)."""
+        from .inverses import InverseFilmic
+
+        return InverseFilmic(method=self.method, exposure=self.exposure, white=self.white)
 
 
 # -- auto exposure ---------------------------------------------------------

@@ -992,3 +992,19 @@ class WhiteBalance(Stage):
                           f"stage {self.type_name!r}: meta.illuminant_rgb × the refinement")
         return frame.replace(data=out, illuminant_rgb=illum, white_point=wp,
                              noise_profile=_scale_noise_profile(m.noise_profile, gains))
+
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseWhiteBalance`: divides by the gains of the recorded illuminant.
+
+        Raises NotInvertibleError with ``refine=True`` (the recorded illuminant is then
+        the product of two balances, not the gains this stage applied).
+        """
+        from ..errors import NotInvertibleError
+
+        if self.refine:
+            raise NotInvertibleError(
+                f"stage {self.type_name!r} with refine=True records the product of two balances in "
+                "meta.illuminant_rgb, not the gains it applied; invert the pipeline without the refinement")
+        from .inverses import InverseWhiteBalance
+
+        return InverseWhiteBalance(normalize=self.normalize)

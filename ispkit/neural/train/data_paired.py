@@ -119,13 +119,22 @@ class PairedFolder(PairDataset):
                              f"{mosaic[1]}×{mosaic[0]}; a pair must have one size")
         return mosaic
 
+    def raw_frame(self, index: int) -> Frame:
+        """Return capture ``index`` as read by :func:`ispkit.io.read_capture` (RAW_MOSAIC, raw counts)."""
+        return read_capture(self.items[index][0])
+
+    def target_image(self, index: int) -> np.ndarray | None:
+        """Return the RGB partner of capture ``index`` (H×W×3 float32 in [0, 1]), or ``None``."""
+        target = self.items[index][1]
+        return read_image(target) if target is not None else None
+
     def load(self, index: int) -> dict[str, tuple[np.ndarray, int]]:
         """Return the packed input (factor 2) and, when there is one, the RGB target (factor 1)."""
         capture, target, _ = self.items[index]
-        packed = normalized_packed(read_capture(capture), self.order)
+        packed = normalized_packed(self.raw_frame(index), self.order)
         if target is None:
             return {"input": (packed, 2)}
-        rgb = read_image(target)
+        rgb = self.target_image(index)
         if (self.same_size or self.crop) and rgb.shape[:2] != (2 * packed.shape[0], 2 * packed.shape[1]):
             raise InputError(f"{self.where}: {str(target)!r} is {rgb.shape[1]}×{rgb.shape[0]} but the mosaic of "
                              f"{str(capture)!r} is {2 * packed.shape[1]}×{2 * packed.shape[0]}; a pair must have "

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import InputError
+from ...frame import Frame
 from .._io import pack_bayer, parse_channel_order
 from ._files import image_size, partner, sorted_files
 from .data_common import PairDataset
@@ -93,15 +94,28 @@ class ZurichRAWToRGB(PairDataset):
                              f"mosaic {raw.name} is {w}×{h}; the pair must have one size")
         return raw, rgb
 
-    def load(self, index: int) -> dict[str, tuple[np.ndarray, int]]:
-        """Return the packed, normalised mosaic (factor 2) and the RGB image (factor 1)."""
+    def _mosaic(self, index: int) -> np.ndarray:
         import cv2
 
-        from ...io import read_image
-
-        raw_path, rgb_path = self.items[index]
+        raw_path = self.items[index][0]
         mosaic = cv2.imread(str(raw_path), cv2.IMREAD_UNCHANGED)
         if mosaic is None or mosaic.ndim != 2:
             raise InputError(f"ZurichRAWToRGB: cannot decode {str(raw_path)!r} as a one-channel PNG")
-        packed = pack_bayer(mosaic.astype(np.float32) / np.float32(self.white), "RGGB", self.order)
-        return {"input": (packed, 2), "target": (read_image(rgb_path), 1)}
+        return mosaic.astype(np.float32)
+
+    def raw_frame(self, index: int) -> Frame:
+        """Return capture ``index`` as a RAW_MOSAIC frame (RGGB, black 0, white 4 · 255; no colour metadata)."""
+        from ...io import from_array
+
+        return from_array(self._mosaic(index), "RGGB", black_level=0, white_level=self.white)
+
+    def target_image(self, index: int) -> np.ndarray:
+        """Return the Canon RGB image of pair ``index`` (H×W×3 float32 in [0, 1])."""
+        from ...io import read_image
+
+        return read_image(self.items[index][1])
+
+    def load(self, index: int) -> dict[str, tuple[np.ndarray, int]]:
+        """Return the packed, normalised mosaic (factor 2) and the RGB image (factor 1)."""
+        packed = pack_bayer(self._mosaic(index) / np.float32(self.white), "RGGB", self.order)
+        return {"input": (packed, 2), "target": (self.target_image(index), 1)}

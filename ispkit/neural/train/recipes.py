@@ -16,9 +16,10 @@ from typing import Any, Callable, Mapping
 from torch import nn
 from torch.utils.data import Dataset
 
-from ...errors import ConfigError, unknown_name
+from ...errors import ConfigError, UnknownNameError, unknown_name
 
-__all__ = ["RecipeArgs", "Recipe", "register_recipe", "get_recipe", "list_recipes", "RECIPES", "RECIPE_MODULES"]
+__all__ = ["RecipeArgs", "Recipe", "register_recipe", "get_recipe", "resolve_recipe", "list_recipes", "RECIPES",
+           "RECIPE_MODULES"]
 
 
 @dataclass(frozen=True)
@@ -137,3 +138,24 @@ def list_recipes() -> list[str]:
     """Return the sorted names of every available recipe."""
     _import_known()
     return sorted(RECIPES)
+
+
+def resolve_recipe(model: str) -> tuple[str, Callable[[RecipeArgs], Recipe]]:
+    """Return (recipe name, builder) for ``ispkit train MODEL``.
+
+    Notes
+    -----
+    ``MODEL`` is looked up as a recipe name, then by its family (``pynet.level0`` → ``pynet``),
+    and a registry model without a recipe of its own falls back to ``"generic"``.
+    """
+    family = model.split(".", 1)[0]
+    for name in (model, family):
+        try:
+            return name, get_recipe(name)
+        except UnknownNameError:
+            continue
+    from ..registry import MODELS
+
+    if model in MODELS:
+        return "generic", get_recipe("generic")
+    raise unknown_name("model or recipe name", model, {*RECIPES, *MODELS}, "ispkit train")

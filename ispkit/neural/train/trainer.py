@@ -208,7 +208,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         st = self.state
-        if st.finished:
+        if st.finished and st.step >= self.total_steps:
             return
         with tqdm(total=self.total_steps, initial=st.step, disable=not self.config.progress,
                   desc="train", unit="step", dynamic_ncols=True) as bar:

@@ -1,0 +1,68 @@
+"""``ispkit train`` and ``ispkit evaluate`` end to end on a tiny Zurich-layout folder."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ispkit.cli import main
+from ispkit.neural import create_model
+
+
+@pytest.fixture
+def zurich(tmp_path):
+    root = tmp_path / "zurich"
+    for split, n in (("train", 4), ("test", 2)):
+        (root / split / "huawei_raw").mkdir(parents=True)
+        (root / split / "canon").mkdir()
+        for i in range(n):
+            rng = np.random.default_rng(i + 10 * (split == "test"))
+            assert cv2.imwrite(str(root / split / "huawei_raw" / f"{i}.png"),
+                               rng.integers(0, 1020, (32, 32), dtype=np.uint16))
+            assert cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return root
+
+
+def test_train_resume_and_evaluate_end_to_end(zurich, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--batch-size", "2", "--crop", "16", "--seed", "1", "--lr", "1e-3", "--quiet", "--opt", "loss=charbonnier",
+              "--opt", "model=mai.compact"]
+    args = ["train", "generic", "--data", str(zurich), "--out", str(out), "--steps", "2", *common]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "recipe 'generic'" in text and "best weights" in text
+    model = create_model("mai.compact", weights=out / "best.pth")
+    assert isinstance(model, torch.nn.Module)
+    with open(out / "log.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [2] and float(rows[0]["val_psnr"]) > 0
+    assert main(["train", "generic", "--data", str(zurich), "--out", str(out), "--steps", "4", *common, "--resume"]) == 0
+    assert "after 4 steps" in capsys.readouterr().out
+    assert main(["evaluate", "--model", "mai.compact", "--weights", str(out / "best.pth"), "--data", str(zurich)]) == 0
+    table = capsys.readouterr().out
+    assert "PSNR" in table and "dE2000" in table and "(2 images)" in table and "[zurich]" in table
+
+
+def test_evaluate_a_preset(zurich, capsys):
+    code = main(["evaluate", "--preset", "default", "--data", str(zurich), "--limit", "1",
+                 "--set", "white_balance.method=gray_world"])
+    assert code == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("mean")][0]
+    psnr, ssim, de = (float(v) for v in line.split()[1:])
+    assert 0 < psnr < 60 and -1 <= ssim <= 1 and de > 0
+
+
+def test_train_errors_are_one_line(zurich, tmp_path, capsys):
+    assert main(["train", "no.such_model", "--data", str(zurich), "--out", str(tmp_path / "x")]) == 2
+    assert "mai.compact" in capsys.readouterr().err
+    (zurich / "train" / "canon" / "3.jpg").unlink()
+    assert main(["train", "generic", "--opt", "model=mai.compact", "--data", str(zurich), "--out", str(tmp_path / "x"),
+                 "--quiet"]) == 2
+    assert "3.png" in capsys.readouterr().err
+    assert main(["train", "generic", "--opt", "model=fc4.cwp", "--data", str(zurich), "--out", str(tmp_path / "x"),
+                 "--quiet"]) == 2
+    assert "packed-RAW" in capsys.readouterr().err
