@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .log import CSVLog, open_tensorboard
 from .schedule import build_optimizer, build_scheduler
 
-__all__ = ["Trainer", "TrainResult", "default_forward", "psnr_metric", "batch_to"]
+__all__ = ["Trainer", "TrainResult", "default_forward", "psnr_metric", "batch_to", "set_epoch"]
 
 Batch = dict[str, Any]
 
@@ -64,6 +64,15 @@ def psnr_metric(pred: torch.Tensor, batch: Batch, key: str = "target") -> float:
     target = batch[key].to(pred.dtype)
     mse = (pred - target).pow(2).flatten(1).mean(1).clamp_min(1e-12)
     return float((-10.0 * torch.log10(mse)).mean())
+
+
+def set_epoch(data: Any, epoch: int) -> None:
+    """Call ``set_epoch(epoch)`` on ``data`` and on the datasets a ``Subset`` / ``ConcatDataset`` wraps."""
+    if hasattr(data, "set_epoch"):
+        data.set_epoch(epoch)
+    inner = [data.dataset] if hasattr(data, "dataset") else list(getattr(data, "datasets", []))
+    for d in inner:
+        set_epoch(d, epoch)
 
 
 def batch_to(batch: Batch, device: torch.device) -> Batch:
@@ -241,8 +250,7 @@ class Trainer:
     def _loader(self, epoch: int, skip: int) -> DataLoader:
         """The batches of ``epoch`` in a seed- and epoch-determined order, the first ``skip`` left out."""
         cfg = self.config
-        if hasattr(self.train_data, "set_epoch"):
-            self.train_data.set_epoch(epoch)
+        set_epoch(self.train_data, epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         order = torch.randperm(len(self.train_data), generator=gen).tolist()
         batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]

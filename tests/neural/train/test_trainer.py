@@ -124,3 +124,36 @@ def test_recipe_registry_lists_known_names(tmp_path):
             get_recipe("no_such_recipe")
     finally:
         RECIPES.pop("test_tiny")
+
+
+def test_epoch_reaches_datasets_inside_subsets(tmp_path):
+    from torch.utils.data import ConcatDataset, Subset
+
+    from ispkit.neural.train.trainer import set_epoch
+
+    class Seen(ColorPairs):
+        epoch = -1
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+    a, b = Seen(4), Seen(4)
+    set_epoch(Subset(ConcatDataset([a, Subset(b, [0, 1])]), [0, 5]), 7)
+    assert a.epoch == 7 and b.epoch == 7
+
+
+def test_without_validation_the_last_weights_are_best_and_tensorboard_is_optional(tmp_path):
+    import importlib.util
+
+    cfg = _config(tmp_path, epochs=1, tensorboard=True)
+    trainer = Trainer(tiny_net(), ColorPairs(4), loss=losses.on_target(losses.l1), config=cfg)
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.warns(UserWarning, match="tensorboard"):
+            result = trainer.fit()
+    else:
+        result = trainer.fit()
+        assert (tmp_path / "tensorboard").is_dir()
+    from ispkit.neural import load_state_dict
+    best = load_state_dict(result.best_path)
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(best[k], v)
