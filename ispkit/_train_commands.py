@@ -41,6 +41,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                        config=args.config, extra=extra, model=model)
     recipe = builder(rargs)
     fields = {**recipe.config_overrides, **rargs.overrides(), "progress": not args.quiet}
+    if recipe.run is not None:  # a multi-phase schedule (e.g. PyNET's levels) runs its own trainers
+        print(f"ispkit train: recipe {name!r}, {len(recipe.train_data)} training samples, phased schedule")
+        result = recipe.run(fields, args.resume)
+        _report_training(result)
+        return 130 if result.interrupted else 0
     config = TrainConfig(out_dir=Path(args.out), **fields)
     trainer = Trainer(recipe.model, recipe.train_data, loss=recipe.loss, config=config, val_data=recipe.val_data,
                       forward=recipe.forward, metrics=recipe.metrics)
@@ -62,7 +67,7 @@ def _report_training(result: Any) -> None:
 
 
 def detect_loader(folder: Path) -> str:
-    """Guess the loader of a dataset folder from its layout (``zurich``, ``paired``, ``aim``, ``ntire``, ``synthetic``)."""
+    """Guess a dataset folder's loader from its layout: ``zurich``, ``paired``, ``aim``, ``ntire`` or ``synthetic``."""
     if (folder / "huawei_raw").is_dir() or (folder / "test" / "huawei_raw").is_dir() \
             or (folder / "train" / "huawei_raw").is_dir():
         return "zurich"

@@ -104,7 +104,8 @@ class TrainConfig:
         known = {f.name for f in fields(self)}
         bad = sorted(set(changes) - known)
         if bad:
-            raise ParameterError(f"TrainConfig has no field(s) {', '.join(bad)}; valid fields: {', '.join(sorted(known))}")
+            raise ParameterError(f"TrainConfig has no field(s) {', '.join(bad)}; "
+                                 f"valid fields: {', '.join(sorted(known))}")
         return TrainConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
 
 

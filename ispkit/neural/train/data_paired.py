@@ -171,7 +171,8 @@ class NTIRENight(PairedFolder):
                  flip: bool = False, seed: int = 0, train: bool = True,
                  channel_order: str | Sequence[str] = PACKED_ORDER) -> None:
         ref = str(Path(reference_dir).resolve()) if reference_dir is not None else "."
-        super().__init__(root, raw_dir=".", rgb_dir=ref, crop=crop, flip=flip, seed=seed, train=train, channel_order=channel_order,
+        super().__init__(root, raw_dir=".", rgb_dir=ref, crop=crop, flip=flip, seed=seed, train=train,
+                         channel_order=channel_order,
                          require_target=False)
 
     def _captures(self) -> list[Path]:

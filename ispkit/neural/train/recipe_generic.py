@@ -56,9 +56,10 @@ def _model_name(args: RecipeArgs) -> str:
 def _check_contract(name: str) -> Any:
     contract = get_model_entry(name).weights.contract
     if contract.domain != "raw_packed" or contract.out_channels != 3 or contract.side_inputs:
+        side = ", side inputs" if contract.side_inputs else ""
         raise ConfigError(f"recipe 'generic' trains packed-RAW → RGB models with no side inputs; {name!r} takes "
-                          f"{contract.domain} ({contract.in_channels} channels{', side inputs' if contract.side_inputs else ''})"
-                          f" and gives {contract.out_channels} channels — use that model's own recipe")
+                          f"{contract.domain} ({contract.in_channels} channels{side}) and gives "
+                          f"{contract.out_channels} channels — use that model's own recipe")
     return contract
 
 

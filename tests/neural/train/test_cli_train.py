@@ -23,14 +23,15 @@ def zurich(tmp_path):
             rng = np.random.default_rng(i + 10 * (split == "test"))
             assert cv2.imwrite(str(root / split / "huawei_raw" / f"{i}.png"),
                                rng.integers(0, 1020, (32, 32), dtype=np.uint16))
-            assert cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+            rgb = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            assert cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), rgb)
     return root
 
 
 def test_train_resume_and_evaluate_end_to_end(zurich, tmp_path, capsys):
     out = tmp_path / "run"
-    common = ["--batch-size", "2", "--crop", "16", "--seed", "1", "--lr", "1e-3", "--quiet", "--opt", "loss=charbonnier",
-              "--opt", "model=mai.compact"]
+    common = ["--batch-size", "2", "--crop", "16", "--seed", "1", "--lr", "1e-3", "--quiet",
+              "--opt", "loss=charbonnier", "--opt", "model=mai.compact"]
     args = ["train", "generic", "--data", str(zurich), "--out", str(out), "--steps", "2", *common]
     assert main(args) == 0
     text = capsys.readouterr().out
@@ -40,7 +41,8 @@ def test_train_resume_and_evaluate_end_to_end(zurich, tmp_path, capsys):
     with open(out / "log.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["step"]) for r in rows] == [2] and float(rows[0]["val_psnr"]) > 0
-    assert main(["train", "generic", "--data", str(zurich), "--out", str(out), "--steps", "4", *common, "--resume"]) == 0
+    resume = ["train", "generic", "--data", str(zurich), "--out", str(out), "--steps", "4", *common, "--resume"]
+    assert main(resume) == 0
     assert "after 4 steps" in capsys.readouterr().out
     assert main(["evaluate", "--model", "mai.compact", "--weights", str(out / "best.pth"), "--data", str(zurich)]) == 0
     table = capsys.readouterr().out

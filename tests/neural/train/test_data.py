@@ -226,7 +226,8 @@ def test_synthetic_unprocessing_is_deterministic_and_paired(tmp_path):
     clean = SyntheticUnprocessed(tmp_path, crop=16, seed=4, direction="rgb2raw", noise="none", flip=False)
     s = clean[1]
     src = torch.from_numpy(_rgb(1, (24, 30)).transpose(2, 0, 1) / 255.0).float()
-    hits = [(y, x) for y in range(0, 9, 2) for x in range(0, 15, 2) if torch.equal(src[:, y:y + 16, x:x + 16], s["input"])]
+    hits = [(y, x) for y in range(0, 9, 2) for x in range(0, 15, 2)
+            if torch.equal(src[:, y:y + 16, x:x + 16], s["input"])]
     assert len(hits) == 1 and s["target"].shape == (4, 8, 8)
     assert float(s["target"].min()) >= 0.0 and float(s["target"].max()) <= 1.0
 

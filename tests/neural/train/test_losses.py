@@ -143,7 +143,8 @@ def test_vgg_perceptual_reads_torchvision_layout(tmp_path):
     sd = _fake_vgg(tmp_path / "vgg19.pth")
     loss = losses.VGGPerceptual(tmp_path / "vgg19.pth", layers=("relu1_2",))
     x = torch.rand(1, 3, 16, 16)
-    xn = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    xn = (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
     by_hand = F.relu(F.conv2d(F.relu(F.conv2d(xn, sd["features.0.weight"], sd["features.0.bias"], padding=1)),
                               sd["features.2.weight"], sd["features.2.bias"], padding=1))
     torch.testing.assert_close(loss._feats(x)[0], by_hand)
