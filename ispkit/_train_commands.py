@@ -46,6 +46,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = recipe.run(fields, args.resume)
         _report_training(result)
         return 130 if result.interrupted else 0
+    if recipe.run is not None:  # a multi-phase schedule (e.g. PyNET's levels) runs its own trainers
+        print(f"ispkit train: recipe {name!r}, {len(recipe.train_data)} training samples, phased schedule")
+        result = recipe.run(fields, args.resume)
+        _report_training(result)
+        return 130 if result.interrupted else 0
     config = TrainConfig(out_dir=Path(args.out), **fields)
     trainer = Trainer(recipe.model, recipe.train_data, loss=recipe.loss, config=config, val_data=recipe.val_data,
                       forward=recipe.forward, metrics=recipe.metrics)

@@ -62,7 +62,9 @@ class Recipe:
     """Everything :class:`~ispkit.neural.train.Trainer` needs, as a recipe built it.
 
     ``config_overrides`` are TrainConfig fields the recipe chooses (e.g. its learning rate);
-    the user's explicit command-line values win over them.
+    the user's explicit command-line values win over them. A recipe that trains in several
+    phases (PyNET's levels) sets ``run(config_fields, resume) -> TrainResult``, which ``ispkit
+    train`` calls instead of building one Trainer.
     """
 
     model: nn.Module
@@ -72,6 +74,7 @@ class Recipe:
     forward: Callable[..., Any] | None = None
     metrics: Mapping[str, Callable[..., float]] | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
+    run: Callable[[dict[str, Any], bool], Any] | None = None
 
 
 #: Registered recipe builders, by name.
