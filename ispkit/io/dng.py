@@ -16,6 +16,7 @@ CIPA DC-008 *Exif 2.3* (Orientation, LightSource codes).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import struct
@@ -27,12 +28,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, RawReadError
-from ..frame import check_cfa_pattern
+from ..errors import InputError, MissingMetadataError, ParameterError, RawReadError
+from ..frame import Domain, Frame, check_cfa_pattern
 from ..pipeline.profiles import register_profile_reader
 from ._files import atomic_write, check_output_path
 
-__all__ = ["write_dng", "read_dng_tags", "write_dcp", "read_dcp", "LIGHT_SOURCES", "DNG_TAGS"]
+__all__ = ["write_dng", "frame_to_counts", "read_dng_tags", "write_dcp", "read_dcp", "LIGHT_SOURCES", "DNG_TAGS"]
 
 #: EXIF LightSource codes (CalibrationIlluminant1/2 values).
 LIGHT_SOURCES: dict[int, str] = {
@@ -418,8 +419,94 @@ def _lj92_tiles(mosaic: np.ndarray, tile_length: int, tile_width: int) -> list[b
         return list(pool.map(encode, boxes))
 
 
-def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: str, *,
-              black_level: float | Any, white_level: int, color_matrix1: Any,
+def frame_to_counts(frame: Frame, black_level: Any = None, white_level: Any = None
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Map a RAW_MOSAIC frame's values to integer raw counts for a DNG.
+
+    Returns ``(counts uint16, black (4,), white)``. A frame already in counts
+    (``meta.white_level`` an integer ≥ 2, integer black levels) keeps its
+    levels and is rounded; otherwise (e.g. normalised black 0 / white 1) each
+    CFA position is mapped linearly from its ``[black, white]`` onto
+    ``[black_level, white_level]`` (default 0 and 65535). Counts are clipped
+    to [0, 65535].
+    """
+    m = frame.meta
+    black_in = np.broadcast_to(np.asarray(m.black_level, dtype=np.float64).ravel(), (4,))
+    white_in = float(m.white_level)
+    is_counts = white_in >= 2 and white_in == int(white_in) and np.all(black_in == np.round(black_in))
+    if black_level is None and white_level is None and is_counts:
+        black_out, white_out, data = black_in.copy(), white_in, np.asarray(frame.data, dtype=np.float64)
+    else:
+        black_out = np.broadcast_to(np.asarray(0.0 if black_level is None else black_level, dtype=np.float64)
+                                    .ravel(), (4,)).copy()
+        white_out = 65535.0 if white_level is None else float(white_level)
+        scale = (white_out - black_out) / (white_in - black_in)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ParameterError(f"write_dng: cannot map the frame's levels (black {black_in.tolist()}, white "
+                                 f"{white_in:g}) onto black {black_out.tolist()}, white {white_out:g}")
+        x = np.asarray(frame.data, dtype=np.float64)
+        rows, cols = np.arange(x.shape[0])[:, None] % 2, np.arange(x.shape[1])[None, :] % 2
+        pos = 2 * rows + cols
+        data = black_out[pos] + (x - black_in[pos]) * scale[pos]
+    if not np.all(np.isfinite(data)):
+        raise InputError(f"write_dng: the frame ({m.source or 'in-memory'}) holds NaN or infinite values")
+    return np.clip(np.rint(data), 0, 65535).astype(np.uint16), black_out, white_out
+
+
+def _frame_color_tags(meta: Any) -> dict[str, Any]:
+    """The DNG colour tags of a frame: its own DNG tags, else ColorMatrix1 = inverse of ``cam_to_xyz``."""
+    out: dict[str, Any] = {}
+    if meta.color_matrix1 is not None:
+        out.update(color_matrix1=meta.color_matrix1, calibration_illuminant1=meta.calibration_illuminant1 or 21)
+        if meta.color_matrix2 is not None and meta.calibration_illuminant2 is not None:
+            out.update(color_matrix2=meta.color_matrix2, calibration_illuminant2=meta.calibration_illuminant2)
+            for key in ("forward_matrix2", "camera_calibration2"):
+                if getattr(meta, key) is not None:
+                    out[key] = getattr(meta, key)
+        for key in ("forward_matrix1", "camera_calibration1", "analog_balance"):
+            if getattr(meta, key) is not None:
+                out[key] = getattr(meta, key)
+        if "forward_matrix2" in out and "forward_matrix1" not in out:
+            del out["forward_matrix2"]
+        return out
+    if meta.cam_to_xyz is not None:
+        return {"color_matrix1": np.linalg.inv(np.asarray(meta.cam_to_xyz, dtype=np.float64)),
+                "calibration_illuminant1": meta.calibration_illuminant1 or 21}
+    raise MissingMetadataError(
+        f"write_dng: the frame ({meta.source or 'in-memory'}) carries no colour matrix (neither DNG "
+        "color_matrix1 nor cam_to_xyz), and a DNG needs ColorMatrix1; set it with "
+        "frame.replace(cam_to_xyz=...) or pass color_matrix1=...")
+
+
+def _write_dng_frame(path: str | os.PathLike, frame: Frame, given: dict[str, Any]) -> Path:
+    """The Frame form of :func:`write_dng`: arguments from the metadata, explicit ones override."""
+    if frame.domain is not Domain.RAW_MOSAIC:
+        raise InputError(f"write_dng: expected a RAW_MOSAIC frame, got a {frame.domain} frame; mosaic it first "
+                         "(the Mosaic stage for camera RGB, UnpackBayer for RAW_PACKED)")
+    m = frame.meta
+    pattern = given.pop("cfa_pattern", None)
+    if pattern is not None and check_cfa_pattern(pattern, "write_dng") != m.cfa_pattern:
+        raise ParameterError(f"write_dng: cfa_pattern={pattern!r} contradicts the frame's {m.cfa_pattern!r}")
+    counts, black, white = frame_to_counts(frame, given.pop("black_level", None), given.pop("white_level", None))
+    kw: dict[str, Any] = dict(_frame_color_tags(m) if "color_matrix1" not in given else {})
+    kw.update(black_level=black, white_level=white, orientation=m.orientation)
+    if m.wb_gains is not None:
+        kw["as_shot_neutral"] = 1.0 / np.asarray(m.wb_gains, dtype=np.float64)
+    if m.make:
+        kw["make"] = m.make
+    if m.model:
+        kw["model"] = m.model
+    for key in ("baseline_exposure", "baseline_exposure_offset"):
+        if m.extra.get(key) is not None:
+            kw[key] = float(m.extra[key])
+    if m.noise_profile is not None:
+        kw["noise_profile"] = m.noise_profile
+    kw.update(given)
+    return write_dng(path, counts, m.cfa_pattern, **kw)
+
+
+def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray | Frame, cfa_pattern: str | None = None, *,
+              black_level: float | Any = None, white_level: int | None = None, color_matrix1: Any = None,
               calibration_illuminant1: int = 21, color_matrix2: Any = None,
               calibration_illuminant2: int | None = None, forward_matrix1: Any = None,
               forward_matrix2: Any = None, as_shot_neutral: Any = None, make: str = "ispkit",
@@ -434,13 +521,22 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
               profile_tone_curve: Any = None, calibration_illuminant3: int | None = None,
               color_matrix3: Any = None, camera_calibration3: Any = None, forward_matrix3: Any = None,
               reduction_matrix3: Any = None, hue_sat_map_data3: Any = None,
-              illuminant_data: Any = None) -> Path:
-    """Write a Bayer mosaic as a minimal valid DNG 1.4 file (1.6 with a third illuminant) that LibRaw reads.
+              illuminant_data: Any = None, noise_profile: Any = None) -> Path:
+    """Write a Bayer mosaic (or a RAW_MOSAIC Frame) as a minimal valid DNG 1.4 file (1.6 with a third illuminant).
 
     Parameters
     ----------
     path : output file (written atomically: temp file beside it, then rename).
-    mosaic_uint16 : H×W integer raw counts in [0, 65535] (uint16 preferred).
+    mosaic_uint16 : H×W integer raw counts in [0, 65535] (uint16 preferred),
+        or a RAW_MOSAIC :class:`~ispkit.frame.Frame`: then the CFA pattern,
+        black and white level, colour tags (its DNG ColorMatrix1/2 with their
+        illuminants, ForwardMatrix, CameraCalibration, AnalogBalance, else
+        ColorMatrix1 = inverse of ``cam_to_xyz``), AsShotNeutral
+        (``1 / wb_gains``), orientation, make/model, BaselineExposure(Offset)
+        and NoiseProfile come from its metadata, and the values become
+        integer counts (:func:`frame_to_counts`; a normalised frame is mapped
+        onto ``black_level``..``white_level``, default 0..65535). Keywords
+        given explicitly (not None / not their default) override the metadata.
     cfa_pattern : "RGGB" | "BGGR" | "GRBG" | "GBRG", read from the top-left pixel.
     black_level : scalar or (4,) per 2×2 position in raster order, raw counts.
     white_level : saturation level in raw counts (> every black level, ≤ 65535).
@@ -480,6 +576,9 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         ``{"spectrum": values, "min_lambda": nm, "spacing": nm}``, None where
         absent. Any third-illuminant tag or IlluminantData makes the file
         DNGVersion / DNGBackwardVersion 1.6.
+    noise_profile : optional DNG NoiseProfile: (scale, offset) pairs (one,
+        or one per CFA plane) of ``variance = scale · x + offset`` for the
+        normalised signal ``x``.
 
     Returns
     -------
@@ -499,6 +598,16 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
     ----------
     Adobe, *Digital Negative (DNG) Specification* 1.4, chapters 4–6.
     """
+    if isinstance(mosaic_uint16, Frame):
+        args = dict(locals())
+        given = {k: v for k, v in args.items() if k not in ("path", "mosaic_uint16")
+                 and v is not None and not (k in _WRITE_DEFAULTS and _same(v, _WRITE_DEFAULTS[k]))}
+        return _write_dng_frame(path, mosaic_uint16, given)
+    missing = [k for k, v in (("cfa_pattern", cfa_pattern), ("black_level", black_level),
+                              ("white_level", white_level), ("color_matrix1", color_matrix1)) if v is None]
+    if missing:
+        raise ParameterError(f"write_dng: writing an array needs {', '.join(missing)} (or pass a RAW_MOSAIC Frame, "
+                             "whose metadata gives them)")
     out = check_output_path(path, "write_dng")
     data = _check_mosaic(mosaic_uint16)
     pattern = check_cfa_pattern(cfa_pattern, "write_dng")
@@ -596,6 +705,8 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
         if not np.isfinite(baseline_exposure):
             raise ParameterError(f"write_dng: baseline_exposure must be finite, got {baseline_exposure!r}")
         ifd.rational(50730, [float(baseline_exposure)], signed=True, name="baseline_exposure")
+    if noise_profile is not None:
+        ifd.add(51041, _DOUBLE, _noise_profile_values(noise_profile))
     for code, (ftype, values) in profile_tags.items():
         if ftype in (_RATIONAL, _SRATIONAL):
             ifd.rational(code, values, signed=ftype == _SRATIONAL, name=DNG_TAG_NAMES[code])
@@ -656,6 +767,26 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray, cfa_pattern: s
                 fh.write(b"\0")
 
     return atomic_write(out, write)
+
+
+def _same(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default
+
+
+def _noise_profile_values(noise_profile: Any) -> list[float]:
+    try:
+        pairs = np.asarray(noise_profile, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        pairs = np.zeros((0, 2))
+    if pairs.shape[0] not in (1, 3, 4) or not np.all(np.isfinite(pairs)) or np.any(pairs[:, 0] <= 0) \
+            or np.any(pairs[:, 1] < 0):
+        raise ParameterError(f"write_dng: noise_profile must be 1, 3 or 4 (scale > 0, offset >= 0) pairs, "
+                             f"got {noise_profile!r}")
+    return pairs.ravel().tolist()
+
+
+_WRITE_DEFAULTS = {name: p.default for name, p in inspect.signature(write_dng).parameters.items()
+                   if p.default is not inspect.Parameter.empty}
 
 
 # ---------------------------------------------------------------------------
