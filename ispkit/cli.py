@@ -40,6 +40,22 @@ def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _stage_overrides(args: argparse.Namespace, preset: Any) -> dict[str, Any]:
+    """``--set`` pairs, plus ``NODE.random_weights=true`` for every learned stage with ``--allow-random-weights``.
+
+    The pipeline is built here once, so a bad ``--set`` (e.g. a weights file
+    that does not exist) fails before any file is read.
+    """
+    from .render import build_pipeline
+
+    sets = _parse_sets(args.set or [])
+    pipe = build_pipeline(preset, overrides=sets)
+    if getattr(args, "allow_random_weights", False):
+        sets.update({f"{name}.random_weights": True for name, stage in pipe
+                     if "random_weights" in stage.param_names()})
+    return sets
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -131,7 +147,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
                               f"files, e.g. fc4.cwp.pth; `ispkit models` lists the names)")
         os.environ[WEIGHTS_ENV] = str(Path(args.weights_dir).resolve())
     preset: Any = args.config if args.config else args.preset
-    pipe = build_pipeline(preset, overrides=_parse_sets(args.set or []))
+    pipe = build_pipeline(preset, overrides=_stage_overrides(args, preset))
     out = _render_output(args.input, args.output)
     # refuse an unwritable format before the render, not after it
     check_image_path(out, args.bit_depth, "-o/--output", folder_must_exist=False)
@@ -167,10 +183,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from .batch import render_folder
 
+    overrides = _stage_overrides(args, args.config or args.preset)
     summary = render_folder(
         args.input, args.output, preset=args.config or args.preset, fmt=args.format, workers=args.workers,
         executor=args.executor, scheduler=args.scheduler, weights_dir=args.weights_dir,
-        overwrite=args.overwrite, progress="log" if args.quiet else True, overrides=_parse_sets(args.set or []),
+        overwrite=args.overwrite, progress="log" if args.quiet else True, overrides=overrides,
     )
     s = summary
     print(f"ispkit batch: {s.rendered} rendered, {s.skipped} skipped (already done), {s.failed} failed "
@@ -319,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timings", action="store_true", help="print per-stage timings")
     r.add_argument("--weights-dir", metavar="DIR",
                    help="model weights folder for weights='auto' stages (<model>.pth; same as ISPKIT_WEIGHTS=DIR)")
+    r.add_argument("--allow-random-weights", action="store_true",
+                   help="let learned stages without weights run on random initial weights (meaningless output, "
+                        "warned and recorded); without it they refuse to run")
     r.set_defaults(func=_cmd_render)
 
     b = sub.add_parser("batch", help="render every RAW under a folder (workers or Dask; manifest, resume, gallery)")
@@ -334,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--weights-dir", metavar="DIR", help="model weights folder (ISPKIT_WEIGHTS in every worker)")
     b.add_argument("--overwrite", action="store_true", help="re-render outputs already done with this pipeline")
     b.add_argument("--quiet", action="store_true", help="plain log lines instead of a progress bar")
+    b.add_argument("--allow-random-weights", action="store_true",
+                   help="let learned stages without weights run on random initial weights (warned, recorded in "
+                        "the manifest's overrides)")
     b.set_defaults(func=_cmd_batch)
 
     pf = sub.add_parser("profile", help="build a DCP camera profile (ForwardMatrix + HueSatMap) from spectral "

@@ -14,12 +14,14 @@ __all__ = [
     "MissingMetadataError",
     "ConfigError",
     "WeightsError",
+    "MissingWeightsError",
     "UnknownNameError",
     "ParameterError",
     "InputError",
     "BatchError",
     "NotInvertibleError",
     "FallbackWarning",
+    "RandomWeightsWarning",
 ]
 
 
@@ -51,6 +53,15 @@ class WeightsError(ISPError):
     """A weights file does not fit the model (missing, unexpected or mis-shaped keys)."""
 
 
+class MissingWeightsError(WeightsError):
+    """A learned stage has no weights to run (none given, or ``weights="auto"`` found none) and no opt-in.
+
+    The message names the model, where its official weights come from, and
+    the options: ``weights=PATH``, ``weights="auto"`` with a weights
+    directory, or ``random_weights=True`` (``--allow-random-weights``).
+    """
+
+
 class BatchError(ISPError):
     """A batch cannot run at all: unusable IN_DIR / OUT_DIR, unwritable output, missing executor."""
 
@@ -61,6 +72,10 @@ class NotInvertibleError(ISPError):
 
 class FallbackWarning(UserWarning):
     """A stage ran its classical fallback because a model's weights were not found (said once per process)."""
+
+
+class RandomWeightsWarning(UserWarning):
+    """A learned stage runs on random initial weights because the user opted in (said once per process)."""
 
 
 class ParameterError(ISPError, ValueError):

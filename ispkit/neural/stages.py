@@ -13,40 +13,46 @@ dataclass fields (never pickled, never compared). Importing this module also
 registers ``"fc4"`` as an illuminant-estimation method and ``"unet"`` and
 ``"deepflexisp"`` as Bayer-denoise methods of the classical stages.
 
+No silent random weights: an explicit ``weights`` path must exist when the
+stage is built, and a stage with no weights to load refuses to run
+(:class:`~ispkit.errors.MissingWeightsError`, naming the model's official
+source and the options) unless built with ``random_weights=True`` — a
+keyword-only field every model stage inherits from the shared base.
+
 ``weights="auto"`` looks for ``<model>.pth`` / ``.safetensors`` in
 ``$ISPKIT_WEIGHTS`` (:mod:`ispkit.pipeline.models`). A stage whose lookup
 finds nothing runs its ``fallback`` (``"skip"`` for :class:`Enhance` and
 :class:`SuperResolution`; a classical method for the Bayer-denoise and
 illuminant stages), announces it once per process with a
 :class:`~ispkit.errors.FallbackWarning`, and — like every stage that runs a
-model — appends ``{"stage", "model", "weights", "sha256", "fallback"}`` to
-``meta.extra["models"]``.
+model — appends ``{"stage", "model", "weights", "sha256", "fallback", "random_weights"}`` to
+``meta.extra["models"]`` (``"random_weights": True`` when it ran untrained).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import os
 import threading
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, ParameterError, WeightsError, unknown_name
+from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
-from ..pipeline.models import add_model_record, announce_fallback, model_record, resolve_weights
+from ..pipeline.models import (add_model_record, announce_fallback, check_weights_param, model_record,
+                               require_weights, resolve_weights, set_model_source_lookup)
 from ._io import pack_bayer, to_numpy, to_tensor, unpack_bayer
 from .device import DTYPES, check_device_name, inference_context, resolve_device
 from .registry import MODELS, create_model, get_model_entry
 from .tiling import default_memory_budget, estimate_bytes_per_pixel, run_tiled
-from .weights import InputContract, RandomWeightsWarning
+from .weights import InputContract
 
 __all__ = [
     "MODEL_KINDS",
@@ -124,12 +130,22 @@ def _rgb_domains(contract: InputContract) -> tuple[Domain, ...]:
 _BUILD_LOCK = threading.Lock()
 
 
-def _random_weights_warning(name: str, where: str) -> None:
-    warnings.warn(
-        f"{where}: model {name!r} runs with random initial weights (weights=None), so its output is "
-        "meaningless; pass weights='path/to/checkpoint' (see get_model_entry(name).weights.url)",
-        RandomWeightsWarning, stacklevel=4,
-    )
+def official_source(name: str) -> str | None:
+    """Where model ``name``'s official weights come from, in words (URL, repository, licence), from the zoo."""
+    entry = MODELS.get(name)
+    if entry is None:
+        return None
+    w = entry.weights
+    parts = [w.url] if w.url else [f"none are published (train them: ispkit train {name} --data DIR --out DIR, "
+                                   f"then pass OUT/best.pth)"]
+    if w.source and w.source != w.url:
+        parts.append(f"code {w.source}")
+    if w.license:
+        parts.append(f"licence {w.license}")
+    return ", ".join(parts)
+
+
+set_model_source_lookup(official_source)
 
 
 def _min_size(net: nn.Module) -> int:
@@ -145,31 +161,75 @@ def _prepare_cpu_model(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 # -- the stage base ------------------------------------------------------------
+@dataclass(frozen=True)
 class _NeuralStage(Stage):
-    """Shared behaviour of the model-wrapping stages (not registered itself)."""
+    """Shared behaviour of the model-wrapping stages (not registered itself).
+
+    Every subclass inherits the keyword-only field ``random_weights`` (False):
+    the explicit opt-in to run without a checkpoint. :meth:`weights_path`
+    (behind :meth:`network`) refuses (``MissingWeightsError``) without it;
+    :meth:`check_weights` runs after every subclass's ``__post_init__``
+    (wrapped by ``__init_subclass__``), so a path that does not exist fails
+    when the stage is built, whatever the subclass validates itself.
+    """
 
     kind: ClassVar[str] = ""
     _CACHE: ClassVar[str] = "_neural_cache"
 
-    # fields every subclass declares: model, weights, device, dtype, tile, overlap
-    model: str
-    weights: str | None
-    device: str
-    dtype: str
-    tile: int | None
-    overlap: int
+    random_weights: bool = field(default=False, kw_only=True)
+
+    if TYPE_CHECKING:  # fields every subclass declares (not dataclass fields of the base)
+        model: str
+        weights: str | None
+        device: str
+        dtype: str
+        tile: int | None
+        overlap: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is None or getattr(own, "_checks_weights", False):
+            return
+
+        @functools.wraps(own)
+        def post_init(self: "_NeuralStage") -> None:
+            own(self)
+            self.check_weights()
+
+        post_init._checks_weights = True  # type: ignore[attr-defined]
+        cls.__post_init__ = post_init  # type: ignore[method-assign]
+
+    def __post_init__(self) -> None:
+        self.check_weights()
+
+    def to_config(self) -> dict[str, Any]:
+        """As :meth:`Stage.to_config`; ``random_weights`` is written only when True, as the last parameter."""
+        cfg = super().to_config()
+        flag = cfg["params"].pop("random_weights", False)
+        if flag:
+            cfg["params"]["random_weights"] = True
+        return cfg
+
+    @classmethod
+    def parameters(cls) -> list[dict[str, Any]]:
+        """As :meth:`Stage.parameters`, with the inherited ``random_weights`` listed last."""
+        params = super().parameters()
+        return sorted(params, key=lambda p: p["name"] == "random_weights")
+
+    def check_weights(self) -> None:
+        """Build-time checks of ``weights`` (an explicit path must exist) and ``random_weights``."""
+        where = f"stage {self.type_name!r}"
+        object.__setattr__(self, "weights", check_weights_param(self.weights, where, self.model))
+        if not isinstance(self.random_weights, bool):
+            raise ParameterError(f"{where} parameter 'random_weights': expected true or false, "
+                                 f"got {self.random_weights!r}")
 
     def _validate(self) -> None:
         name = self.type_name
         valid = models_of_kind(self.kind)
         if self.model not in valid:
             raise unknown_name(f"{self.kind} model", self.model, valid, f"stage {name!r} parameter 'model'")
-        if isinstance(self.weights, Path):
-            object.__setattr__(self, "weights", str(self.weights))
-        if self.weights is not None and not isinstance(self.weights, str):
-            raise ParameterError(
-                f"stage {name!r} parameter 'weights': expected a checkpoint path or None, got {self.weights!r}"
-            )
         check_device_name(self.device, f"stage {name!r} parameter 'device'")
         if self.dtype not in DTYPES:
             raise ParameterError(
@@ -209,10 +269,8 @@ class _NeuralStage(Stage):
             with _BUILD_LOCK:
                 cached = self.__dict__.get(self._CACHE)
                 if cached is None:
-                    dev = resolve_device(self.device)
                     path = self.weights_path()
-                    if path is None:
-                        _random_weights_warning(self.model, f"stage {self.type_name!r}")
+                    dev = resolve_device(self.device)
                     net = create_model(self.model, weights=path, device=dev)
                     net = _prepare_cpu_model(net, dev)
                     cached = {"net": net, "device": dev, "bpp": None, "weights": path}
@@ -224,12 +282,19 @@ class _NeuralStage(Stage):
         return resolve_weights(self.model, self.weights, f"stage {self.type_name!r}")
 
     def weights_path(self) -> str | None:
-        """The checkpoint to load (None: random weights); raises when ``"auto"`` finds nothing."""
+        """The checkpoint to load; None only with ``random_weights=True``.
+
+        Raises
+        ------
+        MissingWeightsError : no checkpoint (``weights=None``, or ``"auto"``
+            found none) and no ``random_weights=True`` — the one place every
+            model stage refuses to run untrained.
+        """
         path, missing = self.resolve()
-        if missing is not None:
-            raise WeightsError(f"stage {self.type_name!r}: model {self.model!r} with weights='auto': {missing}; "
-                               f"pass --weights-dir DIR, an explicit weights path"
-                               + (", or fallback='skip'" if hasattr(self, "fallback") else ""))
+        if missing is not None and hasattr(self, "fallback"):
+            missing += "; fallback='skip' would pass the frame through instead"
+        require_weights(self.model, path, random_weights=self.random_weights, where=f"stage {self.type_name!r}",
+                        reason=missing)
         return path
 
     def with_record(self, frame: Frame, data: np.ndarray | None = None, fallback: str | None = None,
@@ -237,7 +302,9 @@ class _NeuralStage(Stage):
         """``frame`` with new ``data`` / fields ``changes`` / ``extra`` keys, plus this stage's model record."""
         cache = self.__dict__.get(self._CACHE)
         path = None if fallback is not None else cache["weights"] if cache else self.resolve()[0]
-        ex = add_model_record(frame.meta.extra, model_record(self.type_name, self.model, path, fallback))
+        record = model_record(self.type_name, self.model, path, fallback,
+                              random_weights=fallback is None and path is None)
+        ex = add_model_record(frame.meta.extra, record)
         ex.update(extra or {})
         if data is not None:
             changes["data"] = data
@@ -481,22 +548,26 @@ _METHOD_LOCK = threading.Lock()
 _METHOD_CACHE_SIZE = 4
 
 
-def _method_model(name: str, weights: str | os.PathLike | None, device: str, where: str
-                  ) -> tuple[nn.Module, torch.device]:
-    """Build (or reuse) the network of a stage method; keyed by name, file, file mtime and device."""
-    dev = resolve_device(device)
+def _method_model(name: str, weights: str | os.PathLike | None, device: str, where: str,
+                  random_weights: bool = False) -> tuple[nn.Module, torch.device]:
+    """Build (or reuse) the network of a stage method; keyed by name, file, file mtime and device.
+
+    Without a checkpoint it raises :class:`~ispkit.errors.MissingWeightsError`
+    unless ``random_weights`` is True (see :func:`~ispkit.pipeline.models.require_weights`).
+    """
     wkey: str | None = None
     stamp = 0
+    missing: str | None = None
     if weights is not None:
         if not isinstance(weights, (str, os.PathLike)):
             raise ParameterError(f"{where}: weights must be a checkpoint path, 'auto' or None, got {weights!r}")
         wkey, missing = resolve_weights(name, weights, where)
-        if missing is not None:
-            raise WeightsError(f"{where}: weights='auto': {missing}; pass an explicit weights path, or use the "
-                               f"stage with a fallback method")
+    if missing is not None:
+        missing += "; a stage with a fallback method would run that instead"
+    require_weights(name, wkey, random_weights=random_weights, where=where, reason=missing)
+    if wkey is not None:
         stamp = os.stat(wkey).st_mtime_ns
-    else:
-        _random_weights_warning(name, where)
+    dev = resolve_device(device)
     key = (name, wkey, stamp, str(dev))
     with _METHOD_LOCK:
         hit = _METHOD_MODELS.get(key)
@@ -522,7 +593,7 @@ def _box_downscale(img: np.ndarray, factor: int) -> np.ndarray:
 
 
 def estimate_illuminant_fc4(image: np.ndarray, cfa_pattern: str | None = None, weights: str | None = None,
-                            device: str = "auto", variant: str = "cwp") -> np.ndarray:
+                            device: str = "auto", variant: str = "cwp", random_weights: bool = False) -> np.ndarray:
     """Estimate the scene illuminant with FC4.
 
     Parameters
@@ -530,9 +601,11 @@ def estimate_illuminant_fc4(image: np.ndarray, cfa_pattern: str | None = None, w
     image : an H×W×3 linear camera-RGB image, or an H×W Bayer mosaic
         (black-level-normalised) with ``cfa_pattern`` (binned 2×2 to RGB).
     cfa_pattern : the mosaic's CFA layout; needed for a mosaic only.
-    weights : an ``fc4.cwp``/``fc4.sum`` checkpoint; None warns and uses random weights.
+    weights : an ``fc4.cwp``/``fc4.sum`` checkpoint or ``"auto"``; None
+        raises :class:`~ispkit.errors.MissingWeightsError` unless ``random_weights``.
     device : ``"auto" | "cpu" | "cuda" | "cuda:N"``.
     variant : ``"cwp"`` (confidence-weighted pooling) or ``"sum"``.
+    random_weights : opt in to running without a checkpoint (warned once; meaningless output).
 
     Returns
     -------
@@ -578,7 +651,7 @@ def estimate_illuminant_fc4(image: np.ndarray, cfa_pattern: str | None = None, w
     if peak <= 0.0:
         raise InputError(f"{where}: the image is black (maximum {peak}); FC4 needs light to estimate from")
     rgb = np.power(rgb / peak, 1.0 / 2.2, dtype=np.float32)
-    net, dev = _method_model(f"fc4.{variant}", weights, device, where)
+    net, dev = _method_model(f"fc4.{variant}", weights, device, where, random_weights)
     with inference_context(dev, "float32"):
         x = to_tensor(rgb, dev)
         if dev.type == "cpu":
@@ -594,7 +667,7 @@ def estimate_illuminant_fc4(image: np.ndarray, cfa_pattern: str | None = None, w
 
 
 def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.ndarray,
-                       weights: str | None = None, device: str = "auto") -> np.ndarray:
+                       weights: str | None = None, device: str = "auto", random_weights: bool = False) -> np.ndarray:
     """Denoise a Bayer mosaic with the packed-Bayer U-Net ``unet.raw``.
 
     Parameters
@@ -603,8 +676,10 @@ def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.n
     cfa_pattern : its CFA layout.
     sigma : noise standard deviation in the mosaic's units: a scalar, or an
         H×W map (averaged over each 2×2 block).
-    weights : a ``unet.raw`` checkpoint; None warns and uses the (identity) initialisation.
+    weights : a ``unet.raw`` checkpoint or ``"auto"``; None raises
+        :class:`~ispkit.errors.MissingWeightsError` unless ``random_weights``.
     device : ``"auto" | "cpu" | "cuda" | "cuda:N"``.
+    random_weights : opt in to the (identity) initialisation without a checkpoint (warned once).
 
     Returns
     -------
@@ -629,13 +704,14 @@ def denoise_bayer_unet(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.n
     if not np.isfinite(smap).all() or (smap < 0).any():
         raise ParameterError(f"{where}: sigma must be finite and >= 0")
     x = np.concatenate([packed, smap.astype(np.float32)], axis=-1)
-    y = _run_method_network("unet.raw", x, weights, device, where)
+    y = _run_method_network("unet.raw", x, weights, device, where, random_weights)
     return unpack_bayer(y, pattern, "R,Gr,Gb,B")
 
 
-def _run_method_network(name: str, x: np.ndarray, weights: str | None, device: str, where: str) -> np.ndarray:
+def _run_method_network(name: str, x: np.ndarray, weights: str | None, device: str, where: str,
+                        random_weights: bool = False) -> np.ndarray:
     """Run model ``name`` on H×W×C ``x`` (same-size output), tiled with :data:`UNET_OVERLAP`; return H×W×C'."""
-    net, dev = _method_model(name, weights, device, where)
+    net, dev = _method_model(name, weights, device, where, random_weights)
     contract = get_model_entry(name).weights.contract
 
     def fn(t: torch.Tensor) -> torch.Tensor:
@@ -658,7 +734,8 @@ RAW_DENOISE_CLIP_MIN = 0.9
 
 
 def denoise_bayer_deepflexisp(mosaic: np.ndarray, cfa_pattern: str, sigma: float | np.ndarray | None = None,
-                              weights: str | None = None, device: str = "auto") -> np.ndarray:
+                              weights: str | None = None, device: str = "auto",
+                              random_weights: bool = False) -> np.ndarray:
     """Denoise a Bayer mosaic with Deep-FlexISP's residual U-Net ``deepflexisp.raw_denoise``.
 
     Parameters
@@ -668,9 +745,11 @@ def denoise_bayer_deepflexisp(mosaic: np.ndarray, cfa_pattern: str, sigma: float
     sigma : unused — the network estimates the noise itself (accepted so the
         method fits :class:`~ispkit.stages.BayerDenoise`, whose ``strength``
         therefore does not apply either).
-    weights : a ``deepflexisp.raw_denoise`` checkpoint, ``"auto"`` (look in
-        ``$ISPKIT_WEIGHTS``), or None (random weights, with a warning).
+    weights : a ``deepflexisp.raw_denoise`` checkpoint or ``"auto"`` (look in
+        ``$ISPKIT_WEIGHTS``); None raises :class:`~ispkit.errors.MissingWeightsError`
+        unless ``random_weights``.
     device : ``"auto" | "cpu" | "cuda" | "cuda:N"``.
+    random_weights : opt in to random initial weights without a checkpoint (warned once).
 
     Returns
     -------
@@ -701,7 +780,8 @@ def denoise_bayer_deepflexisp(mosaic: np.ndarray, cfa_pattern: str, sigma: float
     if packed.size == 0:
         raise InputError(f"{where}: the mosaic is empty (shape {m.shape})")
     ceiling = max(RAW_DENOISE_CLIP_MEAN * float(packed.mean(dtype=np.float64)), RAW_DENOISE_CLIP_MIN)
-    residual = _run_method_network(name, np.minimum(packed, np.float32(ceiling)), weights, device, where)
+    residual = _run_method_network(name, np.minimum(packed, np.float32(ceiling)), weights, device, where,
+                                   random_weights)
     out = np.clip(packed + residual, 0.0, 1.0)
     return unpack_bayer(np.ascontiguousarray(out, dtype=np.float32), pattern, order)
 
@@ -715,7 +795,7 @@ def _register_methods() -> list[str]:
         if exc.name != "ispkit.stages.white_balance":
             raise
     else:
-        wb.register_illuminant_method("fc4", estimate_illuminant_fc4, params=("weights", "device"), model="fc4.cwp")
+        wb.register_illuminant_method("fc4", estimate_illuminant_fc4, params=("weights", "device", "random_weights"), model="fc4.cwp")
         done.append("white_balance:fc4")
     try:
         bd = importlib.import_module("ispkit.stages.bayer_denoise")
@@ -723,8 +803,8 @@ def _register_methods() -> list[str]:
         if exc.name != "ispkit.stages.bayer_denoise":
             raise
     else:
-        bd.register_bayer_denoise_method("unet", denoise_bayer_unet, params=("weights", "device"), model="unet.raw")
-        bd.register_bayer_denoise_method("deepflexisp", denoise_bayer_deepflexisp, params=("weights", "device"),
+        bd.register_bayer_denoise_method("unet", denoise_bayer_unet, params=("weights", "device", "random_weights"), model="unet.raw")
+        bd.register_bayer_denoise_method("deepflexisp", denoise_bayer_deepflexisp, params=("weights", "device", "random_weights"),
                                          model="deepflexisp.raw_denoise")
         done.append("bayer_denoise:unet")
         done.append("bayer_denoise:deepflexisp")

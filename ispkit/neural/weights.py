@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ParameterError, WeightsError
+from ..errors import ParameterError, RandomWeightsWarning, WeightsError  # RandomWeightsWarning: re-exported
 
 __all__ = [
     "InputContract",
@@ -48,10 +48,6 @@ CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
 
 _CHANNEL_NAMES = {"R", "Gr", "Gb", "B"}
 _MAX_LISTED = 25
-
-
-class RandomWeightsWarning(UserWarning):
-    """A neural stage or method runs with randomly initialised weights (no checkpoint given)."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ A stage that runs, or could run, a learned model resolves its ``weights``
 parameter here and appends one record to ``frame.meta.extra["models"]``:
 
 ``{"stage": ..., "model": "fc4.cwp", "weights": path or None,
-"sha256": hex or None, "fallback": None or "what ran instead (why)"}``
+"sha256": hex or None, "fallback": None or "what ran instead (why)",
+"random_weights": True only when it ran untrained by the user's opt-in}``
 
 ``weights="auto"`` looks for ``<model>.pth`` then ``<model>.safetensors`` in
 the directory named by the environment variable :data:`WEIGHTS_ENV`
@@ -12,6 +13,14 @@ the directory named by the environment variable :data:`WEIGHTS_ENV`
 When nothing is found the stage runs its classical fallback and says so
 once per process and stage (:class:`~ispkit.errors.FallbackWarning`) and in
 its record. This module is torch-free, so classical stages use it too.
+
+No silent random weights: a learned stage checks an explicit weights path
+when it is built (:func:`check_weights_param`) and, before it runs, asks
+:func:`require_weights`, which raises :class:`~ispkit.errors.MissingWeightsError`
+(naming the model, its official source and the options) unless the user
+opted in with ``random_weights=True`` (``--allow-random-weights``); the
+opt-in is announced once (:class:`~ispkit.errors.RandomWeightsWarning`) and
+recorded as ``"random_weights": True`` in the stage's model record.
 """
 
 from __future__ import annotations
@@ -20,10 +29,17 @@ import hashlib
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import FallbackWarning, WeightsError
+from ..errors import (
+    FallbackWarning,
+    MissingWeightsError,
+    ParameterError,
+    RandomWeightsWarning,
+    WeightsError,
+)
 
 __all__ = [
     "WEIGHTS_ENV",
@@ -31,6 +47,12 @@ __all__ = [
     "WEIGHTS_SUFFIXES",
     "find_weights",
     "resolve_weights",
+    "check_weights_param",
+    "require_weights",
+    "missing_weights_message",
+    "announce_random_weights",
+    "set_model_source_lookup",
+    "RANDOM_WEIGHTS_OPTIONS",
     "weights_sha256",
     "announce_fallback",
     "model_record",
@@ -47,6 +69,10 @@ WEIGHTS_SUFFIXES = (".pth", ".safetensors")
 _LOCK = threading.Lock()
 _HASHES: dict[tuple[str, int, int], str] = {}
 _ANNOUNCED: set[tuple[str, str]] = set()
+_ANNOUNCED_RANDOM: set[tuple[str, str]] = set()
+#: How a user opts in to random initial weights, in Python and on the command line.
+RANDOM_WEIGHTS_OPTIONS = ("random_weights=True", "--allow-random-weights")
+_SOURCE_LOOKUP: list[Callable[[str], str | None]] = []
 
 
 def find_weights(model: str) -> Path | None:
@@ -103,6 +129,94 @@ def resolve_weights(model: str, weights: str | os.PathLike | None, where: str) -
     return str(p), None
 
 
+def check_weights_param(weights: Any, where: str, model: str | None = None) -> str | None:
+    """Check a stage's ``weights`` parameter when the stage is built; return it as a string (or None).
+
+    Parameters
+    ----------
+    weights : None, ``"auto"`` or a checkpoint path (str or ``os.PathLike``).
+    where : the stage and parameter, for messages (``"stage 'enhance'"``).
+    model : the model the weights are for, named in the message when given.
+
+    Raises
+    ------
+    ParameterError : ``weights`` is neither None nor a string/path.
+    WeightsError : an explicit path that is not an existing file — at build
+        time, so ``--set stage.weights=/nope`` fails before any file is read.
+    """
+    if weights is None:
+        return None
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ParameterError(f"{where} parameter 'weights': expected a checkpoint path, 'auto' or None, "
+                             f"got {weights!r}")
+    text = os.fspath(weights)
+    if text == AUTO:
+        return text
+    if not Path(text).expanduser().is_file():
+        what = f" for model {model!r}" if model else ""
+        raise WeightsError(f"{where}: weights file {text!r}{what} does not exist; pass an existing "
+                           f".pth/.safetensors checkpoint, or weights='auto' with --weights-dir DIR "
+                           f"(or {WEIGHTS_ENV}=DIR)")
+    return text
+
+
+def set_model_source_lookup(fn: Callable[[str], str | None]) -> None:
+    """Install ``fn(model) -> "where its official weights come from"`` (``ispkit.neural`` installs the zoo's)."""
+    _SOURCE_LOOKUP[:] = [fn]
+
+
+def _model_source(model: str) -> str | None:
+    return _SOURCE_LOOKUP[0](model) if _SOURCE_LOOKUP else None
+
+
+def missing_weights_message(model: str, where: str, reason: str | None = None) -> str:
+    """The message of :class:`~ispkit.errors.MissingWeightsError`: the model, its source, the options."""
+    why = f"weights='auto' found none ({reason})" if reason else "no weights were given (weights=None)"
+    source = _model_source(model)
+    origin = f"official weights: {source}" if source else "see `ispkit models` for where its weights come from"
+    return (f"{where}: model {model!r} has no weights to run: {why}, and it will not run on random "
+            f"initialisation; {origin}. Pass weights='path/to/{model}.pth', or weights='auto' with "
+            f"--weights-dir DIR (or {WEIGHTS_ENV}=DIR) holding {model}.pth or {model}.safetensors, or opt in "
+            f"to meaningless random weights with {RANDOM_WEIGHTS_OPTIONS[0]} (CLI: {RANDOM_WEIGHTS_OPTIONS[1]})")
+
+
+def announce_random_weights(where: str, model: str) -> None:
+    """Warn (:class:`~ispkit.errors.RandomWeightsWarning`) that ``where`` runs ``model`` untrained; once per process."""
+    key = ("", model)  # once per model: a stage and the method it calls must not both say it
+    with _LOCK:
+        if key in _ANNOUNCED_RANDOM:
+            return
+        _ANNOUNCED_RANDOM.add(key)
+    warnings.warn(f"{where}: model {model!r} runs on random initial weights ({RANDOM_WEIGHTS_OPTIONS[0]}); "
+                  "its output is meaningless", RandomWeightsWarning, stacklevel=3)
+
+
+def require_weights(model: str, path: str | None, *, random_weights: bool, where: str,
+                    reason: str | None = None) -> bool:
+    """Decide whether a learned stage may run; return True when it runs on random weights.
+
+    Parameters
+    ----------
+    model : the registered model name.
+    path : the resolved checkpoint (:func:`resolve_weights`), None when there is none.
+    random_weights : the user's explicit opt-in to random initial weights.
+    where : the stage or function (``"stage 'enhance'"``), for the messages.
+    reason : why ``weights="auto"`` found nothing, if it was asked.
+
+    Raises
+    ------
+    MissingWeightsError : ``path`` is None and ``random_weights`` is False.
+    """
+    if path is not None:
+        return False
+    if not isinstance(random_weights, bool):
+        raise ParameterError(f"{where} parameter 'random_weights': expected True or False, got {random_weights!r}")
+    if not random_weights:
+        raise MissingWeightsError(missing_weights_message(model, where, reason))
+    announce_random_weights(where, model)
+    return True
+
+
 def weights_sha256(path: str | os.PathLike) -> str:
     """SHA-256 (hex) of a weights file, computed once per process per (path, mtime, size)."""
     p = Path(path)
@@ -136,14 +250,19 @@ def announce_fallback(stage: str, model: str, fallback: str) -> None:
     )
 
 
-def model_record(stage: str, model: str, weights: str | None, fallback: str | None = None) -> dict[str, Any]:
-    """The ``meta.extra["models"]`` entry of one stage (hashing ``weights`` when given)."""
+def model_record(stage: str, model: str, weights: str | None, fallback: str | None = None,
+                 random_weights: bool = False) -> dict[str, Any]:
+    """The ``meta.extra["models"]`` entry of one stage (hashing ``weights`` when given).
+
+    ``random_weights`` is True only when the model ran untrained by the user's opt-in.
+    """
     return {
         "stage": stage,
         "model": model,
         "weights": None if weights is None else str(weights),
         "sha256": None if weights is None else weights_sha256(weights),
         "fallback": fallback,
+        "random_weights": bool(random_weights),
     }
 
 

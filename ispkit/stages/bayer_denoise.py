@@ -36,10 +36,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, WeightsError, unknown_name
+from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
-from ..pipeline.models import add_model_record, announce_fallback, model_record, resolve_weights
+from ..pipeline.models import (add_model_record, announce_fallback, check_weights_param, model_record,
+                               require_weights, resolve_weights)
 from ._kernels import denoise as _k
 from ._kernels._parallel import readonly, threads_for
 from ._kernels.white_balance import finite_probe as _finite_probe
@@ -739,13 +740,17 @@ class BayerDenoise(Stage):
     sigma : constant noise σ in normalised units; None uses
         ``meta.noise_profile`` or estimates the noise from the frame.
     strength : multiplies the noise level.
-    weights, device : for plug-in (neural) methods; ``weights="auto"``
-        looks for ``<model>.pth`` in ``$ISPKIT_WEIGHTS``.
+    weights, device : for plug-in (neural) methods: a checkpoint path
+        (checked when the stage is built) or ``"auto"``, which looks for
+        ``<model>.pth`` in ``$ISPKIT_WEIGHTS``; a learned method without
+        weights refuses to run (MissingWeightsError).
     fallback : a classical method run when a learned ``method`` has
         ``weights="auto"`` and no file is found (announced once with a
         FallbackWarning); None raises instead. Learned methods record
-        ``{"stage", "model", "weights", "sha256", "fallback"}`` in
-        ``meta.extra["models"]``.
+        ``{"stage", "model", "weights", "sha256", "fallback",
+        "random_weights"}`` in ``meta.extra["models"]``.
+    random_weights : let a learned method run on random initial weights
+        when it has none (warned once, recorded).
 
     Notes
     -----
@@ -765,6 +770,7 @@ class BayerDenoise(Stage):
     weights: str | None = None
     device: str = "auto"
     fallback: str | None = None
+    random_weights: bool = False
 
     def __post_init__(self) -> None:
         name = self.type_name
@@ -780,6 +786,10 @@ class BayerDenoise(Stage):
             raise ParameterError(f"stage {name!r}: parameter strength must be a finite number >= 0, got {self.strength!r}")
         if self.weights is not None and not isinstance(self.weights, str):
             raise ParameterError(f"stage {name!r}: parameter weights must be a path / model name string or None, got {self.weights!r}")
+        check_weights_param(self.weights, f"stage {name!r}")  # an explicit path must exist when the stage is built
+        if not isinstance(self.random_weights, bool):
+            raise ParameterError(f"stage {name!r}: parameter random_weights must be True or False, "
+                                 f"got {self.random_weights!r}")
         if not isinstance(self.device, str) or not self.device:
             raise ParameterError(f"stage {name!r}: parameter device must be a device string such as 'auto' or 'cpu', got {self.device!r}")
 
@@ -794,7 +804,8 @@ class BayerDenoise(Stage):
         if entry.model is not None:
             method, weights, record = self._learned_choice(entry.model)
             entry = _lookup(method, f"stage {self.type_name!r}")
-        kwargs = {k: weights if k == "weights" else getattr(self, k) for k in entry.params if k in ("weights", "device")}
+        kwargs = {k: weights if k == "weights" else getattr(self, k) for k in entry.params
+                  if k in ("weights", "device", "random_weights")}
         pattern = m.extra.get(BLACK_LEVEL_PATTERN_KEY)
         black = np.asarray(m.black_level, dtype=np.float64)
         raw_counts = pattern is not None or m.white_level != 1.0 or np.any(black != 0)
@@ -818,11 +829,10 @@ class BayerDenoise(Stage):
         """(method, weights path, model record): the learned method, or the fallback when 'auto' found nothing."""
         where = f"stage {self.type_name!r}"
         path, missing = resolve_weights(model, self.weights, where)
-        if missing is None:
-            return self.method, path, model_record(self.type_name, model, path)
-        if self.fallback is None:
-            raise WeightsError(f"{where}: method {self.method!r} with weights='auto': {missing}; "
-                               f"pass --weights-dir DIR, an explicit weights path, or set fallback (e.g. 'nlm')")
+        if missing is None or self.fallback is None:
+            hint = f"{missing}; or set fallback (e.g. 'nlm')" if missing else None
+            rand = require_weights(model, path, random_weights=self.random_weights, where=where, reason=hint)
+            return self.method, path, model_record(self.type_name, model, path, random_weights=rand)
         text = f"{self.fallback} ({missing})"
         announce_fallback(self.type_name, model, text)
         return self.fallback, None, model_record(self.type_name, model, None, text)

@@ -36,10 +36,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError, MissingMetadataError, ParameterError, WeightsError, unknown_name
+from ..errors import InputError, MissingMetadataError, ParameterError, unknown_name
 from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices, cfa_position_of, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
-from ..pipeline.models import add_model_record, announce_fallback, model_record, resolve_weights
+from ..pipeline.models import (add_model_record, announce_fallback, check_weights_param, model_record,
+                               require_weights, resolve_weights)
 from ._kernels import white_balance as _k
 from ._kernels._parallel import readonly, threads_for
 from ._sources import glow_mask
@@ -695,7 +696,7 @@ def _frame_image(frame: Frame) -> tuple[np.ndarray, str | None]:
     return d, None
 
 
-_ESTIMATOR_FIELDS = ("p", "percentile", "order", "sigma", "saturation", "weights", "device")
+_ESTIMATOR_FIELDS = ("p", "percentile", "order", "sigma", "saturation", "weights", "device", "random_weights")
 
 
 def _check_estimator_fields(stage: Any) -> None:
@@ -720,6 +721,9 @@ def _check_estimator_fields(stage: Any) -> None:
         raise bad("saturation", stage.saturation, "a finite fraction > 0 of the white point")
     if stage.weights is not None and not isinstance(stage.weights, str):
         raise bad("weights", stage.weights, "a path / model name string or None")
+    check_weights_param(stage.weights, f"stage {name!r}")  # an explicit path must exist when the stage is built
+    if not isinstance(stage.random_weights, bool):
+        raise bad("random_weights", stage.random_weights, "True or False")
     if not isinstance(stage.device, str) or not stage.device:
         raise bad("device", stage.device, "a device string such as 'auto', 'cpu' or 'cuda'")
 
@@ -767,7 +771,9 @@ class IlluminantEstimation(Stage):
         as ``"fc4"``).
     p, percentile, order, sigma, saturation : estimator parameters (see
         :func:`estimate_illuminant`).
-    weights, device : for plug-in (neural) estimators.
+    weights, device : for plug-in (neural) estimators: a checkpoint path
+        (checked when the stage is built) or ``"auto"``; a learned method
+        without weights refuses to run (MissingWeightsError).
     fallback : with ``method="camera"``, the estimator used when the frame
         carries no as-shot white balance (recorded in
         ``meta.extra["illuminant_source"]``); with a learned method and
@@ -775,6 +781,8 @@ class IlluminantEstimation(Stage):
         is found in ``$ISPKIT_WEIGHTS`` (announced once with a
         FallbackWarning and recorded in ``meta.extra["models"]``); None
         raises instead.
+    random_weights : let a learned method run on random initial weights
+        when it has none (warned once, recorded in ``meta.extra["models"]``).
 
     Notes
     -----
@@ -792,6 +800,7 @@ class IlluminantEstimation(Stage):
     weights: str | None = None
     device: str = "auto"
     fallback: str | None = None
+    random_weights: bool = False
 
     def __post_init__(self) -> None:
         _check_method(self.method, f"stage {self.type_name!r}", ("camera",))
@@ -830,12 +839,11 @@ class IlluminantEstimation(Stage):
         """Run the learned estimator (weights resolved) or, when 'auto' finds none, the fallback; record it."""
         where = f"stage {self.type_name!r}"
         path, missing = resolve_weights(model, self.weights, where)
-        if missing is None:
+        if missing is None or self.fallback is None:
+            hint = f"{missing}; or set fallback (e.g. 'masked_bright_pixels')" if missing else None
+            rand = require_weights(model, path, random_weights=self.random_weights, where=where, reason=hint)
             illum = _run_estimator(_replace(self, weights=path, fallback=None), frame)
-            record = model_record(self.type_name, model, path)
-        elif self.fallback is None:
-            raise WeightsError(f"{where}: method {self.method!r} with weights='auto': {missing}; pass "
-                               f"--weights-dir DIR, an explicit weights path, or set fallback (e.g. 'masked_bright_pixels')")
+            record = model_record(self.type_name, model, path, random_weights=rand)
         else:
             text = f"{self.fallback} ({missing})"
             announce_fallback(self.type_name, model, text)
@@ -885,6 +893,8 @@ class WhiteBalance(Stage):
         balance, as the Deep-FlexISP cascade does), and the recorded
         ``illuminant_rgb`` is the product of both, so the colour matrix
         still sees the scene's camera-native white.
+    random_weights : let a learned estimator run on random initial weights
+        when it has none (warned once); without it, it refuses to run.
 
     Notes
     -----
@@ -916,6 +926,7 @@ class WhiteBalance(Stage):
     normalize: str = "green"
     clip: bool = False
     refine: bool = False
+    random_weights: bool = False
 
     def __post_init__(self) -> None:
         name = self.type_name
