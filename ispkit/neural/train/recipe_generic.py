@@ -8,7 +8,9 @@ Options (``--opt key=value``): ``loader`` (``zurich`` | ``paired`` | ``synthetic
 default ``zurich``), ``loss`` (``l1`` | ``charbonnier`` | ``mse`` | ``ssim`` |
 ``ms_ssim`` | ``l1+ssim``), ``val`` (a validation folder; default the Zurich
 ``test`` split when there is one), ``val_limit`` (default 64), ``limit``,
-``weights`` (start from a checkpoint), ``flip`` (default 1).
+``weights`` (start from a checkpoint), ``flip`` (default 1), ``vgg`` (a VGG-19
+checkpoint in torchvision's layout: adds a perceptual term, Johnson et al. 2016)
+with ``vgg_weight`` (default 0.1).
 """
 
 from __future__ import annotations
@@ -95,6 +97,14 @@ def _datasets(args: RecipeArgs, order: str, crop: int) -> tuple[Any, Any]:
     return train, torch.utils.data.Subset(val, range(min(limit, len(val))))
 
 
+def _pair_loss(name: str, args: RecipeArgs) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The ``--opt loss=`` term, plus ``vgg_weight`` × VGG-19 perceptual distance when ``--opt vgg=PATH``."""
+    if "vgg" not in args.extra:
+        return PAIR_LOSSES[name]
+    vgg = losses.VGGPerceptual(args.extra["vgg"])
+    return losses.weighted({PAIR_LOSSES[name]: 1.0, vgg: float(args.extra.get("vgg_weight", 0.1))})
+
+
 def build_raw_to_rgb(args: RecipeArgs) -> Recipe:
     """Build the generic packed-RAW → RGB recipe for ``args.model``."""
     name = _model_name(args)
@@ -107,7 +117,7 @@ def build_raw_to_rgb(args: RecipeArgs) -> Recipe:
     train, val = _datasets(args, contract.channel_order, crop)
     if "limit" in args.extra:
         train = torch.utils.data.Subset(train, range(min(int(args.extra["limit"]), len(train))))
-    return Recipe(model=model, train_data=train, val_data=val, loss=losses.on_target(PAIR_LOSSES[loss_name]),
+    return Recipe(model=model, train_data=train, val_data=val, loss=losses.on_target(_pair_loss(loss_name, args)),
                   metrics={"psnr": psnr_metric, "ssim": _ssim_metric}, config_overrides={"best_metric": "psnr"})
 
 

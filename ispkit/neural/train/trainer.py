@@ -107,6 +107,14 @@ class Trainer:
     val_data : a Dataset for validation and the best checkpoint (optional).
     forward : ``forward(model, batch) -> pred``; default :func:`default_forward`.
     metrics : name → ``fn(pred, batch) -> float``; default ``{"psnr": psnr_metric}``.
+
+    References
+    ----------
+    Loshchilov, I., Hutter, F. (2019). Decoupled weight decay regularization. *ICLR* (AdamW).
+    Loshchilov, I., Hutter, F. (2017). SGDR: stochastic gradient descent with warm restarts. *ICLR*.
+    Micikevicius, P. et al. (2018). Mixed precision training. *ICLR* (loss scaling).
+    Pascanu, R., Mikolov, T., Bengio, Y. (2013). On the difficulty of training recurrent neural
+    networks. *ICML* (gradient-norm clipping).
     """
 
     def __init__(self, model: nn.Module, train_data: Dataset, *, loss: Callable[[torch.Tensor, Batch], torch.Tensor],

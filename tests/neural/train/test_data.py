@@ -155,6 +155,13 @@ def test_paired_folder_broken(paired):
         PairedFolder(paired)
 
 
+def test_paired_camera_raw_of_another_size_is_named_when_read(paired):
+    _write_rgb(paired / "rgb" / "b.png", _rgb(1, (32, 44)))
+    ds = PairedFolder(paired)  # a camera RAW's size is known only once LibRaw decodes it
+    with pytest.raises(InputError, match=r"b\.png.*44×32.*b\.dng"):
+        ds[1]
+
+
 def test_ntire_night_with_and_without_references(tmp_path):
     for i in range(2):
         assert cv2.imwrite(str(tmp_path / f"n{i}.png"), _mosaic(i))
