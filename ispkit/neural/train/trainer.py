@@ -222,7 +222,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _run(self) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         st = self.state
         if st.finished and st.step >= self.total_steps:

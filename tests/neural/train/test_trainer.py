@@ -157,3 +157,12 @@ def test_without_validation_the_last_weights_are_best_and_tensorboard_is_optiona
     best = load_state_dict(result.best_path)
     for k, v in trainer.model.state_dict().items():
         assert torch.equal(best[k], v)
+
+
+def test_progress_bar_shows_and_hides(tmp_path, capsys):
+    Trainer(tiny_net(), ColorPairs(4), loss=losses.on_target(losses.l1),
+            config=_config(tmp_path / "a", max_steps=2, progress=True)).fit()
+    assert "train" in capsys.readouterr().err
+    Trainer(tiny_net(), ColorPairs(4), loss=losses.on_target(losses.l1),
+            config=_config(tmp_path / "b", max_steps=2, progress=False)).fit()
+    assert capsys.readouterr().err == ""
