@@ -46,11 +46,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = recipe.run(fields, args.resume)
         _report_training(result)
         return 130 if result.interrupted else 0
-    if recipe.run is not None:  # a multi-phase schedule (e.g. PyNET's levels) runs its own trainers
-        print(f"ispkit train: recipe {name!r}, {len(recipe.train_data)} training samples, phased schedule")
-        result = recipe.run(fields, args.resume)
-        _report_training(result)
-        return 130 if result.interrupted else 0
     config = TrainConfig(out_dir=Path(args.out), **fields)
     trainer = Trainer(recipe.model, recipe.train_data, loss=recipe.loss, config=config, val_data=recipe.val_data,
                       forward=recipe.forward, metrics=recipe.metrics)
@@ -101,11 +96,18 @@ def _open_eval_dataset(kind: str, folder: Path, crop: int | None, channel_order:
     return open_dataset(kind, folder, **opts)
 
 
+def _as_packed_rggb(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Mosaic an H×W×3 output as RGGB and pack it R, Gr, Gb, B when the target is H/2×W/2×4 (AIM 2022)."""
+    if pred.ndim == 3 and pred.shape[2] == 3 and target.shape == (pred.shape[0] // 2, pred.shape[1] // 2, 4):
+        return np.stack([pred[0::2, 0::2, 0], pred[0::2, 1::2, 1], pred[1::2, 0::2, 1], pred[1::2, 1::2, 2]], axis=-1)
+    return pred
+
+
 def _scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """PSNR, SSIM and (for RGB) mean ΔE2000 of H×W×C images in [0, 1]."""
     from . import metrics
 
-    pred = np.clip(pred, 0.0, 1.0)
+    pred = np.clip(_as_packed_rggb(pred, target), 0.0, 1.0)
     if pred.shape != target.shape:
         raise InputError(f"ispkit evaluate: the output is {pred.shape} but the target is {target.shape}")
     out = {"PSNR": metrics.psnr(pred, target), "SSIM": metrics.ssim(pred, target)}
@@ -210,7 +212,10 @@ def add_train_commands(sub: Any) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="print PSNR / SSIM / ΔE2000 of a model or a preset over a dataset folder")
+    e = sub.add_parser("evaluate", help="print PSNR / SSIM / ΔE2000 of a model or a preset over a dataset folder",
+                       description="Score a model (with its weights) or a preset over a dataset folder. A model's "
+                                   "RGB output twice the size of a packed 4-channel target (AIM 2022 reverse ISP) "
+                                   "is mosaiced RGGB and packed R, Gr, Gb, B before scoring.")
     e.add_argument("--model", help="a registry model name")
     e.add_argument("--weights", metavar="FILE", help="the model's weights (.pth / .safetensors)")
     e.add_argument("--preset", help="a preset name or pipeline TOML (RAW captures only)")

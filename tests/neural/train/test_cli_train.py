@@ -79,3 +79,28 @@ def test_train_errors_are_one_line(zurich, tmp_path, capsys):
     assert main(["train", "generic", "--opt", "model=fc4.cwp", "--data", str(zurich), "--out", str(tmp_path / "x"),
                  "--quiet"]) == 2
     assert "packed-RAW" in capsys.readouterr().err
+
+
+def test_rgb_output_is_packed_for_aim_targets():
+    from ispkit._train_commands import _as_packed_rggb
+
+    pred = np.arange(4 * 6 * 3, dtype=np.float32).reshape(4, 6, 3)
+    packed = _as_packed_rggb(pred, np.zeros((2, 3, 4), np.float32))
+    np.testing.assert_array_equal(packed[0, 0], [pred[0, 0, 0], pred[0, 1, 1], pred[1, 0, 1], pred[1, 1, 2]])
+    np.testing.assert_array_equal(packed[1, 2], [pred[2, 4, 0], pred[2, 5, 1], pred[3, 4, 1], pred[3, 5, 2]])
+    assert _as_packed_rggb(pred, np.zeros((4, 6, 3))) is pred
+
+
+def test_evaluate_a_reverse_model_on_the_aim_layout(tmp_path, capsys):
+    from ispkit.neural import MODELS
+
+    if "reverse_isp.unet" not in MODELS:
+        pytest.skip("no reverse_isp.unet in the zoo")
+    for i in range(2):
+        rng = np.random.default_rng(i)
+        assert cv2.imwrite(str(tmp_path / f"{i}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+        np.save(tmp_path / f"{i}.npy", rng.integers(0, 1024, (16, 16, 4)).astype(np.uint16))
+    assert main(["evaluate", "--model", "reverse_isp.unet", "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    mean = [ln for ln in out.splitlines() if ln.strip().startswith("mean")][0].split()
+    assert "[aim]" in out and mean[3] == "-" and float(mean[1]) > 0
