@@ -45,6 +45,7 @@ from ._kernels import denoise as _k
 from ._kernels._parallel import readonly, threads_for
 from ._kernels.white_balance import finite_probe as _finite_probe
 from .black_level import BLACK_LEVEL_PATTERN_KEY, subtract_black_level
+from ._kernels.scratch import recycled_empty, scratch
 
 __all__ = [
     "BAYER_DENOISE_METHODS",
@@ -367,9 +368,10 @@ def _nlm_weights(level: float, template_size: int, h_scale: float, channels: int
 
 
 def _nlm_padded(padded: np.ndarray, shape: tuple[int, int], level: float, template_size: int, search_size: int,
-                h_scale: float) -> np.ndarray:
+                h_scale: float, out: np.ndarray | None = None) -> np.ndarray:
     lut, lut_scale = _nlm_weights(level, template_size, h_scale, padded.shape[0])
-    out = np.empty((padded.shape[0],) + shape, dtype=np.float32)
+    if out is None:
+        out = np.empty((padded.shape[0],) + shape, dtype=np.float32)
     _k.nlm_joint(padded, search_size // 2, template_size // 2, lut, lut_scale, out)
     return out
 
@@ -408,10 +410,11 @@ def _nlm_mosaic(mosaic: np.ndarray, scale: np.ndarray, offset: np.ndarray, silen
         _k.gat_forward(planes, scale, offset, stab)
         den = _nlm(stab, level, template_size=template_size, search_size=search_size, h_scale=h_scale)
     else:
-        padded = np.empty((4, h + 2 * p, w + 2 * p), dtype=np.float32)
+        padded = scratch("bayer_denoise.padded", (4, h + 2 * p, w + 2 * p))
         _k.gat_split_padded(mosaic, scale, offset, p, padded)
-        den = _nlm_padded(padded, (h, w), level, template_size, search_size, h_scale)
-    out = np.empty(mosaic.shape, dtype=np.float32)
+        den = _nlm_padded(padded, (h, w), level, template_size, search_size, h_scale,
+                          out=scratch("bayer_denoise.nlm", (4, h, w)))
+    out = recycled_empty(mosaic.shape, np.float32)
     _k.gat_inverse_merge(den, scale, offset, silent, mosaic, out)
     return out
 

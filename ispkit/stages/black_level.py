@@ -25,6 +25,7 @@ from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import black_level as _k
 from ._kernels._parallel import readonly, threads_for
+from ._kernels.scratch import recycled_empty
 
 __all__ = ["subtract_black_level", "adjusted_white_level", "BlackLevel", "BLACK_LEVEL_PATTERN_KEY", "RAW_LEVELS_KEY",
            "raw_levels_record"]
@@ -138,7 +139,7 @@ def subtract_black_level(mosaic: np.ndarray, black_level: Any, white_level: floa
     black_rows = np.ascontiguousarray(pat[:, cols], dtype=np.float32)
     inv_rows = np.ascontiguousarray(1.0 / scale[:, cols], dtype=np.float32)
     if out is None:
-        out = np.empty((h, w), dtype=np.float32)
+        out = recycled_empty((h, w), np.float32)
     elif out.shape != (h, w) or out.dtype != np.float32:
         raise ParameterError(
             f"subtract_black_level: out must be a float32 array of shape {(h, w)}, "

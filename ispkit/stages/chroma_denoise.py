@@ -26,7 +26,7 @@ from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels._parallel import readonly
 from ._kernels.color import add_chroma_rows, chroma_peak_rows
-from ._kernels.scratch import scratch
+from ._kernels.scratch import recycled_empty, scratch
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "chroma_denoise", "ChromaDenoise"]
 
@@ -135,7 +135,7 @@ def chroma_denoise(img: Any, strength: float = 1.0, radius: float = 2.0, *,
     if chroma_peak_rows(readonly(x), _RGB2YCC[1:].astype(np.float32), chroma, peak):
         raise InputError("chroma_denoise: input holds NaN or inf values; fix or mask them first")
     blurred = _blur(chroma, float(radius))
-    out = np.empty_like(x)
+    out = recycled_empty(x.shape, np.float32)
     add_chroma_rows(readonly(x), readonly(blurred), readonly(chroma), np.ascontiguousarray(_YCC2RGB[:, 1:], dtype=np.float32),
                     readonly(peak), np.float32(protect if protect is not None else np.inf), np.float32(strength), out)
     return out

@@ -50,6 +50,7 @@ import numpy as np
 
 from ..errors import InputError, ParameterError, unknown_name
 from ._kernels.color import color_matrix_numpy, color_matrix_rows
+from ._kernels.scratch import recycled_empty
 
 __all__ = [
     "COLOR_SPACES",
@@ -580,7 +581,7 @@ def apply_color_matrix(image: np.ndarray, matrix: Any, *, out: np.ndarray | None
     if x.dtype != np.float32:
         x = x.astype(np.float32)
     if out is None:
-        out = np.empty(x.shape, dtype=np.float32)
+        out = recycled_empty(x.shape, np.float32)
     elif (not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != np.float32
           or not out.flags.writeable or not out.flags.c_contiguous):
         raise ParameterError(

@@ -38,6 +38,7 @@ from ..errors import InputError, ISPError, ParameterError, unknown_name
 from ..frame import Domain, Frame, cfa_color_indices, check_cfa_pattern
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import demosaic as _k
+from ._kernels.scratch import recycled_empty
 
 __all__ = ["DEMOSAIC_METHODS", "demosaic", "mosaic", "Demosaic"]
 
@@ -75,7 +76,7 @@ def _raise_nonfinite(count: int, where: str) -> None:
 def _check_out(out: np.ndarray | None, shape: tuple[int, int], x: np.ndarray, where: str) -> np.ndarray:
     want = (shape[0], shape[1], 3)
     if out is None:
-        return np.empty(want, dtype=np.float32)
+        return recycled_empty(want, np.float32)
     if not isinstance(out, np.ndarray) or out.shape != want or out.dtype != np.float32:
         got = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
         raise ParameterError(f"{where}: out must be a float32 array of shape {want}, got a {got}")

@@ -25,6 +25,7 @@ from ..pipeline import Stage, StageSpec, register_fuser
 from ._kernels.tone import gain_night_tone_oetf_rgb
 from .gamma import Gamma, _transfer_record, kernel_coefficients
 from .tone import LUMA_WEIGHTS, AutoExposure, NightTone, _night_ratio_table, _run
+from ._kernels.scratch import recycled_empty
 
 __all__ = ["FusedNightTail", "fuse_night_tail"]
 
@@ -66,7 +67,7 @@ class FusedNightTail(Stage):
             return self._run_unfused(frame)
         gain, limit = exposure.gain_for(frame)
         src = np.ascontiguousarray(x).reshape(-1, 3)
-        out = np.empty(x.shape, dtype=np.float32)
+        out = recycled_empty(x.shape, np.float32)
         coef = kernel_coefficients(gamma.curve, gamma.gamma, gamma.toe_slope, inverse=False, float32=True)
         bad = _run(gain_night_tone_oetf_rgb, src.size, src, out.reshape(-1, 3), float(gain), *LUMA_WEIGHTS,
                    float(tone.shadows), 1.0 - float(tone.highlights), _night_ratio_table(float(tone.shadows)), *coef)

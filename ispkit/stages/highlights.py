@@ -59,6 +59,7 @@ from ._kernels.highlights import (
     reconstruct_highlights_rows,
     tile_statistics,
 )
+from ._kernels.scratch import recycled_empty, scratch
 
 __all__ = ["HIGHLIGHT_METHODS", "recover_highlights", "neutralize_fringe", "highlight_white_point", "HighlightRecovery"]
 
@@ -218,7 +219,7 @@ def recover_highlights(image: np.ndarray, white_point: object | None = None, met
     if x.dtype != np.float32:
         x = x.astype(np.float32)
     if out is None:
-        out = np.empty(x.shape, dtype=np.float32)
+        out = recycled_empty(x.shape, np.float32)
     elif (not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != np.float32
           or not out.flags.writeable or not out.flags.c_contiguous):
         raise ParameterError(
@@ -230,7 +231,7 @@ def recover_highlights(image: np.ndarray, white_point: object | None = None, met
         raise ParameterError(f"recover_highlights: fringe must be an integer number of pixels in [0, 64], got {fringe!r}")
     sensor_clipped = None
     if fringe:
-        sensor_clipped = np.empty(x.shape[:2], dtype=np.uint8)
+        sensor_clipped = scratch("highlights.sensor_clipped", x.shape[:2], np.uint8)
         above_rows(x, (0.98 * wp).astype(np.float32), sensor_clipped)  # x is already read-only
         sensor_clipped = sensor_clipped.view(bool)
     if method == "clip":

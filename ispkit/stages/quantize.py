@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import InputError, ParameterError, unknown_name
 from ..frame import Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
+from ._kernels.scratch import recycled_empty
 
 __all__ = ["DITHER_METHODS", "quantize", "dequantize", "Quantize"]
 
@@ -106,7 +107,7 @@ def _quantize_u8_fast(arr: np.ndarray) -> np.ndarray:
     from ._kernels.quantize import quantize_u8_rows
 
     src = np.ascontiguousarray(arr)
-    out = np.empty(src.shape, np.uint8)
+    out = recycled_empty(src.shape, np.uint8)
     cols = src.shape[-1] * (src.shape[-2] if src.ndim >= 2 else 1)
     bad = quantize_u8_rows(src.reshape(-1, cols), out.reshape(-1, cols))
     if bad:

@@ -38,7 +38,7 @@ from ..frame import CaptureMetadata, Domain, Frame
 from ..pipeline import Stage, StageSpec, register_stage
 from ._kernels import tone as _k
 from ._kernels.color import channel_max_rows
-from ._kernels.scratch import scratch
+from ._kernels.scratch import recycled_empty, scratch
 from ._kernels._parallel import threads_for
 
 __all__ = [
@@ -683,7 +683,7 @@ def local_contrast(img: Any, method: str = "clahe", *, clip_limit: float = 2.0, 
     mapped = clahe.apply(code, dst=scratch("local_contrast.mapped", (h, w), np.uint16))
     np.multiply(mapped, np.float32(100.0 / 65535.0), out=light, dtype=np.float32)
     cv2.insertChannel(light, lab, 0)
-    out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=recycled_empty(rgb.shape, np.float32))
     np.clip(out, 0.0, 1.0, out=out)
     return out
 

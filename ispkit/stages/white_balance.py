@@ -44,6 +44,7 @@ from ..pipeline.models import (add_model_record, announce_fallback, check_weight
 from ._kernels import white_balance as _k
 from ._kernels._parallel import readonly, threads_for
 from ._sources import glow_mask
+from ._kernels.scratch import recycled_empty
 
 __all__ = [
     "ILLUMINANT_METHODS",
@@ -658,7 +659,7 @@ def apply_white_balance(image: np.ndarray, gains: Any, *, cfa_pattern: str | Non
     if x.size == 0:
         raise InputError(f"apply_white_balance: the image is empty (shape {x.shape})")
     if out is None:
-        out = np.empty(x.shape, dtype=np.float32)
+        out = recycled_empty(x.shape, np.float32)
     elif out.shape != x.shape or out.dtype != np.float32:
         raise ParameterError(f"apply_white_balance: out must be float32 {x.shape}, got {out.dtype} {out.shape}")
     with threads_for(x.size):

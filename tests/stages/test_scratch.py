@@ -34,3 +34,48 @@ def test_each_thread_has_its_own_buffers():
     th.start()
     th.join()
     assert seen[0] is not mine and seen[0].shape == mine.shape
+
+
+# -- recycled_empty -----------------------------------------------------------
+
+def _addr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def test_recycled_empty_never_hands_out_memory_that_is_still_viewed():
+    from ispkit.stages._kernels.scratch import recycled_empty
+
+    shape = (1100, 1000)  # 4.4 MB: above SCRATCH_MIN_BYTES
+    a = recycled_empty(shape)
+    a[:] = 1.0
+    b = recycled_empty(shape)
+    assert not np.shares_memory(a, b)
+    b[:] = 2.0
+    row = a[5]                      # a view keeps a's block in use after a itself is gone
+    del a
+    c = recycled_empty(shape)
+    c[:] = 3.0
+    assert np.all(row == 1.0) and np.all(b == 2.0)
+    del row
+    d = recycled_empty(shape)       # now a's block is free again and is reused
+    assert d.shape == shape and d.dtype == np.float32 and d.flags.c_contiguous and d.flags.writeable
+    assert _addr(d) not in (_addr(b), _addr(c))
+
+
+def test_recycled_empty_reuses_a_dead_block_and_respects_the_limit():
+    from ispkit.stages._kernels import scratch as s
+
+    shape = (1200, 1000)
+    a = s.recycled_empty(shape)
+    where = _addr(a)
+    del a
+    assert _addr(s.recycled_empty(shape)) == where          # same pages: no fresh faults
+    old = s.set_recycle_limit(0)
+    try:
+        e = s.recycled_empty(shape)
+        f = s.recycled_empty(shape)
+        assert not np.shares_memory(e, f)
+        small = s.recycled_empty((10, 10), np.uint8)        # tiny requests are plain np.empty
+        assert small.shape == (10, 10) and small.dtype == np.uint8
+    finally:
+        s.set_recycle_limit(old)
