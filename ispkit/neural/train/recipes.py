@@ -88,6 +88,7 @@ RECIPE_MODULES: dict[str, str] = {
     "reverse_isp": "ispkit.neural.train.recipe_reverse",
     "mai": "ispkit.neural.train.recipe_mai",
     "dictionary": "ispkit.neural.train.recipe_dictionary",
+    "dictionary_isp": "ispkit.neural.train.recipe_dictionary",
 }
 
 

@@ -166,3 +166,14 @@ def test_progress_bar_shows_and_hides(tmp_path, capsys):
     Trainer(tiny_net(), ColorPairs(4), loss=losses.on_target(losses.l1),
             config=_config(tmp_path / "b", max_steps=2, progress=False)).fit()
     assert capsys.readouterr().err == ""
+
+
+def test_a_finished_run_extended_by_resume_matches_one_long_run(tmp_path):
+    loss = losses.on_target(losses.l1)
+    long = Trainer(tiny_net(), ColorPairs(10), loss=loss, config=_config(tmp_path / "a", epochs=3))
+    long.fit()
+    Trainer(tiny_net(), ColorPairs(10), loss=loss, config=_config(tmp_path / "b", max_steps=4)).fit()  # stops mid-epoch
+    more = Trainer(tiny_net(seed=2), ColorPairs(10), loss=loss, config=_config(tmp_path / "b", epochs=3))
+    assert more.fit(resume=True).steps == 9
+    for k, v in long.model.state_dict().items():
+        torch.testing.assert_close(more.model.state_dict()[k], v, rtol=0, atol=1e-6)
