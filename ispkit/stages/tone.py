@@ -458,14 +458,19 @@ def exposure_gain(img: Any, percentile: float = 97.0, target: float = 0.9, *,
     Notes
     -----
     Returns 1.0 (and logs at INFO) when the anchor level is not positive (a
-    black frame). Images above 4 MP are sampled on every other row and
-    column (the percentile of 3 M samples instead of 12 M).
+    black frame). Images above 2 MP are sampled on every k-th row and
+    column, k = floor(sqrt(pixels / 1 M)) (12 MP: k = 3, 1.3 M samples).
     """
     return _exposure_gain(img, percentile, target, max_gain, noise_floor, exclude)[0]
 
 
-#: images with more pixels than this are subsampled 2×2 for the exposure percentile.
-_SUBSAMPLE_ABOVE = 4_000_000
+#: about this many pixels are sampled (every k-th row and column) for the exposure percentile and lamp mask.
+_EXPOSURE_SAMPLES = 1_000_000
+
+
+def _sample_step(height: int, width: int) -> int:
+    """Row and column step that leaves about :data:`_EXPOSURE_SAMPLES` pixels (1: all of a small frame)."""
+    return max(1, int(math.sqrt(height * width / _EXPOSURE_SAMPLES)))
 
 
 def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float | None,
@@ -480,8 +485,8 @@ def _exposure_gain(img: Any, percentile: float, target: float, max_gain: float |
     if not _is_number(noise_floor) or not noise_floor >= 0:
         raise ParameterError(f"exposure_gain: parameter 'noise_floor' must be a number >= 0, got {noise_floor!r}")
     rgb = _rgb_input(img, "exposure_gain")
-    step = 2 if rgb.ndim == 3 and rgb.shape[0] * rgb.shape[1] > _SUBSAMPLE_ABOVE else 1
-    if step > 1:  # every other row and column: the percentile moves by far less than a code value
+    step = _sample_step(*rgb.shape[:2]) if rgb.ndim == 3 else 1
+    if step > 1:  # ~1 M samples: the percentile moves by far less than a code value
         if exclude is not None and np.shape(exclude) == rgb.shape[:2]:
             exclude = np.asarray(exclude)[::step, ::step]   # a full-size mask; AutoExposure passes it sampled
         rgb = rgb[::step, ::step]
@@ -527,8 +532,8 @@ def _lamp_mask(frame: Frame) -> np.ndarray:
     wp = frame.meta.white_point
     level = 0.98 * (float(np.min(wp)) if wp is not None else 1.0)
     d = frame.data
-    if d.shape[0] * d.shape[1] > _SUBSAMPLE_ABOVE:  # the percentile samples every other row and column
-        d = d[::2, ::2]
+    step = _sample_step(*d.shape[:2])  # the pixels the exposure percentile samples
+    d = d[::step, ::step]
     d = np.ascontiguousarray(d, dtype=np.float32)
     peak = np.empty(d.shape[:2], dtype=np.float32)
     _run(channel_max_rows, d.size, _readonly(d), peak)
