@@ -34,17 +34,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from ...errors import ConfigError, ParameterError, unknown_name
-from ..models.metaisp import MetaISPConfig, MetaISPNet
+from ..models.metaisp import MetaISPConfig, MetaISPNet, make_attention_coords, make_coord
 from . import losses as L
-from .metaisp_data import MetaISPDataset, default_val_count, read_devices, scan_scenes, split_scenes
+from .metaisp_data import MetaISPDataset, PreparedScene, default_val_count, read_devices, scan_scenes, split_scenes
 from .recipes import Recipe, RecipeArgs, register_recipe
 
 __all__ = [
     "SMALL_CONFIG", "TINY_CONFIG", "CONFIGS", "LOSS_WEIGHTS", "metaisp_config", "metaisp_forward",
-    "metaisp_loss", "metaisp_metrics", "build_metaisp_recipe",
+    "metaisp_loss", "metaisp_metrics", "build_metaisp_recipe", "render_scene", "illuminant_loss",
 ]
 
 #: A MetaISP that trains on a CPU: widths 16/32, embedding 32, a one-block XCiT of width 32
@@ -193,6 +194,35 @@ def metaisp_metrics(devices: Sequence[str]) -> dict[str, Callable[[torch.Tensor,
     for i, d in enumerate(devices):
         out.update({f"{m}_{d}": metric(m, i) for m in ("psnr", "ssim", "deltae")})
     return out
+
+
+@torch.no_grad()
+def render_scene(model: MetaISPNet, scene: PreparedScene, target: int | Mapping[int, float], *,
+                 use_wb: bool = True) -> np.ndarray:
+    """Render a whole prepared scene for a device id or a mix ``{id: weight}`` → H×W×3 float32 display RGB.
+
+    Notes
+    -----
+    The packed RAW is cut to a multiple of 8 (the output loses at most 14 rows/columns);
+    a mix interpolates the device embeddings (weights normalised to sum 1).
+    """
+    model.eval()
+    dev = next(model.parameters()).device
+    mix = {int(target): 1.0} if isinstance(target, (int, np.integer)) else {int(k): float(v) for k, v in target.items()}
+    total = sum(mix.values())
+    if not mix or total <= 0:
+        raise ParameterError(f"render_scene: target must be a device id or a mix with positive weights, got {target!r}")
+    emb = sum(w / total * model.embed(i) for i, w in mix.items())
+    ph, pw = (n // 8 * 8 for n in scene.packed.shape[1:])
+    raw = torch.from_numpy(np.ascontiguousarray(scene.packed[:, :ph, :pw]))[None].to(dev)
+    scaler = torch.from_numpy(scene.color_scaler).reshape(1, 4, 1, 1).to(dev)
+    if not use_wb:
+        scaler = torch.ones_like(scaler)
+    out = model.render(raw, torch.from_numpy(scene.view)[None].to(dev), scaler, make_coord(ph, pw).to(dev), emb,
+                       make_attention_coords(ph, pw).to(dev, torch.float32),
+                       torch.tensor([scene.exp], device=dev), torch.tensor([scene.iso], device=dev))
+    out = out[0] if isinstance(out, tuple) else out
+    return np.ascontiguousarray(out[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy(), dtype=np.float32)
 
 
 def _flag(extra: Mapping[str, str], key: str, default: bool) -> bool:
