@@ -244,9 +244,10 @@ class Pipeline:
             label = f"pipeline {self.name!r}: stage {name!r} ({type(stage).__name__})"
             if not callable(method):
                 raise NotInvertibleError(
-                    f"{label} has no inverse: it merges or discards information (denoising, sharpening, local "
-                    "contrast, image-dependent tone mapping, learned stages …), so its input cannot be recovered "
-                    "from its output; remove it before inverting the pipeline")
+                    f"{label} has no inverse (no inverse() method): its input cannot be recovered from its "
+                    "output (stages that merge or discard information — denoising, sharpening, local contrast, "
+                    "image-dependent tone mapping, learned stages — have none); remove it before inverting "
+                    "the pipeline")
             try:
                 inv = method()
             except NotInvertibleError as exc:

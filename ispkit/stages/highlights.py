@@ -302,3 +302,20 @@ class HighlightRecovery(Stage):
         wp = frame.meta.white_point
         out = recover_highlights(frame.data, wp, self.method, self.threshold, fringe=self.fringe)
         return frame.replace(data=out, white_point=highlight_white_point(wp, self.method))
+
+    def inverse(self) -> Stage:
+        """For ``method="clip"`` without ``fringe``: :class:`~ispkit.stages.inverses.Identity`.
+
+        Every value the clip returns is its own preimage (values below the
+        white point pass unchanged); the other methods rewrite pixels from
+        their neighbours and raise NotInvertibleError.
+        """
+        if self.method != "clip" or self.fringe:
+            from ..errors import NotInvertibleError
+
+            raise NotInvertibleError(
+                f"stage {self.type_name!r} with method={self.method!r}, fringe={self.fringe} rebuilds clipped pixels "
+                "from their neighbours; only method='clip' without fringe has an inverse (the identity)")
+        from .inverses import Identity
+
+        return Identity()

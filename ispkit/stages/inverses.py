@@ -43,9 +43,11 @@ from .white_balance import _NORMALIZE, apply_white_balance, white_balance_gains
 
 __all__ = [
     "invert_black_level", "invert_white_balance", "invert_color_matrix", "invert_tone_curve", "invert_filmic",
-    "Mosaic", "InverseBlackLevel", "InverseWhiteBalance", "InverseColorMatrix", "InverseToneCurve",
+    "Identity", "Mosaic", "InverseBlackLevel", "InverseWhiteBalance", "InverseColorMatrix", "InverseToneCurve",
     "InverseFilmic", "InverseExposure",
 ]
+
+_INVERSE_WB_SOURCES = ("auto", "illuminant", "camera")
 
 # -- pure functions ----------------------------------------------------------
 
@@ -250,6 +252,32 @@ def invert_filmic(img: Any, method: str = "hable2010", *, exposure: float | None
 
 @register_stage
 @dataclass(frozen=True)
+class Identity(Stage):
+    """Pass frames through unchanged: the inverse of a clip on the values it outputs.
+
+    Notes
+    -----
+    Any domain. A clip maps every value it outputs to itself, so the identity
+    is an exact preimage (``clip(identity(y)) == y``); what the clip cut off
+    is gone either way.
+    """
+
+    type_name = "identity"
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=tuple(Domain), pointwise=True)
+
+    def process(self, frame: Frame) -> Frame:
+        return frame
+
+    def inverse(self) -> "Identity":
+        """Itself."""
+        return self
+
+
+@register_stage
+@dataclass(frozen=True)
 class Mosaic(Stage):
     """Sample camera RGB into a Bayer mosaic of ``meta.cfa_pattern`` (the inverse of :class:`Demosaic`).
 
@@ -315,7 +343,8 @@ class InverseBlackLevel(Stage):
         if self.black_level is not None:
             b = tuple(float(v) for v in np.broadcast_to(np.asarray(self.black_level, dtype=np.float64).ravel(), (4,)))
             if not all(math.isfinite(v) for v in b):
-                raise ParameterError(f"stage 'inverse_black_level': black_level must be finite, got {self.black_level!r}")
+                raise ParameterError(f"stage 'inverse_black_level': black_level must be finite, "
+                                     f"got {self.black_level!r}")
             object.__setattr__(self, "black_level", b)
         if self.white_level is not None and not (isinstance(self.white_level, (int, float))
                                                  and math.isfinite(self.white_level)):
@@ -353,6 +382,10 @@ class InverseWhiteBalance(Stage):
 
     Parameters
     ----------
+    method : where the illuminant comes from: ``"auto"`` (``meta.illuminant_rgb``
+        — the forward stage records the illuminant it used, whatever its
+        method — else the as-shot neutral ``1 / meta.wb_gains``),
+        ``"illuminant"`` or ``"camera"`` (only those).
     normalize : the forward stage's gain normalisation (``"green"`` | ``"min"``).
     highlight_safe : Brooks et al.'s highlight-preserving inverse (H×W×3
         frames only): bright pixels keep their saturation instead of turning
@@ -362,9 +395,7 @@ class InverseWhiteBalance(Stage):
     Notes
     -----
     RAW_MOSAIC, RAW_PACKED, CAMERA_RGB or LINEAR_RGB float32, linear.
-    Needs ``meta.illuminant_rgb`` on the frame (the forward :class:`~ispkit.stages.WhiteBalance`
-    records the illuminant it used, whatever its method). Divides
-    ``white_point`` and the ``noise_profile`` back.
+    Divides ``white_point`` and the ``noise_profile`` back.
 
     References
     ----------
@@ -372,11 +403,14 @@ class InverseWhiteBalance(Stage):
     """
 
     type_name = "inverse_white_balance"
+    method: str = "auto"
     normalize: str = "green"
     highlight_safe: bool = False
     inflection: float = 0.9
 
     def __post_init__(self) -> None:
+        if self.method not in _INVERSE_WB_SOURCES:
+            raise unknown_name("illuminant source", self.method, _INVERSE_WB_SOURCES, f"stage {self.type_name!r}")
         if self.normalize not in _NORMALIZE:
             raise unknown_name("gain normalisation", self.normalize, _NORMALIZE, f"stage {self.type_name!r}")
         if not isinstance(self.highlight_safe, (bool, np.bool_)):
@@ -392,7 +426,7 @@ class InverseWhiteBalance(Stage):
 
     def process(self, frame: Frame) -> Frame:
         m = frame.meta
-        gains = white_balance_gains(m.require("illuminant_rgb", self.type_name), self.normalize)
+        gains = white_balance_gains(self.illuminant_for(m), self.normalize)
         safe = self.highlight_safe and frame.data.ndim == 3 and frame.data.shape[2] == 3
         out = invert_white_balance(frame.data, gains, cfa_pattern=m.cfa_pattern, highlight_safe=safe,
                                    inflection=self.inflection)
@@ -405,11 +439,20 @@ class InverseWhiteBalance(Stage):
             changes["noise_profile"] = _scale_noise_profile(m.noise_profile, 1.0 / gains)
         return frame.replace(data=out, **changes)
 
+    def illuminant_for(self, meta: CaptureMetadata) -> np.ndarray:
+        """The camera-native illuminant whose gains this stage divides by."""
+        if self.method == "illuminant" or (self.method == "auto" and meta.illuminant_rgb is not None):
+            return np.asarray(meta.require("illuminant_rgb", self.type_name), dtype=np.float64)
+        from .white_balance import _camera_illuminant
+
+        return _camera_illuminant(meta, self.type_name)
+
     def inverse(self) -> Stage:
-        """A white balance by the recorded illuminant with the same normalisation."""
+        """A white balance by the same illuminant with the same normalisation."""
         from .white_balance import WhiteBalance
 
-        return WhiteBalance(method="illuminant", normalize=self.normalize)
+        method = "camera" if self.method == "camera" else "illuminant"
+        return WhiteBalance(method=method, normalize=self.normalize)
 
 
 @register_stage

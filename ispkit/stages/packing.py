@@ -49,7 +49,8 @@ def pack_bayer(mosaic: np.ndarray, cfa_pattern: str, order: str | Sequence[str] 
         raise InputError(f"pack_bayer: expected an H×W mosaic, got shape {m.shape}")
     h, w = m.shape
     if h % 2 or w % 2 or h == 0 or w == 0:
-        raise InputError(f"pack_bayer: the mosaic needs a non-zero even height and width, got {h}×{w}; crop one row/column")
+        raise InputError(f"pack_bayer: the mosaic needs a non-zero even height and width, got {h}×{w}; "
+                         "crop one row/column")
     pos = cfa_position_of(pattern)
     out = np.empty((h // 2, w // 2, 4), dtype=np.float32)
     for c, name in enumerate(names):

@@ -27,8 +27,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, unknown_name
+from ..errors import InputError, NotInvertibleError, ParameterError, unknown_name
 from ..frame import CaptureMetadata, Domain, Frame, check_cfa_pattern
+from ..pipeline import Stage
 from .color_matrix import camera_to_working_matrix
 from .colorspaces import apply_color_matrix
 from .demosaic import mosaic
@@ -368,6 +369,16 @@ def add_noise(x: np.ndarray, shot: float, read: float, rng: np.random.Generator)
 _add_noise_fn = add_noise  # unprocess() has a parameter of the same name
 
 
+def _undo_tone_stage(tone: Stage, linear: np.ndarray) -> np.ndarray:
+    """Run ``tone.inverse()`` on linear sRGB (the tone stage sits between the colour matrix and the OETF)."""
+    method = getattr(tone, "inverse", None)
+    if not callable(method):
+        raise NotInvertibleError(f"unprocess: tone stage {tone.type_name!r} ({type(tone).__name__}) has no "
+                                 "inverse(); pass tone='none' and render without it, or use an invertible curve")
+    frame = Frame(linear, Domain.LINEAR_RGB, CaptureMetadata(color_space="sRGB"))
+    return np.asarray(method()(frame).data, dtype=np.float32)
+
+
 def _check_srgb(srgb: Any) -> np.ndarray:
     a = np.asarray(srgb)
     if a.ndim != 3 or a.shape[2] != 3:
@@ -384,7 +395,7 @@ def _check_srgb(srgb: Any) -> np.ndarray:
 
 
 def unprocess(srgb: np.ndarray, camera: CameraSample, *, rng: np.random.Generator | None = None,
-              add_noise: bool = True, curve: str = "srgb", gamma: float = 2.2, tone: str = "none",
+              add_noise: bool = True, curve: str = "srgb", gamma: float = 2.2, tone: str | Stage = "none",
               highlight_safe: bool = True) -> UnprocessResult:
     """Invert a camera pipeline: display sRGB → noisy RAW mosaic of ``camera``.
 
@@ -397,8 +408,12 @@ def unprocess(srgb: np.ndarray, camera: CameraSample, *, rng: np.random.Generato
     curve, gamma : the display encoding to undo (a key of
         :data:`~ispkit.stages.gamma.GAMMA_CURVES`; default the sRGB OETF the
         ``default`` preset applies; Brooks et al. use ``"power"``, 2.2).
-    tone : ``"none"`` or ``"smoothstep"`` (undo Brooks' global tone curve
-        first; the ``default`` preset has no tone curve).
+    tone : ``"none"``, ``"smoothstep"`` (undo Brooks' global tone curve,
+        applied to the encoded values), or a display tone stage of the
+        pipeline that will render the result (on linear sRGB, between the
+        colour matrix and the OETF, e.g. a :class:`~ispkit.stages.ToneCurve`):
+        its ``inverse()`` is applied after the OETF is undone (a stage without
+        one raises :class:`~ispkit.errors.NotInvertibleError`).
     highlight_safe : Brooks' highlight-preserving inverse white balance
         (:func:`invert_white_balance_safe`); False divides exactly.
 
@@ -422,15 +437,18 @@ def unprocess(srgb: np.ndarray, camera: CameraSample, *, rng: np.random.Generato
     Brooks et al., "Unprocessing Images for Learned Raw Denoising", CVPR 2019.
     """
     if not isinstance(camera, CameraSample):
-        raise ParameterError(f"unprocess: camera must be a CameraSample (see sample_camera), got {type(camera).__name__}")
+        raise ParameterError(f"unprocess: camera must be a CameraSample (see sample_camera), "
+                             f"got {type(camera).__name__}")
     if curve not in GAMMA_CURVES:
         raise unknown_name("gamma curve", curve, GAMMA_CURVES, "unprocess")
-    if tone not in TONE_CURVES:
+    if not isinstance(tone, Stage) and tone not in TONE_CURVES:
         raise unknown_name("tone curve", tone, TONE_CURVES, "unprocess")
     x = _check_srgb(srgb)
     if tone == "smoothstep":
         x = inverse_smoothstep(x)
     linear = gamma_expand(x, curve, gamma=gamma)
+    if isinstance(tone, Stage):
+        linear = _undo_tone_stage(tone, linear)
     cam = apply_color_matrix(linear, camera.rgb_to_cam)
     inv_gains = camera.brightness / camera.wb_gains
     if highlight_safe:
@@ -452,7 +470,8 @@ def unprocess(srgb: np.ndarray, camera: CameraSample, *, rng: np.random.Generato
         wb_gains=camera.wb_gains, cam_to_xyz=camera.cam_to_xyz, noise_profile=noise_profile,
         source="unprocess",
         extra={"baseline_exposure": -math.log2(camera.brightness),
-               "unprocess": {"brightness": camera.brightness, "curve": curve, "tone": tone,
+               "unprocess": {"brightness": camera.brightness, "curve": curve,
+                             "tone": tone.to_config() if isinstance(tone, Stage) else tone,
                              "highlight_safe": bool(highlight_safe)}},
     )
     frame = Frame(noisy, Domain.RAW_MOSAIC, meta)

@@ -1019,4 +1019,5 @@ class WhiteBalance(Stage):
                 "meta.illuminant_rgb, not the gains it applied; invert the pipeline without the refinement")
         from .inverses import InverseWhiteBalance
 
-        return InverseWhiteBalance(normalize=self.normalize)
+        return InverseWhiteBalance(method="camera" if self.method == "camera" else "illuminant",
+                                   normalize=self.normalize)

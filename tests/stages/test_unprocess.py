@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ispkit.errors import InputError, ParameterError, UnknownNameError
+from ispkit.errors import InputError, NotInvertibleError, ParameterError, UnknownNameError
 from ispkit.frame import CFA_PATTERNS, CaptureMetadata, Domain
 from ispkit.presets import load_preset
 from ispkit.stages import CameraSample, add_noise, sample_camera, unprocess
@@ -105,19 +105,33 @@ def test_highlight_safe_inverse_is_exact_below_the_inflection_and_keeps_white_sa
     np.testing.assert_allclose(out[0, 1], 1.0, rtol=1e-6)
 
 
+def _default_and_tone():
+    """The ``default`` preset and the display tone stage unprocess must undo for it (None: it has none).
+
+    A display tone stage without an inverse is left out of the render (its roll-off is not undone)."""
+    pipe = load_preset("default")
+    for name, stage in pipe.nodes:
+        if stage.spec.in_domains == (Domain.LINEAR_RGB,) or name == "tone":
+            if callable(getattr(stage, "inverse", None)):
+                return pipe, stage
+            return pipe.remove(name), None
+    return pipe, None
+
+
 @pytest.mark.parametrize("pattern", CFA_PATTERNS)
 def test_default_preset_renders_an_unprocessed_smooth_image_back(pattern):
     """Measured interior PSNR ≈ 97 dB (float32 arithmetic only): on a smooth image demosaicing is
     exact, so this checks that the colour matrix, gains, brightness and OETF are inverted exactly."""
     img = _smooth_image()
     cam = sample_camera(np.random.default_rng(11), cfa_pattern=pattern)
-    res = unprocess(img, cam, rng=np.random.default_rng(0), add_noise=False)
+    pipe, tone = _default_and_tone()
+    res = unprocess(img, cam, rng=np.random.default_rng(0), add_noise=False, tone=tone or "none")
     f = res.frame
     assert f.domain is Domain.RAW_MOSAIC and f.meta.cfa_pattern == pattern and f.data.dtype == np.float32
     assert f.meta.white_level == 1.0 and not np.any(f.meta.black_level)
     assert f.meta.noise_profile is None
     np.testing.assert_array_equal(f.data, res.mosaic_clean)
-    out = load_preset("default").run(f).output.data
+    out = pipe.run(f).output.data
     assert _psnr(out[4:-4, 4:-4], img[4:-4, 4:-4]) > 60.0
 
 
@@ -129,8 +143,9 @@ def test_default_preset_round_trip_on_a_kodak_crop():
     path = data_path("rgb", "kodak24", "kodim03.png")
     img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)[:256, :256] / 255.0
     cam = sample_camera(np.random.default_rng(5))
-    res = unprocess(img, cam, add_noise=False)
-    out = load_preset("default").run(res.frame).output.data
+    pipe, tone = _default_and_tone()
+    res = unprocess(img, cam, add_noise=False, tone=tone or "none")
+    out = pipe.run(res.frame).output.data
     assert _psnr(out[8:-8, 8:-8], img[8:-8, 8:-8]) > 25.0
 
 
@@ -157,3 +172,18 @@ def test_unprocess_rejects_bad_input():
         unprocess(np.full((4, 4, 3), np.nan, np.float32), cam)
     with pytest.raises(UnknownNameError):
         unprocess(np.zeros((4, 4, 3), np.float32), cam, curve="log")
+
+
+def test_a_display_tone_stage_is_undone_and_one_without_inverse_refused():
+    from ispkit.pipeline import Pipeline
+    from ispkit.stages import BlackLevel, ColorMatrix, Demosaic, Exposure, Gamma, LocalContrast, ToneCurve, WhiteBalance
+
+    tone = ToneCurve(points=((0.0, 0.0), (0.18, 0.3), (1.0, 1.0)))
+    pipe = Pipeline([BlackLevel(), Exposure(), WhiteBalance(), Demosaic(), ColorMatrix(), tone, Gamma()])
+    img = _smooth_image()
+    res = unprocess(img, sample_camera(np.random.default_rng(4), noise="none"), tone=tone)
+    out = pipe(res.frame).data
+    assert _psnr(out[4:-4, 4:-4], img[4:-4, 4:-4]) > 60.0
+    assert res.frame.meta.extra["unprocess"]["tone"]["type"] == "tone_curve"
+    with pytest.raises(NotInvertibleError, match="local_contrast"):
+        unprocess(img, sample_camera(np.random.default_rng(4), noise="none"), tone=LocalContrast())
