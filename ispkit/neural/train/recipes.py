@@ -9,6 +9,7 @@ recipe costs nothing until it is asked for.
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -16,7 +17,7 @@ from typing import Any, Callable, Mapping
 from torch import nn
 from torch.utils.data import Dataset
 
-from ...errors import ConfigError, UnknownNameError, unknown_name
+from ...errors import ConfigError, unknown_name
 
 __all__ = ["RecipeArgs", "Recipe", "register_recipe", "get_recipe", "resolve_recipe", "list_recipes", "RECIPES",
            "RECIPE_MODULES"]
@@ -102,25 +103,33 @@ def register_recipe(name: str, builder: Callable[[RecipeArgs], Recipe]) -> None:
     RECIPES[name] = builder
 
 
-def _import_known() -> None:
-    for module in RECIPE_MODULES.values():
+def _import(module: str) -> None:
+    """Import a recipe module; a module that is not there (yet) is skipped, other failures raise."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:  # the recipe module exists but something it needs does not
+            raise
+
+
+def _import_known(strict: bool = True) -> None:
+    """Import every module of :data:`RECIPE_MODULES`; ``strict=False`` turns a broken one into a warning."""
+    for module in dict.fromkeys(RECIPE_MODULES.values()):
         try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # the recipe module exists but something it needs does not
+            _import(module)
+        except Exception as exc:  # a broken recipe must not hide the others when only listing them
+            if strict:
                 raise
+            warnings.warn(f"recipe module {module} failed to import ({type(exc).__name__}: {exc}); "
+                          "its recipes are not listed", RuntimeWarning, stacklevel=3)
 
 
 def _import_for(name: str) -> None:
     module = RECIPE_MODULES.get(name) or RECIPE_MODULES.get(name.split(".", 1)[0])
     if module is None:
         _import_known()
-        return
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
+    else:
+        _import(module)
 
 
 def get_recipe(name: str) -> Callable[[RecipeArgs], Recipe]:
@@ -133,7 +142,7 @@ def get_recipe(name: str) -> Callable[[RecipeArgs], Recipe]:
     if name not in RECIPES:
         _import_for(name)
     if name not in RECIPES:
-        _import_known()
+        _import_known(strict=False)
         raise unknown_name("recipe", name, RECIPES, "ispkit train")
     return RECIPES[name]
 
@@ -154,10 +163,15 @@ def resolve_recipe(model: str) -> tuple[str, Callable[[RecipeArgs], Recipe]]:
     """
     family = model.split(".", 1)[0]
     for name in (model, family):
-        try:
-            return name, get_recipe(name)
-        except UnknownNameError:
-            continue
+        if name not in RECIPES and name in RECIPE_MODULES:
+            _import(RECIPE_MODULES[name])
+        if name in RECIPES:
+            return name, RECIPES[name]
+    if model not in RECIPE_MODULES:
+        _import_known(strict=False)  # a recipe module may register a name it is not listed under
+        for name in (model, family):
+            if name in RECIPES:
+                return name, RECIPES[name]
     from ..registry import MODELS
 
     if model in MODELS:
