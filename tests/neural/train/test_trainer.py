@@ -177,3 +177,16 @@ def test_a_finished_run_extended_by_resume_matches_one_long_run(tmp_path):
     assert more.fit(resume=True).steps == 9
     for k, v in long.model.state_dict().items():
         torch.testing.assert_close(more.model.state_dict()[k], v, rtol=0, atol=1e-6)
+
+
+def test_a_broken_recipe_module_is_a_warning_when_listing(tmp_path, monkeypatch):
+    (tmp_path / "ispkit_broken_recipe.py").write_text("raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from ispkit.neural.train import recipes
+
+    monkeypatch.setitem(recipes.RECIPE_MODULES, "broken", "ispkit_broken_recipe")
+    monkeypatch.setitem(recipes.RECIPE_MODULES, "absent", "ispkit_no_such_recipe_module")
+    with pytest.warns(RuntimeWarning, match="boom"), pytest.raises(UnknownNameError, match="'generic'"):
+        get_recipe("nothing_like_this")
+    with pytest.raises(RuntimeError, match="boom"):
+        get_recipe("broken")  # asked for by name: its own failure is shown
