@@ -127,7 +127,7 @@ def _import_known(strict: bool = True) -> None:
 def _import_for(name: str) -> None:
     module = RECIPE_MODULES.get(name) or RECIPE_MODULES.get(name.split(".", 1)[0])
     if module is None:
-        _import_known()
+        _import_known(strict=False)
     else:
         _import(module)
 
