@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -291,9 +292,59 @@ def read_raw(path: str | os.PathLike) -> Frame:
     LibRaw 0.22, ``LibRaw::adjust_bl``, ``copy_bayer``, ``adjust_maximum``.
     Adobe DNG Specification 1.6, chapter 6.
     """
-    import rawpy
-
     p = _check_input_file(path, "read_raw")
+    tags = _check_before_decoding(p)
+    lr = _decode(p, tags)
+    wb, wb_source = _white_balance(lr, tags)
+    colour = _colour(lr, tags)
+    extra = _extra(p, tags, lr, wb_source, colour.xyz_source)
+    iso, exposure, make, model = _exif(p, tags, lr.other)
+    meta = CaptureMetadata(
+        black_level=lr.black, white_level=float(lr.white), cfa_pattern=lr.letters, wb_gains=wb,
+        cam_to_xyz=colour.cam_to_xyz, cam_to_srgb=colour.cam_to_srgb,
+        noise_profile=_noise_pairs(tags.get("noise_profile")) if tags.get("is_dng") else None,
+        iso=iso, exposure_time=exposure, make=make, model=model,
+        orientation=FLIP_TO_ORIENTATION.get(int(lr.sizes.flip), 1), source=str(p), extra=extra,
+        **colour.fields,
+    )
+    return Frame(data=lr.data, domain=Domain.RAW_MOSAIC, meta=meta)
+
+
+# -- read_raw, step by step ---------------------------------------------------
+
+@dataclass(frozen=True)
+class _LibRawRead:
+    """What :func:`read_raw` takes from LibRaw (the handle is closed by then)."""
+
+    data: np.ndarray            # visible mosaic, float32 counts
+    pos_max: np.ndarray         # maximum per 2×2 position
+    blpc: np.ndarray            # black_level_per_channel (LibRaw colour order)
+    black: np.ndarray           # black per 2×2 position
+    white: int
+    cam_white: Any
+    cam_mul: list[float]
+    pre_mul: list[float]
+    rgb_cam_full: np.ndarray
+    cam_xyz_full: np.ndarray
+    other: Any
+    num_colors: int
+    desc: str                   # LibRaw colour letters, e.g. "RGBG"
+    color_idx: np.ndarray       # 2×2 LibRaw colour index of the visible area
+    letters: str                # CFA name read from the top-left pixel
+    pattern: np.ndarray
+    sizes: Any
+
+
+@dataclass(frozen=True)
+class _Colour:
+    cam_to_srgb: np.ndarray | None
+    cam_to_xyz: np.ndarray | None
+    xyz_source: str | None
+    fields: dict[str, Any]      # DNG colour tags for CaptureMetadata
+
+
+def _check_before_decoding(p: Path) -> dict[str, Any]:
+    """Step 1: the file's DNG/TIFF tags, after refusing truncated files and headerless mosaics."""
     size = p.stat().st_size
     tags = read_dng_tags(p)
     data_end = int(tags.get("data_end", 0) or 0)
@@ -306,121 +357,167 @@ def read_raw(path: str | os.PathLike) -> Frame:
             f"read_raw: {str(p)!r} is a headerless mosaic with a JSON sidecar ({_find_sidecar(p).name}); "
             "LibRaw would only guess a camera from its file size and misread it — load it with "
             "ispkit.io.load_bayer_raw(path) instead")
+    return tags
+
+
+def _decode(p: Path, tags: dict[str, Any]) -> _LibRawRead:
+    """Step 2: open the file with LibRaw, check it is a 2×2 Bayer RAW and read its fields."""
     raw = _open_libraw(p, tags)
     with raw:
-        s = raw.sizes
-        npix = int(s.raw_height) * int(s.raw_width)
-        if npix == 0:
-            raise RawReadError(f"read_raw: {str(p)!r} declares an empty image ({s.raw_width}×{s.raw_height}); "
-                               f"it is damaged or not a RAW file; {_WHAT_TO_PASS}")
-        if size * 8 < _MIN_BITS_PER_PIXEL * npix:
-            raise RawReadError(
-                f"read_raw: {str(p)!r} has {size} bytes, too few for its declared "
-                f"{s.raw_width}×{s.raw_height} sensor (under {_MIN_BITS_PER_PIXEL} bit per pixel): it holds "
-                "only the header (a metadata sample) or was cut short; use the complete RAW file")
-        if tags.get("is_dng") and tags.get("photometric") == 34892 and tags.get("samples_per_pixel") == 1:
-            raise UnsupportedRawError(
-                f"read_raw: {str(p)!r} is a monochrome DNG (LinearRaw, 1 sample per pixel, no colour "
-                "filter); ispkit reads 2×2 Bayer colour mosaics only")
-        if tags.get("is_dng") and tags.get("photometric") == 34892:
-            raise UnsupportedRawError(
-                f"read_raw: {str(p)!r} is a linear DNG (already demosaiced, "
-                f"{tags.get('samples_per_pixel', 3)} samples per pixel, e.g. Apple ProRAW or a converted "
-                "non-Bayer RAW); ispkit reads 2×2 Bayer mosaics only — render it with a DNG/LibRaw "
-                "converter instead")
-        try:
-            raw.unpack()
-            raw_type = raw.raw_type
-        except (rawpy.LibRawError, OSError, RuntimeError, ValueError, MemoryError) as exc:
-            raise RawReadError(
-                f"read_raw: LibRaw could not decode the image data of {str(p)!r} "
-                f"({type(exc).__name__}: {exc}); the file is truncated or damaged — copy it again") from None
-        if raw_type != rawpy.RawType.Flat:
-            try:
-                channels = int(raw.raw_image.shape[-1])
-            except Exception:
-                channels = 3
-            kind = ("a linear (demosaiced) DNG" if tags.get("is_dng")
-                    else "full-colour data such as a film scan, Foveon (Sigma) or sRAW/mRAW file")
-            raise UnsupportedRawError(
-                f"read_raw: {str(p)!r} is not a colour-filter mosaic: LibRaw decoded {channels} samples per "
-                f"pixel ({kind}); ispkit reads 2×2 Bayer RAWs only")
-        try:
-            pattern = raw.raw_pattern
-        except RuntimeError as exc:  # rawpy raises a RuntimeError subclass for unknown filters
-            raise UnsupportedRawError(f"read_raw: {str(p)!r} has a colour-filter layout LibRaw reports as "
-                                      f"{exc}; ispkit reads 2×2 Bayer RAWs only") from None
-        if pattern is None or pattern.shape != (2, 2):
-            n = None if pattern is None else pattern.shape[0]
-            kind = {None: "no colour filter", 1: "a monochrome sensor (no colour filter)",
-                    6: "a Fujifilm X-Trans 6×6 colour filter", 16: "a 16×16 (Leaf) colour filter"}.get(
-                        n, f"a {n}×{n} colour filter")
-            raise UnsupportedRawError(f"read_raw: {str(p)!r} has {kind}; ispkit reads 2×2 Bayer RAWs only "
-                                      "(R, G, B in a 2×2 repeat)")
-        desc = bytes(raw.color_desc).decode("ascii", "replace")
-        color_idx = np.array([[pattern[(s.top_margin + i) % 2, (s.left_margin + j) % 2] for j in (0, 1)]
-                              for i in (0, 1)], dtype=np.int64)
-        try:
-            letters = "".join(desc[c] for c in color_idx.ravel())
-        except IndexError:
-            letters = "?"
-        if letters not in CFA_PATTERNS:
-            raise UnsupportedRawError(
-                f"read_raw: {str(p)!r} has a {letters!r} colour-filter block (LibRaw colours {desc!r}); "
-                "ispkit reads R/G/B Bayer layouts only (RGGB, BGGR, GRBG, GBRG)")
-        try:
-            visible = raw.raw_image_visible
-            if np.issubdtype(visible.dtype, np.unsignedinteger) and visible.ndim == 2 and visible.shape[1] > 1:
-                from ._convert import mosaic_to_float32
-                data, pos_max = mosaic_to_float32(visible)
-            else:
-                data = np.asarray(visible, dtype=np.float32)
-                pos_max = np.array([int(visible[i::2, j::2].max()) if visible[i::2, j::2].size else 0
-                                    for i in (0, 1) for j in (0, 1)])
-            blpc = np.asarray(raw.black_level_per_channel, dtype=np.int64)
-            white = int(raw.white_level)
-            cam_white = raw.camera_white_level_per_channel
-            cam_mul = [float(v) for v in raw.camera_whitebalance]
-            pre_mul = [float(v) for v in raw.daylight_whitebalance]
-            rgb_cam_full = np.asarray(raw.color_matrix, dtype=np.float64)
-            cam_xyz_full = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)
-            other = raw.other
-            num_colors = int(raw.num_colors)
-        except (rawpy.LibRawError, OSError, RuntimeError, ValueError, MemoryError) as exc:
-            raise RawReadError(f"read_raw: LibRaw failed reading {str(p)!r} ({type(exc).__name__}: {exc}); "
-                               "the file is damaged — copy it again") from None
-
+        _check_declared_size(p, raw.sizes, tags)
+        _unpack_bayer(p, raw, tags)
+        pattern, desc, color_idx, letters = _bayer_layout(p, raw)
+        fields = _libraw_fields(p, raw)
+        sizes = raw.sizes
+    data = fields.pop("data")
     if data.shape[0] < 2 or data.shape[1] < 2:
         raise RawReadError(f"read_raw: {str(p)!r} has a visible area of {data.shape[1]}×{data.shape[0]} "
                            "pixels, too small for a 2×2 Bayer mosaic; the file is damaged")
-    ridx, gidx, bidx = desc.index("R"), desc.index("G"), desc.index("B")
-    black = blpc[color_idx].astype(np.float64).ravel()
-    if not white > black.max():
-        raise RawReadError(f"read_raw: {str(p)!r} reports white level {white} not above its black levels "
-                           f"{black.tolist()}; the metadata is damaged")
+    black = fields["blpc"][color_idx].astype(np.float64).ravel()
+    if not fields["white"] > black.max():
+        raise RawReadError(f"read_raw: {str(p)!r} reports white level {fields['white']} not above its black "
+                           f"levels {black.tolist()}; the metadata is damaged")
+    return _LibRawRead(data=data, black=black, desc=desc, color_idx=color_idx, letters=letters,
+                       pattern=pattern, sizes=sizes, **fields)
 
-    wb = _gains(cam_mul, ridx, gidx, bidx)
-    wb_source = "camera_whitebalance"
-    if wb is None and tags.get("is_dng") and "as_shot_white_xy" in tags and "as_shot_neutral" not in tags:
+
+def _check_declared_size(p: Path, s: Any, tags: dict[str, Any]) -> None:
+    """Refuse empty or header-only files and linear (demosaiced) DNGs before unpacking."""
+    size = p.stat().st_size
+    npix = int(s.raw_height) * int(s.raw_width)
+    if npix == 0:
+        raise RawReadError(f"read_raw: {str(p)!r} declares an empty image ({s.raw_width}×{s.raw_height}); "
+                           f"it is damaged or not a RAW file; {_WHAT_TO_PASS}")
+    if size * 8 < _MIN_BITS_PER_PIXEL * npix:
+        raise RawReadError(
+            f"read_raw: {str(p)!r} has {size} bytes, too few for its declared "
+            f"{s.raw_width}×{s.raw_height} sensor (under {_MIN_BITS_PER_PIXEL} bit per pixel): it holds "
+            "only the header (a metadata sample) or was cut short; use the complete RAW file")
+    if tags.get("is_dng") and tags.get("photometric") == 34892 and tags.get("samples_per_pixel") == 1:
+        raise UnsupportedRawError(
+            f"read_raw: {str(p)!r} is a monochrome DNG (LinearRaw, 1 sample per pixel, no colour "
+            "filter); ispkit reads 2×2 Bayer colour mosaics only")
+    if tags.get("is_dng") and tags.get("photometric") == 34892:
+        raise UnsupportedRawError(
+            f"read_raw: {str(p)!r} is a linear DNG (already demosaiced, "
+            f"{tags.get('samples_per_pixel', 3)} samples per pixel, e.g. Apple ProRAW or a converted "
+            "non-Bayer RAW); ispkit reads 2×2 Bayer mosaics only — render it with a DNG/LibRaw "
+            "converter instead")
+
+
+def _unpack_bayer(p: Path, raw: Any, tags: dict[str, Any]) -> None:
+    """Decode the image data; refuse data that is not one sample per pixel."""
+    import rawpy
+
+    try:
+        raw.unpack()
+        raw_type = raw.raw_type
+    except (rawpy.LibRawError, OSError, RuntimeError, ValueError, MemoryError) as exc:
+        raise RawReadError(
+            f"read_raw: LibRaw could not decode the image data of {str(p)!r} "
+            f"({type(exc).__name__}: {exc}); the file is truncated or damaged — copy it again") from None
+    if raw_type != rawpy.RawType.Flat:
+        try:
+            channels = int(raw.raw_image.shape[-1])
+        except Exception:
+            channels = 3
+        kind = ("a linear (demosaiced) DNG" if tags.get("is_dng")
+                else "full-colour data such as a film scan, Foveon (Sigma) or sRAW/mRAW file")
+        raise UnsupportedRawError(
+            f"read_raw: {str(p)!r} is not a colour-filter mosaic: LibRaw decoded {channels} samples per "
+            f"pixel ({kind}); ispkit reads 2×2 Bayer RAWs only")
+
+
+def _bayer_layout(p: Path, raw: Any) -> tuple[np.ndarray, str, np.ndarray, str]:
+    """(raw_pattern, LibRaw colour letters, 2×2 colour index of the visible area, CFA name)."""
+    s = raw.sizes
+    try:
+        pattern = raw.raw_pattern
+    except RuntimeError as exc:  # rawpy raises a RuntimeError subclass for unknown filters
+        raise UnsupportedRawError(f"read_raw: {str(p)!r} has a colour-filter layout LibRaw reports as "
+                                  f"{exc}; ispkit reads 2×2 Bayer RAWs only") from None
+    if pattern is None or pattern.shape != (2, 2):
+        n = None if pattern is None else pattern.shape[0]
+        kind = {None: "no colour filter", 1: "a monochrome sensor (no colour filter)",
+                6: "a Fujifilm X-Trans 6×6 colour filter", 16: "a 16×16 (Leaf) colour filter"}.get(
+                    n, f"a {n}×{n} colour filter")
+        raise UnsupportedRawError(f"read_raw: {str(p)!r} has {kind}; ispkit reads 2×2 Bayer RAWs only "
+                                  "(R, G, B in a 2×2 repeat)")
+    desc = bytes(raw.color_desc).decode("ascii", "replace")
+    color_idx = np.array([[pattern[(s.top_margin + i) % 2, (s.left_margin + j) % 2] for j in (0, 1)]
+                          for i in (0, 1)], dtype=np.int64)
+    try:
+        letters = "".join(desc[c] for c in color_idx.ravel())
+    except IndexError:
+        letters = "?"
+    if letters not in CFA_PATTERNS:
+        raise UnsupportedRawError(
+            f"read_raw: {str(p)!r} has a {letters!r} colour-filter block (LibRaw colours {desc!r}); "
+            "ispkit reads R/G/B Bayer layouts only (RGGB, BGGR, GRBG, GBRG)")
+    return pattern, desc, color_idx, letters
+
+
+def _libraw_fields(p: Path, raw: Any) -> dict[str, Any]:
+    """Step 3: the visible mosaic as float32 counts and the LibRaw fields ispkit maps."""
+    import rawpy
+
+    try:
+        visible = raw.raw_image_visible
+        if np.issubdtype(visible.dtype, np.unsignedinteger) and visible.ndim == 2 and visible.shape[1] > 1:
+            from ._convert import mosaic_to_float32
+            data, pos_max = mosaic_to_float32(visible)
+        else:
+            data = np.asarray(visible, dtype=np.float32)
+            pos_max = np.array([int(visible[i::2, j::2].max()) if visible[i::2, j::2].size else 0
+                                for i in (0, 1) for j in (0, 1)])
+        return {
+            "data": data, "pos_max": pos_max,
+            "blpc": np.asarray(raw.black_level_per_channel, dtype=np.int64),
+            "white": int(raw.white_level),
+            "cam_white": raw.camera_white_level_per_channel,
+            "cam_mul": [float(v) for v in raw.camera_whitebalance],
+            "pre_mul": [float(v) for v in raw.daylight_whitebalance],
+            "rgb_cam_full": np.asarray(raw.color_matrix, dtype=np.float64),
+            "cam_xyz_full": np.asarray(raw.rgb_xyz_matrix, dtype=np.float64),
+            "other": raw.other,
+            "num_colors": int(raw.num_colors),
+        }
+    except (rawpy.LibRawError, OSError, RuntimeError, ValueError, MemoryError) as exc:
+        raise RawReadError(f"read_raw: LibRaw failed reading {str(p)!r} ({type(exc).__name__}: {exc}); "
+                           "the file is damaged — copy it again") from None
+
+
+def _rgb_columns(lr: _LibRawRead) -> list[int]:
+    return [lr.desc.index("R"), lr.desc.index("G"), lr.desc.index("B")]
+
+
+def _white_balance(lr: _LibRawRead, tags: dict[str, Any]) -> tuple[np.ndarray | None, str | None]:
+    """Step 4a: as-shot gains (G = 1) and where they came from."""
+    ridx, gidx, bidx = _rgb_columns(lr)
+    wb = _gains(lr.cam_mul, ridx, gidx, bidx)
+    if wb is not None:
+        return wb, "camera_whitebalance"
+    if tags.get("is_dng") and "as_shot_white_xy" in tags and "as_shot_neutral" not in tags:
         # LibRaw ignores AsShotWhiteXY; the WB stages derive the neutral from it (DNG 1.6 ch. 6)
-        wb_source = "dng_as_shot_white_xy"
-    elif wb is None:
-        wb, wb_source = _gains(pre_mul, ridx, gidx, bidx), "daylight_whitebalance"
-        if wb is None:
-            wb_source = None
+        return None, "dng_as_shot_white_xy"
+    wb = _gains(lr.pre_mul, ridx, gidx, bidx)
+    return wb, "daylight_whitebalance" if wb is not None else None
 
-    cols = [ridx, gidx, bidx]
-    cam_to_srgb = _meaningful(rgb_cam_full[:3][:, cols])
-    libraw_xyz_to_cam = _meaningful(cam_xyz_full[cols])
+
+def _colour(lr: _LibRawRead, tags: dict[str, Any]) -> _Colour:
+    """Step 4b: camera → sRGB / XYZ matrices, the file's own ColorMatrix winning for DNGs."""
+    cols = _rgb_columns(lr)
+    cam_to_srgb = _meaningful(lr.rgb_cam_full[:3][:, cols])
+    libraw_xyz_to_cam = _meaningful(lr.cam_xyz_full[cols])
     cam_to_xyz = _inverse(libraw_xyz_to_cam)
     xyz_source = "libraw_cam_xyz" if cam_to_xyz is not None else None
-    color_fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     if tags.get("is_dng"):
         for key in ("color_matrix1", "color_matrix2", "calibration_illuminant1", "calibration_illuminant2",
                     "forward_matrix1", "forward_matrix2", "camera_calibration1", "camera_calibration2",
                     "analog_balance"):
             if tags.get(key) is not None:
-                color_fields[key] = tags[key]
+                fields[key] = tags[key]
         # the file's own ColorMatrix wins: LibRaw's cam_xyz may come from its built-in table for
         # the make/model, while its rgb_cam (cam_to_srgb) follows the DNG tags
         xyz_to_cam, ill = _choose_color_matrix(tags)
@@ -429,8 +526,12 @@ def read_raw(path: str | os.PathLike) -> Frame:
             cam_to_xyz, xyz_source = dng_cam_to_xyz, f"dng_color_matrix_illuminant_{ill}"
     elif libraw_xyz_to_cam is not None:
         # LibRaw's built-in (Adobe) matrices are the D65 ColorMatrix2 of DNG Converter
-        color_fields.update(color_matrix1=libraw_xyz_to_cam, calibration_illuminant1=21)
+        fields.update(color_matrix1=libraw_xyz_to_cam, calibration_illuminant1=21)
+    return _Colour(cam_to_srgb, cam_to_xyz, xyz_source, fields)
 
+
+def _exif(p: Path, tags: dict[str, Any], other: Any) -> tuple[Any, Any, Any, Any]:
+    """Step 4c: ISO, exposure time, make and model (LibRaw first, then the tags, then the file name)."""
     iso = float(other.iso_speed) if other.iso_speed and other.iso_speed > 0 else tags.get("iso")
     exposure = (float(other.shutter_speed) if other.shutter_speed and other.shutter_speed > 0
                 else tags.get("exposure_time"))
@@ -439,73 +540,78 @@ def read_raw(path: str | os.PathLike) -> Frame:
         make, model = _make_model_fallback(p)
     if model is None and tags.get("unique_camera_model"):
         model = tags["unique_camera_model"]
+    return iso, exposure, make, model
 
+
+def _extra(p: Path, tags: dict[str, Any], lr: _LibRawRead, wb_source: str | None,
+           xyz_source: str | None) -> dict[str, Any]:
+    """Step 5: ``meta.extra`` — LibRaw's own numbers and the DNG tags CaptureMetadata has no field for."""
+    s = lr.sizes
     libraw_extra = {
-        "camera_whitebalance": cam_mul,
-        "daylight_whitebalance": pre_mul,
-        "black_level_per_channel": blpc.tolist(),
-        "white_level": white,
-        "camera_white_level_per_channel": list(cam_white) if cam_white is not None else None,
-        "raw_maximum": int(pos_max.max()),
-        "max_per_position": pos_max.tolist(),
-        "color_desc": desc,
-        "num_colors": num_colors,
-        "color_indices": color_idx.tolist(),
-        "raw_pattern": np.asarray(pattern).tolist(),
-        "color_matrix": rgb_cam_full.tolist(),
-        "rgb_xyz_matrix": cam_xyz_full.tolist(),
+        "camera_whitebalance": lr.cam_mul,
+        "daylight_whitebalance": lr.pre_mul,
+        "black_level_per_channel": lr.blpc.tolist(),
+        "white_level": lr.white,
+        "camera_white_level_per_channel": list(lr.cam_white) if lr.cam_white is not None else None,
+        "raw_maximum": int(lr.pos_max.max()),
+        "max_per_position": lr.pos_max.tolist(),
+        "color_desc": lr.desc,
+        "num_colors": lr.num_colors,
+        "color_indices": lr.color_idx.tolist(),
+        "raw_pattern": np.asarray(lr.pattern).tolist(),
+        "color_matrix": lr.rgb_cam_full.tolist(),
+        "rgb_xyz_matrix": lr.cam_xyz_full.tolist(),
         "flip": int(s.flip),
         "sizes": {k: (float(v) if isinstance(v, float) else int(v)) for k, v in s._asdict().items()},
         "wb_source": wb_source,
         "cam_to_xyz_source": xyz_source,
     }
-    libraw_extra.update(_libraw_maximum(pos_max, blpc, color_idx, white))
+    libraw_extra.update(_libraw_maximum(lr.pos_max, lr.blpc, lr.color_idx, lr.white))
     extra: dict[str, Any] = {"libraw": libraw_extra, "reader": "rawpy " + _rawpy_version()}
-    if cam_white is not None:
-        extra["camera_white_level_per_channel"] = [int(v) for v in cam_white]
+    if lr.cam_white is not None:
+        extra["camera_white_level_per_channel"] = [int(v) for v in lr.cam_white]
     if tags.get("is_dng"):
-        dng = {}
-        for key in ("as_shot_neutral", "baseline_exposure", "black_level", "black_level_repeat_dim",
-                    "white_level", "active_area", "default_crop_origin", "default_crop_size",
-                    "unique_camera_model", "cfa_pattern", "orientation", "noise_profile",
-                    "black_level_delta_h", "black_level_delta_v", "as_shot_white_xy",
-                    "baseline_exposure_offset", "default_black_render", "shadow_scale", "hue_sat_map_dims",
-                    "hue_sat_map_encoding", "hue_sat_map_data1", "hue_sat_map_data2", "look_table_dims",
-                    "look_table_data", "look_table_encoding", "profile_tone_curve",
-                    # DNG 1.6 third calibration and custom illuminants (CaptureMetadata has fields for two)
-                    "color_matrix3", "calibration_illuminant3", "camera_calibration3", "forward_matrix3",
-                    "reduction_matrix3", "hue_sat_map_data3", "illuminant_data1", "illuminant_data2",
-                    "illuminant_data3"):
-            if key in tags:
-                dng[key] = _jsonable(tags[key])
-        if "linearization_table" in tags:
-            dng["linearization_table"] = _jsonable(tags["linearization_table"])
-            dng["linearization_table_applied_by_libraw"] = True
-        extra["dng"] = dng
-        if "baseline_exposure" in tags:
-            extra["baseline_exposure"] = float(tags["baseline_exposure"])
-        if "baseline_exposure_offset" in tags:  # the profile's EV on top of BaselineExposure (DNG 1.4)
-            extra["baseline_exposure_offset"] = float(tags["baseline_exposure_offset"])
-        if "black_level_repeat_dim" in tags:
-            extra["black_level_repeat_dim"] = list(tags["black_level_repeat_dim"])
-            rows, cols = (int(v) for v in tags["black_level_repeat_dim"][:2])
-            levels = np.asarray(tags.get("black_level", ()), dtype=np.float64).ravel()
-            if (rows, cols) not in ((1, 1), (2, 2), (1, 2), (2, 1)) and levels.size == rows * cols:
-                # a repeat pattern larger than the CFA block: BlackLevel applies it tile by tile
-                extra["black_level_pattern"] = levels.reshape(rows, cols).tolist()
-        gain_maps = _gain_maps(p)
-        if gain_maps:
-            extra["gain_maps"] = gain_maps
+        extra.update(_dng_extra(p, tags))
+    return extra
 
-    meta = CaptureMetadata(
-        black_level=black, white_level=float(white), cfa_pattern=letters, wb_gains=wb,
-        cam_to_xyz=cam_to_xyz, cam_to_srgb=cam_to_srgb,
-        noise_profile=_noise_pairs(tags.get("noise_profile")) if tags.get("is_dng") else None,
-        iso=iso, exposure_time=exposure, make=make, model=model,
-        orientation=FLIP_TO_ORIENTATION.get(int(s.flip), 1), source=str(p), extra=extra,
-        **color_fields,
-    )
-    return Frame(data=data, domain=Domain.RAW_MOSAIC, meta=meta)
+
+_DNG_EXTRA_KEYS = (
+    "as_shot_neutral", "baseline_exposure", "black_level", "black_level_repeat_dim",
+    "white_level", "active_area", "default_crop_origin", "default_crop_size",
+    "unique_camera_model", "cfa_pattern", "orientation", "noise_profile",
+    "black_level_delta_h", "black_level_delta_v", "as_shot_white_xy",
+    "baseline_exposure_offset", "default_black_render", "shadow_scale", "hue_sat_map_dims",
+    "hue_sat_map_encoding", "hue_sat_map_data1", "hue_sat_map_data2", "look_table_dims",
+    "look_table_data", "look_table_encoding", "profile_tone_curve",
+    # DNG 1.6 third calibration and custom illuminants (CaptureMetadata has fields for two)
+    "color_matrix3", "calibration_illuminant3", "camera_calibration3", "forward_matrix3",
+    "reduction_matrix3", "hue_sat_map_data3", "illuminant_data1", "illuminant_data2",
+    "illuminant_data3",
+)
+
+
+def _dng_extra(p: Path, tags: dict[str, Any]) -> dict[str, Any]:
+    """The DNG part of ``meta.extra``: ``extra["dng"]`` plus exposure, black pattern and gain maps."""
+    dng = {key: _jsonable(tags[key]) for key in _DNG_EXTRA_KEYS if key in tags}
+    if "linearization_table" in tags:
+        dng["linearization_table"] = _jsonable(tags["linearization_table"])
+        dng["linearization_table_applied_by_libraw"] = True
+    extra: dict[str, Any] = {"dng": dng}
+    if "baseline_exposure" in tags:
+        extra["baseline_exposure"] = float(tags["baseline_exposure"])
+    if "baseline_exposure_offset" in tags:  # the profile's EV on top of BaselineExposure (DNG 1.4)
+        extra["baseline_exposure_offset"] = float(tags["baseline_exposure_offset"])
+    if "black_level_repeat_dim" in tags:
+        extra["black_level_repeat_dim"] = list(tags["black_level_repeat_dim"])
+        rows, cols = (int(v) for v in tags["black_level_repeat_dim"][:2])
+        levels = np.asarray(tags.get("black_level", ()), dtype=np.float64).ravel()
+        if (rows, cols) not in ((1, 1), (2, 2), (1, 2), (2, 1)) and levels.size == rows * cols:
+            # a repeat pattern larger than the CFA block: BlackLevel applies it tile by tile
+            extra["black_level_pattern"] = levels.reshape(rows, cols).tolist()
+    gain_maps = _gain_maps(p)
+    if gain_maps:
+        extra["gain_maps"] = gain_maps
+    return extra
 
 
 def _rawpy_version() -> str:
