@@ -340,10 +340,14 @@ def invert_white_balance_safe(image: np.ndarray, gains: Any, *, inflection: floa
         raise InputError(f"invert_white_balance_safe: expected H×W×3 and 3 gains, got {x.shape} and {g.shape}")
     if not 0.0 < inflection < 1.0:
         raise ParameterError(f"invert_white_balance_safe: inflection must be in (0, 1), got {inflection!r}")
-    gray = x.mean(axis=2, keepdims=True)
-    mask = np.square(np.maximum(gray - np.float32(inflection), 0.0) / np.float32(1.0 - inflection))
-    safe = np.maximum(mask + (1.0 - mask) * g, g)
-    return (x * safe).astype(np.float32)
+    out = x * g
+    gray = (x[..., 0] + x[..., 1] + x[..., 2]) * np.float32(1.0 / 3.0)
+    bright = gray > np.float32(inflection)
+    if bright.any():
+        # max(mask + (1 − mask)·g, g) = g + mask·max(1 − g, 0): only pixels above the inflection change
+        mask = np.square((gray[bright] - np.float32(inflection)) / np.float32(1.0 - inflection))
+        out[bright] = x[bright] * (g + mask[:, None] * np.maximum(np.float32(1.0) - g, np.float32(0.0)))
+    return out
 
 
 def add_noise(x: np.ndarray, shot: float, read: float, rng: np.random.Generator) -> np.ndarray:
