@@ -350,11 +350,16 @@ class LearnedRawToRGB(_NeuralStage):
     Parameters
     ----------
     model : a raw-to-RGB model (``"mwispnet.aim2020"``, ``"pynet.level0"`` …).
-    weights : the checkpoint path; None runs random weights (with a warning).
+    weights : the checkpoint path (it must exist when the stage is built) or
+        ``"auto"``; with None the stage refuses to run
+        (:class:`~ispkit.errors.MissingWeightsError`) unless ``random_weights``.
     device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     dtype : ``"float32"``, ``"float16"`` (CUDA autocast) or ``"bfloat16"``.
     tile : tile side in packed pixels; None picks it from the memory budget.
     overlap : packed pixels of context kept beside every tile cut.
+    random_weights : keyword-only, every model stage has it — run on random
+        initial weights when there are none (warned once per model, recorded
+        as ``"random_weights": True`` in ``meta.extra["models"]``).
 
     Notes
     -----
@@ -412,7 +417,7 @@ class _RGBNeuralStage(_NeuralStage):
 
     def process(self, frame: Frame) -> Frame:
         path, missing = self.resolve()
-        if missing is not None:
+        if missing is not None and self.fallback == SKIP:
             return self.skipped(frame, missing)
         h, w = frame.data.shape[:2]
         out = _run_rgb(self, frame.data)
@@ -532,7 +537,7 @@ class SuperResolution(_RGBNeuralStage):
         h, w = frame.data.shape[:2]
         th, tw = (int(v) for v in frame.meta.extra.get(FULL_SIZE_KEY, (h, w)))
         path, missing = self.resolve()
-        if missing is not None:
+        if missing is not None and self.fallback == SKIP:
             if (h, w) == (th, tw):
                 return self.skipped(frame, missing)
             return self.skipped(frame, missing, _resize(frame.data, (th, tw)), what=f"bicubic resize to {tw}x{th}")

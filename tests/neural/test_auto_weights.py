@@ -64,8 +64,8 @@ def test_auto_finds_pth_then_safetensors_and_explains_a_miss(fresh, monkeypatch)
 def test_a_missing_explicit_path_is_an_error_naming_the_file(fresh):
     with pytest.raises(WeightsError, match="nowhere/fc4_mine.pth"):
         auto.resolve_weights("fc4.cwp", "/nowhere/fc4_mine.pth", "stage 'illuminant_estimation'")
-    with pytest.raises(WeightsError, match="fc4_mine.pth"):
-        IlluminantEstimation(method="fc4", weights="/nowhere/fc4_mine.pth")(_mosaic_frame())
+    with pytest.raises(WeightsError, match="fc4_mine.pth"):  # when the stage is built, before any frame
+        IlluminantEstimation(method="fc4", weights="/nowhere/fc4_mine.pth")
 
 
 def test_sha256_is_cached_by_path_and_mtime(fresh):
@@ -128,7 +128,8 @@ def test_bayer_denoise_stage_records_the_weights_and_falls_back_once(fresh):
     direct = denoise_bayer_deepflexisp(frame.data, "RGGB", None, weights=path, device="cpu")
     np.testing.assert_array_equal(out.data, direct)
     assert out.meta.extra["models"] == [{"stage": "bayer_denoise", "model": "deepflexisp.raw_denoise",
-                                        "weights": path, "sha256": _sha(path), "fallback": None}]
+                                        "weights": path, "sha256": _sha(path), "fallback": None,
+                                        "random_weights": False}]
     assert "models" not in frame.meta.extra  # input left alone
 
     os.remove(path)
@@ -163,7 +164,8 @@ def test_fc4_illuminant_auto_and_its_fallback(fresh):
     want = estimate_illuminant_fc4(frame.data, "RGGB", weights=path, device="cpu")
     np.testing.assert_allclose(got.meta.illuminant_rgb, want, rtol=1e-6)
     assert got.meta.extra["models"] == [{"stage": "illuminant_estimation", "model": "fc4.cwp",
-                                        "weights": path, "sha256": _sha(path), "fallback": None}]
+                                        "weights": path, "sha256": _sha(path), "fallback": None,
+                                        "random_weights": False}]
     with pytest.raises(ParameterError, match="fallback"):
         IlluminantEstimation(method="gray_world", fallback="max_rgb")
 
@@ -199,7 +201,7 @@ def test_hat_restores_the_full_size_an_enhancer_recorded(fresh):
     out = sr(small)
     assert out.data.shape == (32, 32, 3)
     assert out.meta.extra["models"] == [{"stage": "super_resolution", "model": "hat_s.srx4", "weights": h_path,
-                                        "sha256": _sha(h_path), "fallback": None}]
+                                        "sha256": _sha(h_path), "fallback": None, "random_weights": False}]
     # without an enhancer's record the input is area-downscaled ×1/4 first and comes back at its own
     # size: a 4×4-block image downscales to exactly ``small``, so HAT sees the same input
     blocky = Frame(np.repeat(np.repeat(small.data, 4, axis=0), 4, axis=1), Domain.DISPLAY_RGB, CaptureMetadata())

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ispkit.errors import InputError, UnknownNameError
+from ispkit.errors import InputError, MissingWeightsError, UnknownNameError
 from ispkit.frame import CaptureMetadata, Domain, Frame
 from ispkit.neural import RandomWeightsWarning, create_model, estimate_illuminant_fc4, get_model_entry
 from ispkit.neural.models.fc4 import FC4
@@ -188,23 +188,25 @@ def test_large_images_are_box_averaged(fc4_weights, rng):
 
 def test_estimate_errors_and_random_weight_warning(rng):
     img = rng.random((32, 32, 3)).astype(np.float32)
+    with pytest.raises(MissingWeightsError, match="fc4.cwp.*random_weights=True"):
+        estimate_illuminant_fc4(img, device="cpu")  # no silent random weights
     with pytest.warns(RandomWeightsWarning, match="fc4.cwp"):
-        out = estimate_illuminant_fc4(img, device="cpu")
+        out = estimate_illuminant_fc4(img, device="cpu", random_weights=True)
     assert out.shape == (3,) and np.isclose(np.linalg.norm(out), 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
         with pytest.raises(UnknownNameError, match="'cwp'"):
-            estimate_illuminant_fc4(img, variant="weighted")
+            estimate_illuminant_fc4(img, variant="weighted", random_weights=True)
         with pytest.raises(InputError, match="cfa_pattern"):
-            estimate_illuminant_fc4(img[..., 0])
+            estimate_illuminant_fc4(img[..., 0], random_weights=True)
         bad = img.copy()
         bad[3, 3, 1] = np.nan
         with pytest.raises(InputError, match="NaN"):
-            estimate_illuminant_fc4(bad)
+            estimate_illuminant_fc4(bad, random_weights=True)
         with pytest.raises(InputError, match="black"):
-            estimate_illuminant_fc4(np.zeros((32, 32, 3), np.float32))
+            estimate_illuminant_fc4(np.zeros((32, 32, 3), np.float32), random_weights=True)
         with pytest.raises(InputError, match="shape"):
-            estimate_illuminant_fc4(np.zeros((8, 8, 4), np.float32))
+            estimate_illuminant_fc4(np.zeros((8, 8, 4), np.float32), random_weights=True)
 
 
 def test_contract_records_the_official_pipeline():

@@ -507,7 +507,7 @@ def test_super_resolution_stage_runs_a_hat_model():
     from ispkit.frame import Domain, Frame
     from ispkit.neural import SuperResolution
 
-    stage = SuperResolution(model="hat_s.srx2", device="cpu")
+    stage = SuperResolution(model="hat_s.srx2", device="cpu", random_weights=True)
     frame = Frame(data=np.random.default_rng(0).random((20, 24, 3), dtype=np.float32), domain=Domain.DISPLAY_RGB)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)

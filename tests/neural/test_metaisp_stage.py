@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ispkit.errors import ParameterError, UnknownNameError
+from ispkit.errors import MissingWeightsError, ParameterError, UnknownNameError
 from ispkit.frame import CaptureMetadata, Domain, Frame
 from ispkit.neural import DeviceRendition, RandomWeightsWarning
 from ispkit.neural.device_rendition import (
@@ -130,8 +130,11 @@ def test_config_round_trip_with_a_mix():
 
 def test_render_records_target_and_sources(weights_file):
     frame = _frame(_scene())
+    with pytest.raises(MissingWeightsError, match="metaisp.real_e"):
+        DeviceRendition(device="cpu")(_frame(_scene(32, 32)))  # no silent random weights
     with pytest.warns(RandomWeightsWarning):
-        DeviceRendition(device="cpu")(_frame(_scene(32, 32)))
+        rand = DeviceRendition(device="cpu", random_weights=True)(_frame(_scene(32, 32)))
+    assert rand.meta.extra["models"][-1]["random_weights"] is True
     a = DeviceRendition(weights=str(weights_file), device="cpu", target="galaxy_s22")(frame)
     assert a.domain is Domain.DISPLAY_RGB and a.data.shape == (64, 96, 3) and a.data.dtype == np.float32
     assert a.meta.device == "galaxy_s22" and a.meta.color_space == "sRGB"
@@ -151,7 +154,8 @@ def test_render_records_target_and_sources(weights_file):
 def test_illuminant_head_estimates_the_scaler():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        out = DeviceRendition(model="metaisp.real_illuminants", device="cpu")(_frame(_scene(32, 48), wb_gains=None))
+        out = DeviceRendition(model="metaisp.real_illuminants", device="cpu", random_weights=True)(
+            _frame(_scene(32, 48), wb_gains=None))
     assert out.meta.extra["color_scaler_source"] == "illuminant_head"
     assert len(out.meta.extra["color_scaler"]) == 4 and np.isfinite(out.data).all()
 

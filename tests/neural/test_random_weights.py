@@ -16,10 +16,15 @@ import numpy as np
 import pytest
 
 import ispkit
-import ispkit.neural.reverse_isp  # noqa: F401  (registers the reverse_isp stage)
+import ispkit.neural.reverse_isp  # registers the reverse_isp stage
 from ispkit.cli import main
-from ispkit.errors import (FallbackWarning, MissingWeightsError, ParameterError, RandomWeightsWarning,
-                           WeightsError)
+from ispkit.errors import (
+    FallbackWarning,
+    MissingWeightsError,
+    ParameterError,
+    RandomWeightsWarning,
+    WeightsError,
+)
 from ispkit.frame import CaptureMetadata, Domain, Frame
 from ispkit.io import write_dng
 from ispkit.io.synthetic import synthesize_capture
@@ -36,8 +41,8 @@ OPTIONS = ("weights=", "weights='auto'", "--weights-dir", "ISPKIT_WEIGHTS", "ran
 
 @pytest.fixture(autouse=True)
 def fresh_announcements(monkeypatch):
-    """Each test sees the once-per-process warnings afresh, with no weights directory."""
-    monkeypatch.setattr(pm, "_ANNOUNCED_RANDOM", set())
+    """Each test sees the once-per-process fallback warnings afresh (tests/neural/conftest.py resets the
+    random-weights ones), with no weights directory."""
     monkeypatch.setattr(pm, "_ANNOUNCED", set())
     monkeypatch.delenv(pm.WEIGHTS_ENV, raising=False)
 
@@ -71,7 +76,8 @@ def test_every_neural_stage_refuses_without_weights_and_checks_paths_when_built(
         stage.weights_path()
     _assert_names_everything(str(info.value), stage.model)
     assert isinstance(info.value, WeightsError)
-    assert cls(random_weights=True).weights_path() is None
+    with pytest.warns(RandomWeightsWarning, match=stage.model):
+        assert cls(random_weights=True).weights_path() is None
     # a path that does not exist fails when the stage is built, from Python and from a config
     with pytest.raises(WeightsError, match=r"'/nope/x\.pth'.*does not exist"):
         cls(weights="/nope/x.pth")
@@ -220,13 +226,24 @@ def test_cli_nonexistent_weights_fail_before_rendering(tmp_path, sample_dng, lea
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_cli_batch_flag_reaches_every_worker_and_the_manifest(tmp_path, sample_dng, learned_config, capsys):
-    out = tmp_path / "batch"
-    rc = main(["batch", str(sample_dng.parent), "-o", str(out), "--config", str(learned_config), "--workers", "1",
-               "--format", "png", "--quiet", "--allow-random-weights"])
-    assert rc == 0, capsys.readouterr().err
-    assert "learned_raw_to_rgb.random_weights" in (out / "ispkit-manifest.jsonl").read_text()
-    assert (out / "sample.png").exists()
+def test_cli_batch_flag_becomes_overrides_every_worker_applies(tmp_path, sample_dng, learned_config, monkeypatch):
+    """The workers rebuild the pipeline from (preset, overrides), which the manifest also records."""
+    import ispkit.batch
+    from ispkit.render import build_pipeline
+
+    seen = {}
+
+    def fake_render_folder(src, dst, **kw):
+        seen.update(kw)
+        raise ispkit.errors.BatchError("stop here")
+
+    monkeypatch.setattr(ispkit.batch, "render_folder", fake_render_folder)
+    base = ["batch", str(sample_dng.parent), "-o", str(tmp_path / "b"), "--config", str(learned_config)]
+    assert main(base) == 2 and seen["overrides"] == {}
+    assert main([*base, "--allow-random-weights", "--set", "black_level.clip=true"]) == 2
+    assert seen["overrides"] == {"black_level.clip": True, "learned_raw_to_rgb.random_weights": True}
+    pipe = build_pipeline(str(learned_config), overrides=seen["overrides"])
+    assert pipe.stages[1].random_weights is True and pipe.stages[1].weights_path() is None
 
 
 def test_render_api_refuses_too(sample_dng):

@@ -190,7 +190,7 @@ def test_learned_raw_to_rgb_packs_in_the_model_order(tiny_models, pattern, rng):
     mosaic = rng.random((38, 54)).astype(np.float32)  # packed 19×27: padded to 20×28, then cropped
     frame = Frame(mosaic, Domain.RAW_MOSAIC, CaptureMetadata(cfa_pattern=pattern))
     before = frame.data.copy()
-    stage = LearnedRawToRGB(model="stagetest.raw", device="cpu", tile=16, overlap=2)
+    stage = LearnedRawToRGB(model="stagetest.raw", device="cpu", random_weights=True, tile=16, overlap=2)
     out = _quiet(stage, frame)
     assert out.domain is Domain.DISPLAY_RGB and out.data.shape == (38, 54, 3) and out.data.dtype == np.float32
     assert out.meta.color_space == "sRGB"
@@ -202,7 +202,7 @@ def test_learned_raw_to_rgb_packs_in_the_model_order(tiny_models, pattern, rng):
 
 def test_enhance_respects_bgr_order_and_quarter_scale(tiny_models, rng):
     data = rng.random((40, 56, 3)).astype(np.float32)
-    stage = Enhance(model="stagetest.enhance", device="cpu")
+    stage = Enhance(model="stagetest.enhance", device="cpu", random_weights=True)
     assert stage.spec.in_domains == (Domain.DISPLAY_RGB,)
     out = _quiet(stage, Frame(data, Domain.DISPLAY_RGB))
     assert out.data.shape == (10, 14, 3) and out.domain is Domain.DISPLAY_RGB
@@ -213,7 +213,7 @@ def test_enhance_respects_bgr_order_and_quarter_scale(tiny_models, rng):
 
 def test_super_resolution_scales_and_keeps_the_linear_domain(tiny_models, rng):
     data = rng.random((9, 13, 3)).astype(np.float32)
-    stage = SuperResolution(model="stagetest.sr", device="cpu", tile=None, overlap=0)
+    stage = SuperResolution(model="stagetest.sr", device="cpu", random_weights=True, tile=None, overlap=0)
     assert set(stage.spec.in_domains) == {Domain.LINEAR_RGB, Domain.CAMERA_RGB}
     out = _quiet(stage, Frame(data, Domain.LINEAR_RGB, CaptureMetadata(color_space="sRGB")))
     assert out.data.shape == (18, 26, 3) and out.domain is Domain.LINEAR_RGB and out.meta.color_space == "sRGB"
@@ -223,7 +223,7 @@ def test_super_resolution_scales_and_keeps_the_linear_domain(tiny_models, rng):
 
 
 def test_model_is_built_once_and_not_pickled(tiny_models, rng):
-    stage = LearnedRawToRGB(model="stagetest.raw", device="cpu")
+    stage = LearnedRawToRGB(model="stagetest.raw", device="cpu", random_weights=True)
     with pytest.warns(RandomWeightsWarning, match="stagetest.raw"):
         net, dev = stage.network()
     assert dev == torch.device("cpu")
@@ -234,7 +234,8 @@ def test_model_is_built_once_and_not_pickled(tiny_models, rng):
     clone = pickle.loads(pickle.dumps(stage))
     assert clone == stage and "_neural_cache" not in clone.__dict__ and "_neural_cache" in stage.__dict__
     assert hash(clone) == hash(stage)
-    with pytest.warns(RandomWeightsWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RandomWeightsWarning)  # said once per process, not once per stage
         assert stage.with_params(overlap=4).network()[0] is not net  # a new stage builds its own
 
 
@@ -255,18 +256,22 @@ def test_weights_are_loaded_by_the_stage(tiny_models, tmp_path, rng):
 
 def test_bfloat16_runs_close_to_float32(tiny_models, rng):
     data = rng.random((16, 16, 3)).astype(np.float32)
-    f32 = _quiet(SuperResolution(model="stagetest.sr", device="cpu"), Frame(data, Domain.LINEAR_RGB))
-    bf16 = _quiet(SuperResolution(model="stagetest.sr", device="cpu", dtype="bfloat16"), Frame(data, Domain.LINEAR_RGB))
+    f32 = _quiet(SuperResolution(model="stagetest.sr", device="cpu", random_weights=True),
+                 Frame(data, Domain.LINEAR_RGB))
+    bf16 = _quiet(SuperResolution(model="stagetest.sr", device="cpu", random_weights=True, dtype="bfloat16"),
+                  Frame(data, Domain.LINEAR_RGB))
     assert bf16.data.dtype == np.float32
     np.testing.assert_allclose(bf16.data, f32.data, atol=1e-2)
 
 
-def test_config_round_trip_and_registry(tiny_models):
-    stage = LearnedRawToRGB(model="stagetest.raw", weights="w.pth", device="cpu", dtype="bfloat16", tile=64,
+def test_config_round_trip_and_registry(tiny_models, tmp_path):
+    w = tmp_path / "w.pth"
+    w.write_bytes(b"")  # only its existence is checked when the stage is built
+    stage = LearnedRawToRGB(model="stagetest.raw", weights=str(w), device="cpu", dtype="bfloat16", tile=64,
                             overlap=8)
     cfg = stage.to_config()
     assert cfg["type"] == "learned_raw_to_rgb"
-    assert cfg["params"] == {"model": "stagetest.raw", "weights": "w.pth", "device": "cpu", "dtype": "bfloat16",
+    assert cfg["params"] == {"model": "stagetest.raw", "weights": str(w), "device": "cpu", "dtype": "bfloat16",
                              "tile": 64, "overlap": 8}
     assert LearnedRawToRGB.from_params(cfg["params"]) == stage
     toml = Pipeline([stage]).to_toml()
@@ -307,7 +312,7 @@ def test_bad_parameters_name_stage_and_field(tiny_models, params, field):
 
 
 def test_cuda_without_cuda_fails_at_run_time_with_parameter_error(tiny_models, rng):
-    stage = SuperResolution(model="stagetest.sr", device="cuda")  # a config written for a GPU still loads
+    stage = SuperResolution(model="stagetest.sr", device="cuda", random_weights=True)  # a GPU config still loads
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ParameterError, match="CUDA"):
@@ -315,13 +320,14 @@ def test_cuda_without_cuda_fails_at_run_time_with_parameter_error(tiny_models, r
 
 
 def test_odd_mosaic_and_non_finite_input_raise(tiny_models, rng):
-    stage = LearnedRawToRGB(model="stagetest.raw", device="cpu")
+    stage = LearnedRawToRGB(model="stagetest.raw", device="cpu", random_weights=True)
     with pytest.raises(InputError, match="even"):
         _quiet(stage, Frame(np.zeros((7, 8), np.float32), Domain.RAW_MOSAIC, CaptureMetadata(cfa_pattern="RGGB")))
     data = rng.random((8, 8, 3)).astype(np.float32)
     data[1, 1, 1] = np.nan
     with pytest.raises(InputError, match="NaN"):
-        _quiet(Enhance(model="stagetest.enhance", device="cpu"), Frame(data, Domain.DISPLAY_RGB))
+        _quiet(Enhance(model="stagetest.enhance", device="cpu", random_weights=True),
+               Frame(data, Domain.DISPLAY_RGB))
 
 
 # -- input levels of the official raw-to-RGB checkpoints -----------------------------------

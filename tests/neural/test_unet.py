@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ispkit.errors import InputError, ParameterError
+from ispkit.errors import InputError, MissingWeightsError, ParameterError
 from ispkit.frame import CaptureMetadata, Domain, Frame
 from ispkit.neural import RandomWeightsWarning, create_model, denoise_bayer_unet, pack_bayer, unpack_bayer
 from ispkit.neural.models.unet import UNet
@@ -139,8 +139,10 @@ def test_denoise_method_takes_a_sigma_map(unet_weights):
 def test_untrained_denoise_method_is_the_exact_identity():
     rng = np.random.default_rng(3)
     mosaic = rng.random((200, 264)).astype(np.float32)
+    with pytest.raises(MissingWeightsError, match="unet.raw"):
+        denoise_bayer_unet(mosaic, "BGGR", 0.01, device="cpu")  # refuses unless opted in
     with pytest.warns(RandomWeightsWarning, match="unet.raw"):
-        out = denoise_bayer_unet(mosaic, "BGGR", 0.01, device="cpu")
+        out = denoise_bayer_unet(mosaic, "BGGR", 0.01, device="cpu", random_weights=True)
     np.testing.assert_array_equal(out, mosaic)
 
 

@@ -80,7 +80,7 @@ def test_night_with_weights_runs_the_learned_stages_and_records_their_sha256(wei
         if model in files:
             want = hashlib.sha256(open(files[model], "rb").read()).hexdigest()
             assert recs[stage] == {"stage": stage, "model": model, "weights": files[model], "sha256": want,
-                                   "fallback": None}
+                                   "fallback": None, "random_weights": False}
     assert recs["super_resolution"]["fallback"].startswith("bicubic resize to 96x64 (no hat.real_gan_srx4")
     assert out.data.shape == (64, 96, 3) and np.isfinite(out.data).all()
 

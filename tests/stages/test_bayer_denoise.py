@@ -370,9 +370,10 @@ def test_stage_on_tiny_frame_contract():
         BayerDenoise()(Frame(np.zeros((4, 4, 3), np.float32), Domain.CAMERA_RGB))
 
 
-def test_stage_config_roundtrip_and_pickle():
+def test_stage_config_roundtrip_and_pickle(tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"")  # a weights path must exist when the stage is built
     for st in (BayerDenoise(), BayerDenoise(method="wavelet", sigma=0.01, strength=1.5),
-               BayerDenoise(method="nlm", weights="x.pt", device="cpu")):
+               BayerDenoise(method="nlm", weights=str(tmp_path / "x.pt"), device="cpu")):
         cfg = st.to_config()
         assert type(st).from_params(cfg["params"]) == st
         assert pickle.loads(pickle.dumps(st)) == st
@@ -408,12 +409,14 @@ def fake_unet():
     BAYER_DENOISE_METHODS.pop("fake_unet", None)
 
 
-def test_plugin_gets_fields_sigma_and_even_mosaic(fake_unet):
+def test_plugin_gets_fields_sigma_and_even_mosaic(fake_unet, tmp_path):
     x = np.full((6, 9), 0.4, np.float32)
     f = raw_frame(x, noise_profile=((0.01, 1e-4),), white_point=(1, 1, 1))
-    out = BayerDenoise(method=fake_unet, weights="unet.pt", device="cpu", strength=2.0)(f)
+    w = tmp_path / "unet.pt"
+    w.write_bytes(b"")  # a weights path must exist when the stage is built
+    out = BayerDenoise(method=fake_unet, weights=str(w), device="cpu", strength=2.0)(f)
     shape, pattern, sigma, weights, device = _fake_unet.calls[-1]
-    assert shape == (6, 10) and pattern == "RGGB" and weights == "unet.pt" and device == "cpu"
+    assert shape == (6, 10) and pattern == "RGGB" and weights == str(w) and device == "cpu"
     np.testing.assert_allclose(sigma, 2.0 * np.sqrt(0.01 * 0.4 + 1e-4), rtol=1e-5)  # σ map × strength
     assert sigma.shape == (6, 10)
     np.testing.assert_allclose(out.data, 0.2)

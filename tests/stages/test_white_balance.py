@@ -580,11 +580,13 @@ def fake_method():
     ILLUMINANT_METHODS.pop("fake_fc4", None)
 
 
-def test_plugin_registration_and_stage_passes_fields(fake_method):
+def test_plugin_registration_and_stage_passes_fields(fake_method, tmp_path):
     register_illuminant_method("fake_fc4", _fake_fc4, params=("weights", "device"))  # same fn: fine
     f = raw_frame(np.full((4, 6), 0.3), white_point=(1, 1, 1))
-    out = IlluminantEstimation(method=fake_method, weights="fc4.safetensors", device="cpu")(f)
-    assert _fake_fc4.calls[-1] == ((4, 6), "RGGB", "fc4.safetensors", "cpu")
+    w = tmp_path / "fc4.safetensors"
+    w.write_bytes(b"")  # a weights path must exist when the stage is built
+    out = IlluminantEstimation(method=fake_method, weights=str(w), device="cpu")(f)
+    assert _fake_fc4.calls[-1] == ((4, 6), "RGGB", str(w), "cpu")
     np.testing.assert_allclose(out.meta.illuminant_rgb, np.array([1, 2, 2]) / 3.0)
     wb = WhiteBalance(method=fake_method, device="cpu")(f)
     np.testing.assert_allclose(wb.meta.white_point, [2.0, 1.0, 1.0])
