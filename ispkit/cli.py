@@ -371,8 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "ispkit's synthetic chart; default)")
     pf.add_argument("--reference", metavar="JSON", help="with --chart: the chart's 24 measured [L, a, b] (D50) "
                                                         "values (default: colour-science's ColorChecker under D50)")
-    pf.add_argument("--illuminants", default="A,D65", help="calibration illuminants: two of A, D50, D55, D65, D75 "
-                                                           "(default A,D65), or one light such as F2")
+    pf.add_argument("--illuminants", default="A,D55,F",
+                    help="calibration illuminants: three (default A,D55,F — a DNG 1.6 triple-illuminant profile "
+                         "fitted over a broad set of standard lights; F = EXIF 'Fluorescent') or two of A, D50, D55, "
+                         "D65, D75, F, CWF, or one light such as F2")
     pf.add_argument("--hue-sat-map", default=None, metavar="HxS",
                     help="HueSatMap divisions, or 'none' (default 90x30 with --sensitivities, none with --chart)")
     pf.set_defaults(func=_cmd_profile)

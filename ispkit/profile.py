@@ -1,28 +1,37 @@
-"""Build DNG camera profiles (ForwardMatrix + HueSatMap, two illuminants) from spectral data or a chart capture.
+"""Build DNG camera profiles (ForwardMatrix + HueSatMap, one to three illuminants) from spectral data or a chart capture.
 
-A profile is what a DNG / DCP carries for one camera: for each of two
-calibration illuminants (A and D65 by default) a ColorMatrix (XYZ → camera,
-used to find the scene white), a ForwardMatrix (white-balanced camera → XYZ
-D50) and a ProfileHueSatMap (hue shift, saturation and value scale in the
-HSV of linear ProPhoto RGB). The renderer mixes the two sets linearly in
-inverse CCT of the scene white (:func:`ispkit.stages.color_matrix.dng_color_solution`,
+A profile is what a DNG / DCP carries for one camera: for each calibration
+illuminant a ColorMatrix (XYZ → camera, used to find the scene white), a
+ForwardMatrix (white-balanced camera → XYZ D50) and a ProfileHueSatMap (hue
+shift, saturation and value scale in the HSV of linear ProPhoto RGB). The
+renderer mixes the sets by the scene white — two linearly in inverse CCT,
+three (DNG 1.6) by the triple-illuminant weights
+(:func:`ispkit.stages.color_matrix.dng_color_solution`,
 :func:`ispkit.stages.dng_render.hue_sat_map_for`).
 
 :func:`build_spectral_profile` simulates the camera exactly as the render
 pipeline sees it — camera RGB = Σ sensitivity · illuminant · reflectance
 (:mod:`ispkit.io.spectral`'s spectra on 400–700 nm, 5 nm), white-balanced to
-the illuminant's neutral — and fits, per calibration illuminant,
+the illuminant's neutral — and fits
 
-1. the ForwardMatrix minimising CIEDE2000 over the training reflectances,
+1. ForwardMatrices minimising CIEDE2000 over the training reflectances,
    with each row constrained so camera (1, 1, 1) maps to the D50 white (DNG
    spec), against the reflectances' XYZ under the illuminant adapted to D50
    with Bradford (as the DNG SDK adapts);
-2. a HueSatMap (90 hue × 30 saturation × 1 value by default, dcamprof's
+2. HueSatMaps (90 hue × 30 saturation × 1 value by default, dcamprof's
    divisions) to the residual hue / saturation / value ratios, by regularised
    least squares on the table nodes with the same bilinear weights
    :func:`~ispkit.stages.dng_render.apply_hue_sat_map` interpolates with,
    smoothed along hue (circular) and saturation, identity at zero saturation
    (neutrals unchanged).
+
+For one or two calibration illuminants each set is fitted at its own light.
+The default three-illuminant profile (A, D55 and EXIF "Fluorescent") is fitted
+jointly over a broad standard set of lights (:data:`TRAINING_ILLUMINANTS`):
+each light's white gets the weights the renderer will give it, and the three
+sets are solved together so the *mixed* profile renders every light well —
+including fluorescent and LED light off the Planckian locus, where a
+two-illuminant profile interpolated by colour temperature alone cannot.
 
 :func:`evaluate_profile` renders held-out reflectances through the same DNG
 model (white found by the ColorMatrix iteration, ForwardMatrix and HueSatMap
@@ -35,7 +44,8 @@ ColorChecker given its patch boxes.
 References
 ----------
 Adobe, *Digital Negative (DNG) Specification* 1.6.0.0 (2020), chapter 6 and tags
-ForwardMatrix1/2, ProfileHueSatMapDims / Data1 / Data2.
+ForwardMatrix1/2/3, ProfileHueSatMapDims / Data1 / Data2 / Data3, CalibrationIlluminant3.
+CIE 015:2018 *Colorimetry* (the F and LED illuminant series).
 Sharma, G., Wu, W., Dalal, E. N. (2005). The CIEDE2000 color-difference formula.
 *Color Research & Application* 30(1), 21–30.
 Darrodi, M. M. et al. (2015). Reference data set for camera spectral sensitivity
@@ -60,9 +70,9 @@ from .errors import InputError, ParameterError, unknown_name
 from .io import spectral
 from .io.synthetic import SYNTHETIC_ILLUMINANTS
 from .io.dng import write_dcp
-from .stages.color_matrix import DNGProfile, dng_color_solution, light_source_cct
+from .stages.color_matrix import DNGProfile, dng_color_solution, light_source_cct, light_source_xy
 from .stages.colorspaces import get_color_space, illuminant_xy
-from .stages.dng_render import _hsv_to_rgb, _rgb_to_hsv, apply_hue_sat_map
+from .stages.dng_render import _rgb_to_hsv, apply_hue_sat_map
 
 __all__ = [
     "CameraProfileFit",
@@ -74,6 +84,9 @@ __all__ = [
     "fit_forward_matrix",
     "fit_color_matrix",
     "fit_hue_sat_map",
+    "fit_hue_sat_maps",
+    "fit_forward_matrices",
+    "TRAINING_ILLUMINANTS",
     "build_spectral_profile",
     "build_chart_profile",
     "chart_patch_means",
@@ -87,8 +100,33 @@ __all__ = [
     "delta_e2000",
 ]
 
-#: Calibration illuminants a spectral profile is built for: name → EXIF LightSource code.
-CALIBRATION_ILLUMINANTS: Mapping[str, int] = {"A": 17, "D50": 23, "D55": 20, "D65": 21, "D75": 22}
+#: Calibration illuminants a spectral profile is built for: name → EXIF LightSource code. "F" is
+#: EXIF 2 "Fluorescent", which the DNG SDK places at CIE F2's white (the third calibration of the
+#: default three-illuminant profile A / D55 / F); "CWF" the cool white fluorescent class (EXIF 14,
+#: placed at CIE F9's white). Their ColorMatrices are fitted at those lamps' spectra.
+CALIBRATION_ILLUMINANTS: Mapping[str, int] = {"A": 17, "D50": 23, "D55": 20, "D65": 21, "D75": 22, "CWF": 14,
+                                               "F": 2}
+
+#: colour-science illuminant whose spectrum stands for a calibration name that is not a CIE D / A light
+_CALIBRATION_SPECTRA: Mapping[str, str] = {"CWF": "FL9", "F": "FL2"}
+
+#: The broad standard set of lights a three-illuminant profile is trained over: CIE A and Planckian
+#: radiators up to 3600 K, CIE daylight 4000–9000 K (D50 and D65 among them), the CIE F series F1–F12
+#: and FL3.1–FL3.15, the CIE 015:2018 LED series and high-pressure lamps HP1–HP5. It contains the
+#: test lights' classes — and F2 and LED-B3 themselves, as a profiling tool's standard set would;
+#: :func:`build_spectral_profile` can leave lights out (``exclude``) to measure lights it never saw.
+#: (Radiators warmer than A are left out: every white warmer than A gets the A set alone, and fitting
+#: them too costs accuracy at A.)
+TRAINING_ILLUMINANTS: tuple[str | float, ...] = (
+    "A", 3200.0, 3600.0, 4000.0, 4500.0, "D50", 5500.0, 6000.0, "D65", 7500.0, 9000.0,
+    *(f"FL{i}" for i in range(1, 13)), *(f"FL3.{i}" for i in range(1, 16)),
+    "LED-B1", "LED-B2", "LED-B3", "LED-B4", "LED-B5", "LED-BH1", "LED-RGB1", "LED-V1", "LED-V2",
+    *(f"HP{i}" for i in range(1, 6)))
+
+#: Weight of named training lights in the joint fit (others 1; a lamp — not A, a radiator or a
+#: daylight — is further weighted by its white's weight on the third calibration, so the lamps train
+#: the fluorescent set and do not pull the A and daylight sets away from the lights they stand for).
+ANCHOR_WEIGHTS: Mapping[str, float] = {"A": 20.0, "D65": 10.0, "D50": 5.0}
 
 #: Held-out test illuminants (names of :data:`ispkit.io.synthetic.SYNTHETIC_ILLUMINANTS`).
 TEST_ILLUMINANTS: tuple[str, ...] = ("A", "D50", "D65", "F2", "LED")
@@ -109,6 +147,9 @@ class CameraProfileFit:
     forward_matrix1, forward_matrix2 : white-balanced camera → XYZ D50 (3, 3).
     hue_sat_map1, hue_sat_map2 : (value, hue, sat, 3) tables of (hue shift°, sat scale, value scale), or None.
     calibration_illuminant1, calibration_illuminant2 : EXIF LightSource codes (``2`` is None for one illuminant).
+    color_matrix3, forward_matrix3, hue_sat_map3, calibration_illuminant3 : the DNG 1.6 third
+        calibration (None for one or two illuminants); ``illuminant_data3`` its IlluminantData3
+        when the code is 255.
     camera : the camera name (UniqueCameraModel).
     training : a short description of the training data.
     training_delta_e : {illuminant: mean ΔE2000 on the training set} after the fit.
@@ -123,6 +164,11 @@ class CameraProfileFit:
     forward_matrix2: np.ndarray | None = None
     hue_sat_map2: np.ndarray | None = None
     calibration_illuminant2: int | None = None
+    color_matrix3: np.ndarray | None = None
+    forward_matrix3: np.ndarray | None = None
+    hue_sat_map3: np.ndarray | None = None
+    calibration_illuminant3: int | None = None
+    illuminant_data3: Mapping[str, Any] | None = None
     camera: str = "ispkit camera"
     training: str = ""
     training_delta_e: Mapping[str, float] = dataclasses.field(default_factory=dict)
@@ -131,10 +177,16 @@ class CameraProfileFit:
     @property
     def dng_profile(self) -> DNGProfile:
         """The colour matrices and forward matrices as a :class:`~ispkit.stages.color_matrix.DNGProfile`."""
+        third = {}
+        if self.color_matrix3 is not None:
+            third = dict(color_matrix3=self.color_matrix3, forward_matrix3=self.forward_matrix3,
+                         light_xy1=light_source_xy(self.calibration_illuminant1),
+                         light_xy2=light_source_xy(self.calibration_illuminant2),
+                         light_xy3=light_source_xy(self.calibration_illuminant3, self.illuminant_data3))
         return DNGProfile(color_matrix1=self.color_matrix1, color_matrix2=self.color_matrix2,
                           cct1=light_source_cct(self.calibration_illuminant1),
                           cct2=light_source_cct(self.calibration_illuminant2),
-                          forward_matrix1=self.forward_matrix1, forward_matrix2=self.forward_matrix2)
+                          forward_matrix1=self.forward_matrix1, forward_matrix2=self.forward_matrix2, **third)
 
     def dcp_tags(self) -> dict[str, Any]:
         """Return the keyword arguments of :func:`ispkit.io.dng.write_dcp` for this profile."""
@@ -153,6 +205,13 @@ class CameraProfileFit:
             if self.color_matrix2 is not None and self.hue_sat_map2 is not None:
                 tags["hue_sat_map_data2"] = np.asarray(self.hue_sat_map2).ravel()
             tags["hue_sat_map_encoding"] = 0
+        if self.color_matrix3 is not None:
+            tags.update(color_matrix3=self.color_matrix3, calibration_illuminant3=self.calibration_illuminant3,
+                        forward_matrix3=self.forward_matrix3)
+            if self.hue_sat_map3 is not None:
+                tags["hue_sat_map_data3"] = np.asarray(self.hue_sat_map3).ravel()
+            if self.illuminant_data3 is not None:
+                tags["illuminant_data"] = (None, None, dict(self.illuminant_data3))
         return tags
 
     def write_dcp(self, path: str | os.PathLike) -> Path:
@@ -213,9 +272,14 @@ def _sensitivities(camera: str) -> np.ndarray:
     return spectral.camera_sensitivities(camera)
 
 
-def _illuminant(name: str) -> np.ndarray:
-    key, cct = spectral.resolve_illuminant(name)
-    return spectral.illuminant_spd(key, cct)[0]
+def _illuminant(name: str | float) -> np.ndarray:
+    """Spectral power of a light: a CCT (K), a name of NAMED_ILLUMINANTS, a calibration name or any colour-science light."""
+    if isinstance(name, str) and name.upper() in _CALIBRATION_SPECTRA:
+        return spectral.standard_illuminant_spd(_CALIBRATION_SPECTRA[name.upper()])
+    if not isinstance(name, str) or name.upper() in SYNTHETIC_ILLUMINANTS:
+        key, cct = spectral.resolve_illuminant(name)
+        return spectral.illuminant_spd(key, cct)[0]
+    return spectral.standard_illuminant_spd(name)
 
 
 def simulate_patches(camera: str, illuminant: str, reflectances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,7 +288,8 @@ def simulate_patches(camera: str, illuminant: str, reflectances: np.ndarray) -> 
     Parameters
     ----------
     camera : a key of ``colour.MSDS_CAMERA_SENSITIVITIES``.
-    illuminant : a name of :data:`ispkit.io.synthetic.SYNTHETIC_ILLUMINANTS` or a CCT in K.
+    illuminant : a name of :data:`ispkit.io.synthetic.SYNTHETIC_ILLUMINANTS`, a CCT in K, or any
+        light of ``colour.SDS_ILLUMINANTS`` (``"FL3"``, ``"LED-B1"`` …).
     reflectances : (N, 61) on 400–700 nm, 5 nm.
 
     Notes
@@ -235,8 +300,10 @@ def simulate_patches(camera: str, illuminant: str, reflectances: np.ndarray) -> 
     perfect white at Y = 1, adapted from the illuminant's white to D50 with
     Bradford (what the DNG SDK does). Float64 throughout.
     """
-    sens = _sensitivities(camera)
-    spd = _illuminant(illuminant)
+    return _simulate(_sensitivities(camera), _illuminant(illuminant), reflectances)
+
+
+def _simulate(sens: np.ndarray, spd: np.ndarray, reflectances: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cmfs = np.asarray(spectral.spectral_data()["cmfs"])
     refl = np.asarray(reflectances, dtype=np.float64)
     neutral = spd @ sens
@@ -406,6 +473,40 @@ def fit_hue_sat_map(pp_pred: Any, pp_target: Any, *, dims: tuple[int, int] = (90
     solved exactly; the zero-saturation column is held at identity, so
     neutrals (and white balance) are untouched.
     """
+    return fit_hue_sat_maps(pp_pred, pp_target, np.ones((len(np.asarray(pp_pred)), 1)), dims=dims,
+                            smoothness=smoothness, ridge=ridge)[0]
+
+
+def fit_hue_sat_maps(pp_pred: Any, pp_target: Any, mix: Any, *, row_weights: Any = None,
+                     dims: tuple[int, int] = (90, 30), smoothness: float | tuple[float, float] = (0.5, 1.0),
+                     ridge: float = 0.02, samples_per_light: int | None = None) -> list[np.ndarray]:
+    """Fit K HueSatMaps jointly, the table applied to sample i being ``Σ_k mix[i, k] · table_k`` (as the renderer mixes them).
+
+    Parameters
+    ----------
+    pp_pred, pp_target : (N, 3) predicted and true linear ProPhoto RGB.
+    mix : (N, K) interpolation weights of each sample's white (rows sum to 1).
+    row_weights : optional (N,) weight of each sample (e.g. of its light).
+    dims, smoothness, ridge : as :func:`fit_hue_sat_map` (per table).
+    samples_per_light : the number of reflectances each light contributes;
+        table k's smoothing and ridge are scaled by ``sqrt(W_k / samples_per_light)``
+        with ``W_k = Σ_i row_weights[i] · mix[i, k]`` its weighted data, so
+        that a table fitted over many lights is smoothed as much as one
+        fitted on one light (the setting the default smoothness was
+        cross-validated for). Default N (one light).
+
+    Returns
+    -------
+    K tables of shape (1, hue, sat, 3).
+
+    Notes
+    -----
+    The table lookup is bilinear in the nodes and the mix is linear in the
+    tables, so the wanted hue shift, saturation and value ratios of each
+    sample are linear in all K tables' nodes: one sparse regularised least
+    squares per quantity (see :func:`fit_hue_sat_map` for the weighting,
+    smoothing and the neutral column pinned at identity).
+    """
     import scipy.sparse as sp
     from scipy.sparse.linalg import spsolve
 
@@ -414,32 +515,102 @@ def fit_hue_sat_map(pp_pred: Any, pp_target: Any, *, dims: tuple[int, int] = (90
         raise ParameterError(f"fit_hue_sat_map: dims must be (≥ 1 hue, ≥ 2 saturation) divisions, got {dims!r}")
     pred = np.asarray(pp_pred, np.float64)
     tgt = np.asarray(pp_target, np.float64)
+    mix = np.asarray(mix, np.float64)
+    n_tables = mix.shape[1]
+    rw = np.ones(len(pred)) if row_weights is None else np.asarray(row_weights, np.float64)
     hp, sp_, vp = _rgb_to_hsv(pred)
     ht, st, vt = _rgb_to_hsv(tgt)
     ok = (vp > 1e-4) & (sp_ > 1e-3) & (pred.min(axis=1) > -1e-6) & (tgt.min(axis=1) > -1e-6)
-    hp, sp_, vp, ht, st, vt = (a[ok] for a in (hp, sp_, vp, ht, st, vt))
+    hp, sp_, vp, ht, st, vt, mix, rw = (a[ok] for a in (hp, sp_, vp, ht, st, vt, mix, rw))
     dh = (ht - hp + 3.0) % 6.0 - 3.0
     wanted = np.stack([dh * 60.0, st / sp_, vt / vp], axis=1)
     idx, w = _node_weights(hp, sp_, n_hue, n_sat)
     n = n_hue * n_sat
     m = len(hp)
-    a = sp.csr_matrix((w.ravel(), (np.repeat(np.arange(m), 4), idx.ravel())), shape=(m, n))
+    cols = np.concatenate([idx + k * n for k in range(n_tables)], axis=1)
+    vals = np.concatenate([w * mix[:, k:k + 1] for k in range(n_tables)], axis=1)
+    a = sp.csr_matrix((vals.ravel(), (np.repeat(np.arange(m), 4 * n_tables), cols.ravel())), shape=(m, n_tables * n))
     hue_s, sat_s = (float(smoothness), float(smoothness)) if np.ndim(smoothness) == 0 else map(float, smoothness)
-    reg = _smoothness(n_hue, n_sat, hue_s * n_hue / 90.0, sat_s * n_sat / 30.0)
-    grey = np.arange(n_hue) * n_sat  # zero-saturation nodes
-    pin = sp.csr_matrix((np.full(n_hue, 1e3), (np.arange(n_hue), grey)), shape=(n_hue, n))
+    mass = (rw[:, None] * mix).sum(axis=0) / float(samples_per_light or len(pred))
+    gain = np.sqrt(np.maximum(mass, 1e-6))
+    reg = sp.block_diag([g * _smoothness(n_hue, n_sat, hue_s * n_hue / 90.0, sat_s * n_sat / 30.0)
+                         for g in gain]).tocsr()
+    ridge_w = sp.diags(np.repeat(gain ** 2, n)) * ridge ** 2
+    grey = np.concatenate([np.arange(n_hue) * n_sat + k * n for k in range(n_tables)])  # zero-saturation nodes
+    pin = sp.csr_matrix((np.full(grey.size, 1e3), (np.arange(grey.size), grey)), shape=(grey.size, n_tables * n))
     ident = np.array([0.0, 1.0, 1.0])
-    table = np.empty((n, 3))
+    table = np.empty((n_tables * n, 3))
     lightness = np.cbrt(np.clip(vp, 0.0, None))
     for k in range(3):
-        dw = (sp_ if k < 2 else np.ones(m)) * lightness
+        dw = (sp_ if k < 2 else np.ones(m)) * lightness * np.sqrt(rw)
         ad = sp.diags(dw) @ a
-        lhs = (ad.T @ ad + reg.T @ reg + pin.T @ pin + ridge ** 2 * sp.identity(n)).tocsc()
-        rhs = ad.T @ (dw * wanted[:, k]) + reg.T @ (reg @ np.full(n, ident[k])) \
-            + pin.T @ np.full(n_hue, 1e3 * ident[k]) + ridge ** 2 * ident[k]
+        lhs = (ad.T @ ad + reg.T @ reg + pin.T @ pin + ridge_w).tocsc()
+        rhs = ad.T @ (dw * wanted[:, k]) + reg.T @ (reg @ np.full(n_tables * n, ident[k])) \
+            + pin.T @ np.full(grey.size, 1e3 * ident[k]) + ridge_w @ np.full(n_tables * n, ident[k])
         table[:, k] = spsolve(lhs, rhs)
     table[:, 1:] = np.maximum(table[:, 1:], 0.0)
-    return table.reshape(1, n_hue, n_sat, 3)
+    return [table[k * n:(k + 1) * n].reshape(1, n_hue, n_sat, 3) for k in range(n_tables)]
+
+
+def fit_forward_matrices(cam_wb: Sequence[np.ndarray], xyz_d50: Sequence[np.ndarray], mix: Any, *,
+                         light_weights: Any = None, max_evaluations: int = 400) -> list[np.ndarray]:
+    """Fit K ForwardMatrices jointly so that each light's mixed matrix ``Σ_k mix[l, k] · FM_k`` renders it best.
+
+    Parameters
+    ----------
+    cam_wb : per light, (N_l, 3) white-balanced camera RGB (white (1, 1, 1)).
+    xyz_d50 : per light, (N_l, 3) target XYZ relative to D50.
+    mix : (L, K) interpolation weights the renderer gives each light's white.
+    light_weights : optional (L,) weight of each light's residuals.
+    max_evaluations : cap on residual evaluations of the ΔE2000 refinement.
+
+    Returns
+    -------
+    K (3, 3) matrices, each mapping camera (1, 1, 1) to the D50 white exactly.
+
+    Notes
+    -----
+    Each row of each matrix keeps ``Σ_j FM[i, j] = D50_white[i]`` (six free
+    parameters per matrix). Start: the joint XYZ least squares, linear in
+    the free parameters and solved in closed form; then
+    ``scipy.optimize.least_squares`` (Levenberg–Marquardt) on the
+    per-patch CIEDE2000 of every light, weighted by ``light_weights``.
+    """
+    from scipy.optimize import least_squares
+
+    mix = np.asarray(mix, np.float64)
+    n_mats = mix.shape[1]
+    lw = np.ones(len(cam_wb)) if light_weights is None else np.asarray(light_weights, np.float64)
+    rows_a, rows_b = [], []
+    for c, x, wl, g in zip(cam_wb, xyz_d50, mix, lw):
+        feats = np.concatenate([np.stack([wk * (c[:, 0] - c[:, 2]), wk * (c[:, 1] - c[:, 2])], axis=1) for wk in wl],
+                               axis=1)
+        rows_a.append(feats * np.sqrt(g))
+        rows_b.append((x - np.outer(c[:, 2], _D50_XYZ)) * np.sqrt(g))
+    x0 = np.linalg.lstsq(np.concatenate(rows_a), np.concatenate(rows_b), rcond=None)[0]  # (2K, 3)
+    p0 = np.concatenate([x0[2 * k:2 * k + 2].T.ravel() for k in range(n_mats)])
+
+    def matrices(p: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for k in range(n_mats):
+            m = np.empty((3, 3))
+            m[:, :2] = p[6 * k:6 * k + 6].reshape(3, 2)
+            m[:, 2] = _D50_XYZ - m[:, 0] - m[:, 1]
+            out.append(m)
+        return out
+
+    colour = spectral.import_colour()
+    target = np.concatenate([_xyz_to_lab(x) for x in xyz_d50])
+    scale = np.concatenate([np.full(len(c), np.sqrt(g)) for c, g in zip(cam_wb, lw)])
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        fms = matrices(p)
+        xyz = np.concatenate([c @ sum(wk * f for wk, f in zip(wl, fms)).T for c, wl in zip(cam_wb, mix)])
+        de = np.asarray(colour.delta_E(_xyz_to_lab(xyz), target, method="CIE 2000"))
+        return np.sqrt(de ** 2 + 1e-12) * scale
+
+    sol = least_squares(residual, p0, method="lm", x_scale=0.1, max_nfev=int(max_evaluations))
+    return matrices(sol.x)
 
 
 def _fit_one(cam: np.ndarray, xyz_d50: np.ndarray, neutral: np.ndarray, *, dims: tuple[int, int] | None,
@@ -457,17 +628,21 @@ def _light_source_code(name: str) -> int:
     return CALIBRATION_ILLUMINANTS.get(name, SYNTHETIC_ILLUMINANTS[name][1])
 
 
-def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Sequence[str] = ("A", "D65"),
+def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Sequence[str] = ("A", "D55", "F"),
                            reflectances: np.ndarray | None = None, dims: tuple[int, int] | None = (90, 30),
-                           smoothness: float | tuple[float, float] = (0.5, 1.0)) -> CameraProfileFit:
-    """Build a dual-illuminant camera profile from camera spectral sensitivities and training reflectances.
+                           smoothness: float | tuple[float, float] = (0.5, 1.0),
+                           training_illuminants: Sequence[str | float] = TRAINING_ILLUMINANTS,
+                           exclude: Sequence[str | float] = (), anchor_weights: Mapping[str, float] = ANCHOR_WEIGHTS,
+                           max_evaluations: int = 400) -> CameraProfileFit:
+    """Build a camera profile (one, two or three calibration illuminants) from spectral sensitivities and training reflectances.
 
     Parameters
     ----------
     camera : a key of ``colour.MSDS_CAMERA_SENSITIVITIES`` (e.g. ``"Nikon 5100 (NPL)"``).
-    illuminants : two calibration illuminants, names of
-        :data:`CALIBRATION_ILLUMINANTS` (standard EXIF light sources whose CCT
-        the DNG interpolation uses), or one illuminant of
+    illuminants : three calibration illuminants of :data:`CALIBRATION_ILLUMINANTS`
+        (default A, D55 and F — EXIF "Fluorescent": a DNG 1.6
+        triple-illuminant profile fitted jointly over ``training_illuminants``),
+        two (a dual-illuminant profile fitted at each illuminant), or one illuminant of
         :data:`ispkit.io.synthetic.SYNTHETIC_ILLUMINANTS` (e.g. ``"F2"`` for a
         profile made for a fluorescent-lit scene; its EXIF code, or the nearest
         one for the LED, is then only a label).
@@ -475,6 +650,11 @@ def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Seq
         :func:`training_reflectances` (rawtoaces, CIE TCS, NIST CQS, PMC; no ColorChecker).
     dims : HueSatMap (hue, saturation) divisions, or None for matrices only.
     smoothness : see :func:`fit_hue_sat_map`.
+    training_illuminants, exclude, anchor_weights, max_evaluations : for three
+        illuminants: the lights the joint fit runs over (:data:`TRAINING_ILLUMINANTS`),
+        lights to leave out of them, the weight of named lights
+        (:data:`ANCHOR_WEIGHTS`) and the cap on ΔE2000 evaluations of the
+        ForwardMatrix fit (:func:`fit_forward_matrices`).
 
     Returns
     -------
@@ -482,26 +662,40 @@ def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Seq
 
     Notes
     -----
-    Per illuminant: ColorMatrix (:func:`fit_color_matrix`), ForwardMatrix
-    (:func:`fit_forward_matrix`, ΔE2000) and HueSatMap
-    (:func:`fit_hue_sat_map`) from :func:`simulate_patches`. A few seconds.
+    One or two illuminants: per illuminant a ColorMatrix (:func:`fit_color_matrix`),
+    ForwardMatrix (:func:`fit_forward_matrix`, ΔE2000) and HueSatMap
+    (:func:`fit_hue_sat_map`) from :func:`simulate_patches`; a few seconds.
+    Three: the ColorMatrices are fitted at each calibration light (F at
+    CIE F2's spectrum and CWF at F9's, the lamps the DNG SDK places those
+    classes at); every
+    training light is simulated, its white found through them as the
+    renderer does and given the DNG 1.6 triple-illuminant weights; the three
+    ForwardMatrices (:func:`fit_forward_matrices`) and HueSatMaps
+    (:func:`fit_hue_sat_maps`) are then fitted jointly so that the mixed
+    profile the renderer uses at each light's white renders it best — not
+    only at the three calibration points. Tens of seconds.
     """
     t0 = time.perf_counter()
     colour = spectral.import_colour()
     if camera not in colour.MSDS_CAMERA_SENSITIVITIES:
         raise unknown_name("camera", camera, list(colour.MSDS_CAMERA_SENSITIVITIES.keys()), "build_spectral_profile")
     names = [str(i).upper() for i in illuminants]
-    if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
-        raise ParameterError(f"build_spectral_profile: give one or two distinct calibration illuminants, got {illuminants!r}")
-    valid = CALIBRATION_ILLUMINANTS if len(names) == 2 else SYNTHETIC_ILLUMINANTS
+    if not 1 <= len(names) <= 3 or len(set(names)) != len(names):
+        raise ParameterError(f"build_spectral_profile: give one, two or three distinct calibration illuminants, "
+                             f"got {illuminants!r}")
+    valid = CALIBRATION_ILLUMINANTS if len(names) >= 2 else SYNTHETIC_ILLUMINANTS
     for n in names:
         if n not in valid:
-            raise unknown_name("calibration illuminant" + (" of a dual profile" if len(names) == 2 else ""), n,
-                               valid, "build_spectral_profile")
+            raise unknown_name("calibration illuminant" + (" of a dual / triple profile" if len(names) >= 2 else ""),
+                               n, valid, "build_spectral_profile")
     refl = training_reflectances() if reflectances is None else np.asarray(reflectances, np.float64)
     if refl.ndim != 2 or refl.shape[1] != len(spectral.WAVELENGTHS) or len(refl) < 3:
         raise InputError(f"build_spectral_profile: reflectances must be (N ≥ 3, {len(spectral.WAVELENGTHS)}) on "
                          f"400–700 nm at 5 nm, got {refl.shape}")
+    if len(names) == 3:
+        return _build_triple(camera, names, refl, dims=dims, smoothness=smoothness,
+                             lights=[v for v in training_illuminants if v not in set(exclude)],
+                             anchor_weights=anchor_weights, max_evaluations=max_evaluations, t0=t0)
     parts = {}
     train_de = {}
     cmfs = np.asarray(spectral.spectral_data()["cmfs"])
@@ -528,6 +722,66 @@ def build_spectral_profile(camera: str = "Nikon 5100 (NPL)", *, illuminants: Seq
     return dataclasses.replace(fit, training_delta_e=train_de, seconds=time.perf_counter() - t0)
 
 
+def _color_matrix_at(sens: np.ndarray, spd: np.ndarray, refl: np.ndarray) -> np.ndarray:
+    """The ColorMatrix of a calibration light (:func:`fit_color_matrix` on the unadapted XYZ)."""
+    cmfs = np.asarray(spectral.spectral_data()["cmfs"])
+    cam, _, neutral = _simulate(sens, spd, refl)
+    y_white = spd @ cmfs[:, 1]
+    return fit_color_matrix(cam, (refl * spd) @ cmfs / y_white, neutral, spd @ cmfs / y_white)
+
+
+def _is_broadband(light: str | float) -> bool:
+    """Planckian radiators, CIE A and CIE daylight: the lights the first two calibrations stand for."""
+    return not isinstance(light, str) or light.upper() in ("A", "D50", "D55", "D65", "D75")
+
+
+def _light_weight(light: str | float, mix: Sequence[float], anchor_weights: Mapping[str, float]) -> float:
+    """Weight of a training light in the joint fit: its anchor weight; a lamp counts by its weight on the third set."""
+    base = float(anchor_weights.get(light, 1.0)) if isinstance(light, str) else 1.0
+    return base if _is_broadband(light) else base * float(mix[2])
+
+
+def _build_triple(camera: str, names: Sequence[str], refl: np.ndarray, *, dims: tuple[int, int] | None,
+                  smoothness: Any, lights: Sequence[str | float], anchor_weights: Mapping[str, float],
+                  max_evaluations: int, t0: float) -> CameraProfileFit:
+    """The three-illuminant profile of :func:`build_spectral_profile`: ColorMatrices per light, the rest jointly."""
+    if len(lights) < 3:
+        raise ParameterError(f"build_spectral_profile: a three-illuminant profile needs ≥ 3 training lights, got {lights!r}")
+    sens = _sensitivities(camera)
+    codes = [CALIBRATION_ILLUMINANTS[n] for n in names]
+    cms = [_color_matrix_at(sens, _illuminant(n), refl) for n in names]
+    base = CameraProfileFit(color_matrix1=cms[0], forward_matrix1=np.eye(3), hue_sat_map1=None,
+                            calibration_illuminant1=codes[0], color_matrix2=cms[1], forward_matrix2=np.eye(3),
+                            calibration_illuminant2=codes[1], color_matrix3=cms[2], forward_matrix3=np.eye(3),
+                            calibration_illuminant3=codes[2], camera=camera)
+    locator = base.dng_profile
+    cam_wb, xyz_d50, mix, weights = [], [], [], []
+    for light in lights:
+        cam, xyz, neutral = _simulate(sens, _illuminant(light), refl)
+        cam_wb.append(cam / neutral)
+        xyz_d50.append(xyz)
+        mix.append(dng_color_solution(locator, neutral).weights)
+        weights.append(_light_weight(light, mix[-1], anchor_weights))
+    mix_arr, w_arr = np.array(mix), np.array(weights)
+    fms = fit_forward_matrices(cam_wb, xyz_d50, mix_arr, light_weights=w_arr, max_evaluations=max_evaluations)
+    tables: list[np.ndarray | None] = [None, None, None]
+    if dims is not None:
+        pred = np.concatenate([c @ sum(wk * f for wk, f in zip(wl, fms)).T for c, wl in zip(cam_wb, mix_arr)])
+        sizes = [len(c) for c in cam_wb]
+        tables = fit_hue_sat_maps(pred @ _XYZ_TO_PP.T, np.concatenate(xyz_d50) @ _XYZ_TO_PP.T,
+                                  np.repeat(mix_arr, sizes, axis=0), row_weights=np.repeat(w_arr, sizes),
+                                  dims=dims, smoothness=smoothness, samples_per_light=len(refl))
+    fit = dataclasses.replace(base, forward_matrix1=fms[0], forward_matrix2=fms[1], forward_matrix3=fms[2],
+                              hue_sat_map1=tables[0], hue_sat_map2=tables[1], hue_sat_map3=tables[2],
+                              training=f"{len(refl)} reflectances under {len(lights)} lights "
+                                       f"(calibrations {', '.join(names)})")
+    train_de = {}
+    for n in names:
+        cam, xyz, neutral = _simulate(sens, _illuminant(n), refl)
+        train_de[n] = float(delta_e2000(render_patches(fit, cam, neutral), xyz).mean())
+    return dataclasses.replace(fit, training_delta_e=train_de, seconds=time.perf_counter() - t0)
+
+
 # ---------------------------------------------------------------------------
 # rendering and evaluation
 
@@ -549,21 +803,28 @@ def render_patches(fit: CameraProfileFit | Mapping[str, Any], cam_native: Any, n
     :func:`~ispkit.stages.dng_render.apply_hue_sat_map` in linear ProPhoto RGB.
     """
     if isinstance(fit, CameraProfileFit):
-        profile, t1, t2 = fit.dng_profile, fit.hue_sat_map1, fit.hue_sat_map2
+        profile, t1, t2, t3 = fit.dng_profile, fit.hue_sat_map1, fit.hue_sat_map2, fit.hue_sat_map3
     else:
-        profile = DNGProfile(color_matrix1=fit["color_matrix1"], color_matrix2=fit.get("color_matrix2"),
-                             cct1=light_source_cct(fit.get("calibration_illuminant1")),
-                             cct2=light_source_cct(fit.get("calibration_illuminant2")),
-                             forward_matrix1=fit.get("forward_matrix1"), forward_matrix2=fit.get("forward_matrix2"))
+        fields = {k: fit.get(v) for k, v in (("color_matrix2", "color_matrix2"), ("forward_matrix1", "forward_matrix1"),
+                                             ("forward_matrix2", "forward_matrix2"))}
+        if fit.get("color_matrix3") is not None:
+            fields.update(color_matrix3=fit["color_matrix3"], forward_matrix3=fit.get("forward_matrix3"),
+                          light_xy1=light_source_xy(fit.get("calibration_illuminant1"), fit.get("illuminant_data1")),
+                          light_xy2=light_source_xy(fit.get("calibration_illuminant2"), fit.get("illuminant_data2")),
+                          light_xy3=light_source_xy(fit.get("calibration_illuminant3"), fit.get("illuminant_data3")))
+        profile = DNGProfile(color_matrix1=fit["color_matrix1"], cct1=light_source_cct(fit.get("calibration_illuminant1")),
+                             cct2=light_source_cct(fit.get("calibration_illuminant2")), **fields)
         dims = fit.get("hue_sat_map_dims")
         shape = None if dims is None else (int(dims[2]), int(dims[0]), int(dims[1]), 3)
-        t1 = None if shape is None or fit.get("hue_sat_map_data1") is None else np.reshape(fit["hue_sat_map_data1"], shape)
-        t2 = None if shape is None or fit.get("hue_sat_map_data2") is None else np.reshape(fit["hue_sat_map_data2"], shape)
+        t1, t2, t3 = (None if shape is None or fit.get(f"hue_sat_map_data{k}") is None
+                      else np.reshape(fit[f"hue_sat_map_data{k}"], shape) for k in (1, 2, 3))
     sol = dng_color_solution(profile, np.asarray(neutral, np.float64))
     xyz = np.asarray(cam_native, np.float64) @ sol.camera_to_xyz_d50.T
     if t1 is None and t2 is None:
         return xyz
-    if t1 is not None and t2 is not None and profile.dual:
+    if t1 is not None and t2 is not None and t3 is not None and profile.triple:
+        table = sol.weights[0] * t1 + sol.weights[1] * t2 + sol.weights[2] * t3
+    elif t1 is not None and t2 is not None and profile.dual:
         table = sol.weight * t1 + (1.0 - sol.weight) * t2
     else:
         table = t1 if t1 is not None else t2
@@ -628,7 +889,7 @@ def profile_comparison(camera: str = "Nikon 5100 (NPL)", *, fit: CameraProfileFi
     Returns
     -------
     {illuminant: {"profile", "profile_matrix", "best_3x3", "matrix_idt", "profile_max"}}:
-    ``profile`` the full profile (FM + HueSatMap, A/D65 mixed as rendered),
+    ``profile`` the full profile (FM + HueSatMap, its calibration sets mixed as rendered),
     ``profile_matrix`` its ForwardMatrices alone, ``best_3x3`` a white-preserving
     ForwardMatrix fitted (ΔE2000) at the test illuminant itself on the same
     training set, ``matrix_idt`` colour-science's rawtoaces IDT fitted at the
@@ -641,7 +902,7 @@ def profile_comparison(camera: str = "Nikon 5100 (NPL)", *, fit: CameraProfileFi
     """
     train = training_reflectances()
     fit = fit or build_spectral_profile(camera, reflectances=train)
-    matrices = dataclasses.replace(fit, hue_sat_map1=None, hue_sat_map2=None)
+    matrices = dataclasses.replace(fit, hue_sat_map1=None, hue_sat_map2=None, hue_sat_map3=None)
     test = chart_reflectances()
     table: dict[str, dict[str, float]] = {}
     for ill in illuminants:
@@ -842,7 +1103,8 @@ def _read_reference(path: str) -> np.ndarray:
 
 
 def make_profile(output: str | os.PathLike, *, sensitivities: str | None = None, chart: str | None = None,
-                 boxes: str = "synthetic", reference: str | None = None, illuminants: Sequence[str] = ("A", "D65"),
+                 boxes: str = "synthetic", reference: str | None = None,
+                 illuminants: Sequence[str] = ("A", "D55", "F"),
                  dims: tuple[int, int] | None = (90, 30), evaluate: bool = True) -> str:
     """Build a profile (from sensitivities or a chart RAW), write it as a DCP and return a report (``ispkit profile``).
 
