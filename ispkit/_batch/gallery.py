@@ -50,8 +50,10 @@ def _models(rec: dict[str, Any]) -> str:
     for m in rec.get("models") or []:
         name, fallback, sha = str(m.get("model", "?")), m.get("fallback"), m.get("sha256")
         short.append(f"{name} → {str(fallback).split(' (')[0]}" if fallback
-                     else f"{name} ({str(sha)[:8]})" if sha else name)
-        full.append(f"{name}: {fallback or m.get('weights') or ''}")
+                     else f"{name} ({str(sha)[:8]})" if sha
+                     else f"{name} (random weights)" if m.get("random_weights") else name)
+        untrained = "random initial weights" if m.get("random_weights") else ""
+        full.append(f"{name}: {fallback or m.get('weights') or untrained}")
     if not short:
         return "none"
     return f'<span title="{html.escape("; ".join(full), quote=True)}">{html.escape(", ".join(short))}</span>'

@@ -250,3 +250,12 @@ def test_render_api_refuses_too(sample_dng):
     with pytest.raises(MissingWeightsError):
         ispkit.render(sample_dng, Pipeline([BlackLevel(), LearnedRawToRGB(model="dictionary_isp.k8")]))
     json.dumps(LearnedRawToRGB(random_weights=True).to_config())  # plain data
+
+
+def test_batch_gallery_labels_an_untrained_model():
+    from ispkit._batch.gallery import _models
+
+    rec = {"models": [{"stage": "enhance", "model": "deepflexisp.enhance_2023", "weights": None, "sha256": None,
+                       "fallback": None, "random_weights": True}]}
+    assert ">deepflexisp.enhance_2023 (random weights)<" in _models(rec)
+    assert 'title="deepflexisp.enhance_2023: random initial weights"' in _models(rec)
