@@ -257,8 +257,8 @@ class DeviceRendition(_NeuralStage):
         ``"metaisp.real_illuminants"`` (estimates the colour scaler itself) or
         ``"metaisp.real_d"`` (no ISO/exposure input).
     weights : a checkpoint path, ``"auto"`` (``<model>.pth`` in
-        ``$ISPKIT_WEIGHTS``; raises when absent) or None (random weights,
-        with a warning).
+        ``$ISPKIT_WEIGHTS``; raises when absent) or None (refuses to run
+        unless ``random_weights=True``: random weights, with a warning).
     target : ``"pixel_6_pro"``, ``"galaxy_s22"``, ``"iphone_xr"``, or a mix
         ``{"iphone_xr": 0.3, "pixel_6_pro": 0.7}`` whose device embeddings are
         interpolated (the paper's appearance interpolation). Mix weights must

@@ -39,7 +39,7 @@ class DictionaryUnprocess(_NeuralStage):
     Parameters
     ----------
     model : a dictionary ISP of the zoo (``"dictionary_isp.k8"``).
-    weights : its checkpoint; None runs random weights (with a warning).
+    weights : its checkpoint; None refuses to run unless ``random_weights=True`` (warned once).
     device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     dtype : ``"float32"`` (the inverse needs full precision; other values are refused).
     cfa_pattern : the Bayer layout of the mosaic to write.

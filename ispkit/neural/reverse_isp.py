@@ -216,8 +216,8 @@ class ReverseISP(_NeuralStage):
     Parameters
     ----------
     model : a ``reverse_isp.*`` model (``"reverse_isp.unet_fusion"``: mask fusion + refinement).
-    weights : checkpoint path (train one with ``ispkit train reverse_isp``); None runs random
-        weights with a warning (an untrained model returns linearised sRGB).
+    weights : checkpoint path (train one with ``ispkit train reverse_isp``); None refuses to run
+        unless ``random_weights=True`` (then an untrained model returns linearised sRGB, with a warning).
     device, dtype, tile, overlap : as for :class:`~ispkit.neural.stages.LearnedRawToRGB` (pixels).
     cfa_pattern : Bayer layout of the output mosaic.
     black_level, white_level : raw counts of black and of saturation in the output.
