@@ -15,6 +15,8 @@ with ``vgg_weight`` (default 0.1).
 
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +29,7 @@ from .data import open_dataset
 from .recipes import Recipe, RecipeArgs, register_recipe
 from .trainer import psnr_metric
 
-__all__ = ["build_raw_to_rgb", "PAIR_LOSSES", "RAW_TO_RGB_LOADERS"]
+__all__ = ["build_raw_to_rgb", "ms_ssim_scales", "PAIR_LOSSES", "RAW_TO_RGB_LOADERS"]
 
 #: ``--opt loss=NAME`` choices.
 PAIR_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -97,12 +99,21 @@ def _datasets(args: RecipeArgs, order: str, crop: int) -> tuple[Any, Any]:
     return train, torch.utils.data.Subset(val, range(min(limit, len(val))))
 
 
-def _pair_loss(name: str, args: RecipeArgs) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The ``--opt loss=`` term, plus ``vgg_weight`` × VGG-19 perceptual distance when ``--opt vgg=PATH``."""
+def ms_ssim_scales(side: int) -> int:
+    """The most MS-SSIM scales (≤ 5) whose coarsest level still holds the 11-pixel window."""
+    return max(1, min(5, int(math.floor(math.log2(max(side, 11) / 11))) + 1))
+
+
+def _pair_loss(name: str, args: RecipeArgs, side: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The ``--opt loss=`` term (MS-SSIM with as many scales as the crop allows), plus ``vgg_weight`` ×
+    VGG-19 perceptual distance when ``--opt vgg=PATH``."""
+    term = PAIR_LOSSES[name]
+    if name == "ms_ssim" and ms_ssim_scales(side) < 5:
+        term = functools.partial(losses.ms_ssim_loss, scales=ms_ssim_scales(side))
     if "vgg" not in args.extra:
-        return PAIR_LOSSES[name]
+        return term
     vgg = losses.VGGPerceptual(args.extra["vgg"])
-    return losses.weighted({PAIR_LOSSES[name]: 1.0, vgg: float(args.extra.get("vgg_weight", 0.1))})
+    return losses.weighted({term: 1.0, vgg: float(args.extra.get("vgg_weight", 0.1))})
 
 
 def build_raw_to_rgb(args: RecipeArgs) -> Recipe:
@@ -117,7 +128,7 @@ def build_raw_to_rgb(args: RecipeArgs) -> Recipe:
     train, val = _datasets(args, contract.channel_order, crop)
     if "limit" in args.extra:
         train = torch.utils.data.Subset(train, range(min(int(args.extra["limit"]), len(train))))
-    return Recipe(model=model, train_data=train, val_data=val, loss=losses.on_target(_pair_loss(loss_name, args)),
+    return Recipe(model=model, train_data=train, val_data=val, loss=losses.on_target(_pair_loss(loss_name, args, crop)),
                   metrics={"psnr": psnr_metric, "ssim": _ssim_metric}, config_overrides={"best_metric": "psnr"})
 
 

@@ -173,3 +173,13 @@ def test_pixel_losses_and_weighting():
     assert float(losses.on_target(losses.l1)(p, batch)) == pytest.approx(0.5)
     with pytest.raises(ParameterError, match="'gt'"):
         losses.on_target(losses.l1, key="gt")(p, batch)
+
+
+@pytest.mark.parametrize("side", [11, 21, 22, 64, 128, 176])
+def test_generic_recipe_fits_ms_ssim_scales_to_the_crop(side):
+    from ispkit.neural.train.recipe_generic import ms_ssim_scales
+
+    s = ms_ssim_scales(side)
+    assert 11 * 2 ** (s - 1) <= side and (s == 5 or 11 * 2 ** s > side)
+    x = torch.rand(1, 3, side, side, dtype=torch.float64)
+    assert float(losses.ms_ssim(x, x, scales=s)) == pytest.approx(1.0)
