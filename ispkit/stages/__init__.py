@@ -14,13 +14,14 @@ from .colorspaces import (COLOR_SPACES, apply_color_matrix, cct_to_xy, chromatic
                           rgb_to_rgb_matrix, xy_to_cct, xyz_to_rgb_matrix)
 from .defective_pixels import DefectivePixelCorrection, correct_defective_pixels, detect_defective_pixels
 from .demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, mosaic
+from .display_transform import SigmoidToneMap, sigmoid_tone_map
 from .dng_render import (BlackRender, HueSatMap, LookTable, ProfileToneCurve, apply_hue_sat_map,
                          exposure_ramp)
 from .exposure import Exposure, apply_exposure
 from .fused import FusedRender, fuse_render_chain
 from .fused_tone import FusedNightTail, fuse_night_tail
 from .gamma import Gamma, GammaExpand, gamma_compress, gamma_expand
-from .highlights import HighlightRecovery, recover_highlights
+from .highlights import HighlightReconstruction, HighlightRecovery, reconstruct_opposed, recover_highlights
 from .inverses import (Identity, InverseBlackLevel, InverseColorMatrix, InverseExposure, InverseFilmic,
                        InverseToneCurve, InverseWhiteBalance, Mosaic, invert_black_level, invert_color_matrix,
                        invert_filmic, invert_tone_curve, invert_white_balance)
@@ -44,7 +45,7 @@ __all__ = [
     "WhiteBalance", "IlluminantEstimation", "estimate_illuminant", "white_balance_gains",
     "apply_white_balance", "ILLUMINANT_METHODS", "register_illuminant_method",
     "Demosaic", "demosaic", "mosaic", "DEMOSAIC_METHODS",
-    "HighlightRecovery", "recover_highlights",
+    "HighlightRecovery", "recover_highlights", "HighlightReconstruction", "reconstruct_opposed",
     "ColorMatrix", "ColorConvert", "ColorimetryWarning", "camera_to_working_matrix", "dng_camera_to_xyz",
     "HueSatMap", "LookTable", "ProfileToneCurve", "BlackRender", "apply_hue_sat_map", "exposure_ramp",
     "CameraProfile",
@@ -52,6 +53,7 @@ __all__ = [
     "chromatic_adaptation_matrix", "xy_to_cct", "cct_to_xy",
     "ToneCurve", "Reinhard", "Filmic", "AutoExposure", "LocalContrast", "NightTone",
     "apply_tone_curve", "reinhard", "filmic", "auto_exposure", "local_contrast", "night_tone",
+    "SigmoidToneMap", "sigmoid_tone_map",
     "Gamma", "GammaExpand", "gamma_compress", "gamma_expand",
     "Sharpen", "unsharp_mask", "ChromaDenoise", "chroma_denoise", "Resize", "resize",
     "Quantize", "quantize",

@@ -2,18 +2,23 @@
 
 The fuser recognises, anywhere in a pipeline, the run
 
-    black_level → [exposure] → white_balance → demosaic → [highlight_recovery]
-    → color_matrix → gamma
+    black_level → [exposure] → white_balance → [highlight_reconstruction] → demosaic
+    → [highlight_recovery] → color_matrix → [sigmoid_tone_map] → gamma
 
 with parameters the fused kernel supports (metadata white balance, bilinear
 or Malvar demosaic — clip-aware only when the highlight clip follows —,
-highlight clip, an OETF with clipping) and replaces it by
+highlight clip, the sigmoid display curve, an OETF with clipping) and replaces it by
 a :class:`FusedRender` node. ``FusedRender`` computes the same numbers as the
 run (black levels, gains, clip levels, matrix and curve all come from the
 stages' own functions), and runs the original stages instead whenever a frame
 does not suit the kernel (odd size, linearisation table, …). The output
 metadata is computed the way each stage computes it (tested equal to the
 unfused run), so a fused run loads one kernel and nothing else.
+
+A highlight reconstruction node is the identity on frames where no sample
+reaches its clip level: a quick scan of the raw samples decides, and frames
+with clipped samples run the original stages (the reconstruction reads a
+3×3 neighbourhood of every clipped photosite before demosaicing).
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from ._kernels.fused import METHOD_BILINEAR, METHOD_MALVAR, fused_render_f32, fu
 from .black_level import BLACK_LEVEL_PATTERN_KEY, RAW_LEVELS_KEY, BlackLevel, raw_levels_record
 from .color_matrix import ColorMatrix, camera_to_working_matrix, resolve_color_source
 from .demosaic import Demosaic
+from .display_transform import SigmoidToneMap
 from .exposure import Exposure, exposure_gain_ev
 from .gamma import Gamma, _transfer_record, gamma_compress_reference
-from .highlights import HighlightRecovery, highlight_white_point
+from ._kernels.opposed import any_at_least
+from .highlights import HighlightReconstruction, HighlightRecovery, highlight_white_point, opposed_white_point
 from .white_balance import WhiteBalance, _scale_noise_profile, white_balance_gains
 
 __all__ = ["FusedRender", "fuse_render_chain"]
@@ -72,6 +79,8 @@ def _match_at(nodes: Sequence[tuple[str, Stage]], i: int) -> int:
     if not _fusable_wb(at(j)):  # type: ignore[arg-type]
         return 0
     j += 1
+    if type(at(j)) is HighlightReconstruction:
+        j += 1
     st = at(j)
     if not (isinstance(st, Demosaic) and st.method in _DEMOSAIC_CODES and not getattr(st, "clip", False)):
         return 0
@@ -88,9 +97,15 @@ def _match_at(nodes: Sequence[tuple[str, Stage]], i: int) -> int:
     if not isinstance(st, ColorMatrix) or getattr(st, "profile", None) is not None:
         return 0  # a DCP's HueSatMap is not a matrix: run the stage
     j += 1
+    tone = at(j)
+    if type(tone) is SigmoidToneMap:
+        j += 1
     st = at(j)
     if not (isinstance(st, Gamma) and st.clip):
         return 0
+    if type(tone) is SigmoidToneMap and not (tone.hue_encoding == "srgb" and type(st) is Gamma
+                                             and st.curve == "srgb"):
+        return 0  # the kernel's table is the curve composed with the sRGB OETF
     return j + 1 - i
 
 
@@ -131,6 +146,8 @@ class _Plan:
     hi: float
     gamma: Gamma
     meta: CaptureMetadata
+    tone: tuple | None = None
+    clip_raw: np.ndarray | None = None  # 2×2 raw levels from which the reconstruction node is not the identity
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,6 +211,16 @@ class FusedRender(Stage):
         meta = meta.replace(white_point=wp, illuminant_rgb=illum,
                             noise_profile=_scale_noise_profile(meta.noise_profile, gains))
         k += 1
+        clip_raw = None
+        if isinstance(stages[k], HighlightReconstruction):
+            # normalised sample (raw - black)·scale reaches clip·wp  <=>  raw reaches black + clip·wp / scale;
+            # 1e-4 lower so that rounding never hides a clipped sample from the scan
+            levels = stages[k].clip_levels(meta)[cidx]
+            clip_raw = (black + levels / scale * (1.0 - 1e-4)).astype(np.float32)
+            extra = dict(meta.extra)
+            extra["highlight_chroma"] = [0.0, 0.0, 0.0]
+            meta = meta.replace(white_point=opposed_white_point(meta.white_point, np.zeros(3)), extra=extra)
+            k += 1
         method = _DEMOSAIC_CODES[stages[k].method]
         wb_hi = 1.0 if wb.clip else np.inf
         if getattr(stages[k], "clip_aware", False):
@@ -211,25 +238,36 @@ class FusedRender(Stage):
             return None  # the camera-RGB fallback warns: leave it to the stage
         ccm, space = cm.matrix_for(meta)
         meta = meta.replace(color_space=space)
-        gamma: Gamma = stages[k + 1]  # type: ignore[assignment]
+        k += 1
+        tone = None
+        if isinstance(stages[k], SigmoidToneMap):
+            tone = stages[k].kernel_arguments()
+            k += 1
+        gamma: Gamma = stages[k]  # type: ignore[assignment]
         extra = dict(meta.extra)
         extra["transfer_function"] = _transfer_record(gamma.curve, gamma.gamma, gamma.toe_slope)
         meta = meta.replace(extra=extra)
         return _Plan(cfa=cidx, black=black, scale=scale, wb_lo=0.0 if wb.clip else -np.inf,
                      wb_hi=wb_hi, method=method, hl_clip=hl_clip, ccm=ccm,
-                     lo=0.0, hi=1.0, gamma=gamma, meta=meta)
+                     lo=0.0, hi=1.0, gamma=gamma, meta=meta, tone=tone, clip_raw=clip_raw)
 
     @staticmethod
     def _lut(g: Gamma, n: int) -> np.ndarray:
         return _oetf_table(g.curve, g.gamma, g.toe_slope, n)
 
+    @staticmethod
+    def _needs_stages(frame: Frame, plan: _Plan) -> bool:
+        """Whether a highlight reconstruction node has clipped samples to rebuild (then run the stages)."""
+        return plan.clip_raw is not None and bool(any_at_least(frame.data, plan.clip_raw))
+
     def process(self, frame: Frame) -> Frame:
         plan = self._plan(frame)
-        if plan is None:
+        if plan is None or self._needs_stages(frame, plan):
             return self._run_unfused(frame)
         out = np.empty(frame.data.shape + (3,), np.float32)
         bad = fused_render_f32(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
-                               plan.hl_clip, plan.ccm, plan.lo, plan.hi, self._lut(plan.gamma, _LUT_F32), out)
+                               plan.hl_clip, plan.ccm, plan.lo, plan.hi, self._lut(plan.gamma, _LUT_F32), out,
+                               tone=plan.tone)
         if bad:
             return self._run_unfused(frame)  # the stages raise the proper InputError
         return Frame(out, Domain.DISPLAY_RGB, plan.meta)
@@ -244,13 +282,13 @@ class FusedRender(Stage):
         if bit_depth != 8:
             return None
         plan = self._plan(frame)
-        if plan is None:
+        if plan is None or self._needs_stages(frame, plan):
             return None
         codes = np.rint(self._lut(plan.gamma, _LUT_CODES) * 255.0).astype(np.uint8)
         if out is None:
             out = np.empty(frame.data.shape + (3,), np.uint8)
         bad = fused_render_u8(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
-                              plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out)
+                              plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out, tone=plan.tone)
         if bad:
             return None  # the caller falls back to the stages, which raise the proper InputError
         return out, plan.meta

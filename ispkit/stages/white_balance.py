@@ -274,8 +274,11 @@ def gray_edge(image: np.ndarray, cfa_pattern: str | None = None, *, order: int =
     Order 1: ``sqrt(Ix² + Iy²)``; order 2: ``sqrt(Ixx² + 4·Ixy² + Iyy²)`` (the
     authors' reference code), per channel, with Gaussian derivatives of
     scale ``sigma`` (pixels of the half-size image for a mosaic). Pixels
-    next to a masked (saturated or black) pixel and a border of
-    ``ceil(sigma) + 1`` are left out.
+    within the derivative filters' reach, ``ceil(3·sigma) + 1`` pixels, of a
+    masked (saturated or black) pixel, and a border of ``ceil(sigma) + 1``,
+    are left out: the edge of a clipped sky is an edge between clipped
+    values, whose colour is that of the clip levels, not of the light (with a
+    1-pixel margin such edges turned a render with a clipped sky cyan).
 
     References
     ----------
@@ -292,7 +295,8 @@ def gray_edge(image: np.ndarray, cfa_pattern: str | None = None, *, order: int =
     p = _check_p(p, "gray_edge")
     thr = _thresholds(white_point, saturation)
     rgb, mask = _binned(image, cfa_pattern, thr, dark)
-    usable = ~ndimage.binary_dilation(mask == 0, structure=np.ones((3, 3), bool))
+    reach = int(math.ceil(3.0 * sigma)) + 1  # the Gaussian derivatives are truncated at 3 sigma
+    usable = ~ndimage.binary_dilation(mask == 0, structure=np.ones((2 * reach + 1, 2 * reach + 1), bool))
     border = int(math.ceil(sigma)) + 1
     usable[:border] = False
     usable[-border:] = False

@@ -86,7 +86,7 @@ def test_default_black_render_from_the_dng(tmp_path, default_black_render):
                      color_matrix1=BMPCC4K_D65, calibration_illuminant1=21, as_shot_neutral=[0.55, 1.0, 0.62],
                      baseline_exposure=be, default_black_render=default_black_render)
     frame = ispkit.read_raw(path)
-    plain = ispkit.load_preset("default").remove("gamma")  # linear sRGB out
+    plain = ispkit.load_preset("default").remove("tone").remove("gamma")  # linear sRGB out
     with_black = plain.insert_after("color_matrix", BlackRender())
     a = plain.run(frame, fuse=False).output.data
     out = with_black.run(frame, fuse=False).output
@@ -208,7 +208,7 @@ def test_dng_hue_sat_map_tags_render_through_the_pipeline(tmp_path):
                      hue_sat_map_dims=(n_hue, n_sat, n_val), hue_sat_map_data1=t1.ravel(),
                      hue_sat_map_data2=t2.ravel(), hue_sat_map_encoding=1)
     frame = ispkit.read_raw(path)
-    plain = ispkit.load_preset("default").remove("gamma")  # linear sRGB out
+    plain = ispkit.load_preset("default").remove("tone").remove("gamma")  # linear sRGB out
     mapped = plain.insert_after("color_matrix", HueSatMap())
     a = _patch_means(plain.run(frame, fuse=False).output.data).astype(np.float64)
     b = _patch_means(mapped.run(frame, fuse=False).output.data).astype(np.float64)
@@ -243,7 +243,7 @@ def test_dng_look_table_tags_render_through_the_pipeline(tmp_path):
                      look_table_encoding=0)
     frame = ispkit.read_raw(path)
     assert frame.meta.extra["dng"]["look_table_dims"] == [n_hue, n_sat, n_val]
-    plain = ispkit.load_preset("default").remove("gamma")
+    plain = ispkit.load_preset("default").remove("tone").remove("gamma")
     looked = plain.insert_after("color_matrix", LookTable())
     a = _patch_means(plain.run(frame, fuse=False).output.data).astype(np.float64)
     b = _patch_means(looked.run(frame, fuse=False).output.data).astype(np.float64)
@@ -284,7 +284,7 @@ def test_dng_profile_tone_curve_renders_hue_preserving(tmp_path):
                      profile_tone_curve=CURVE)
     frame = ispkit.read_raw(path)
     np.testing.assert_allclose(frame.meta.extra["dng"]["profile_tone_curve"], CURVE.astype(np.float32))
-    plain = ispkit.load_preset("default").remove("gamma")
+    plain = ispkit.load_preset("default").remove("tone").remove("gamma")
     toned = plain.insert_after("color_matrix", ProfileToneCurve())
     a = _patch_means(plain.run(frame, fuse=False).output.data).astype(np.float64)
     b = _patch_means(toned.run(frame, fuse=False).output.data).astype(np.float64)
@@ -324,7 +324,7 @@ def test_camera_profile_stage_replaces_the_file_profile(tmp_path):
                       hue_sat_map_dims=(12, 4, 1), hue_sat_map_data1=_random_table(rng, 1, 12, 4).ravel(),
                       camera_calibration1=np.diag([1.05, 1.0, 0.95]))
     dcp = write_dcp(tmp_path / "cam.dcp", **profile)
-    base = ispkit.load_preset("default").remove("gamma").insert_after("color_matrix", HueSatMap())
+    base = ispkit.load_preset("default").remove("tone").remove("gamma").insert_after("color_matrix", HueSatMap())
     with_dcp = base.insert_before("black_level", CameraProfile(path=str(dcp)))
     want = _patch_means(base.run(ispkit.read_raw(own), fuse=False).output.data)
     out = with_dcp.run(ispkit.read_raw(other), fuse=False).output

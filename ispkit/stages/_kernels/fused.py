@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from ...errors import InputError
+from .sigmoid import curve_lookup, sigmoid_finish, sigmoid_finish_span, sigmoid_prepare, sigmoid_prepare_span
 
 __all__ = ["fused_render_u8", "fused_render_f32", "METHOD_BILINEAR", "METHOD_MALVAR"]
 
@@ -148,9 +149,63 @@ def _color_half(R, G, B, hw, hl_clip, ccm_pos, bias, lo_pos, hi_pos):
         B[j] = np.minimum(np.maximum(m20 * r + m21 * g + m22 * b + bias, lo_pos), hi_pos)
 
 
+@numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _color_half_tone(R, G, B, hw, hl_clip, ccm, tone_k, tone_tab, tone_hue, T):
+    """Highlight clip, the 3×3 matrix, then the display curve composed with the OETF
+    (the three steps of :mod:`..sigmoid`; ``T`` a 3·hw scratch): encoded values
+    clamped to [0, 1], in place."""
+    m00, m01, m02 = ccm[0, 0], ccm[0, 1], ccm[0, 2]
+    m10, m11, m12 = ccm[1, 0], ccm[1, 1], ccm[1, 2]
+    m20, m21, m22 = ccm[2, 0], ccm[2, 1], ccm[2, 2]
+    nt = np.float32(tone_tab.shape[0] - 1)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    if tone_hue == 1.0:  # only the smallest and largest channel go through the table
+        for j in range(hw):
+            r = np.minimum(R[j], hl_clip)
+            g = np.minimum(G[j], hl_clip)
+            b = np.minimum(B[j], hl_clip)
+            R[j], G[j], B[j], T[j], T[hw + j] = sigmoid_prepare_span(
+                m00 * r + m01 * g + m02 * b, m10 * r + m11 * g + m12 * b, m20 * r + m21 * g + m22 * b, tone_k, nt)
+        curve_lookup(T, 2 * hw, tone_tab)
+        for j in range(hw):
+            yr, yg, yb = sigmoid_finish_span(R[j], G[j], B[j], T[j], T[hw + j])
+            R[j] = np.minimum(np.maximum(yr, zero), one)
+            G[j] = np.minimum(np.maximum(yg, zero), one)
+            B[j] = np.minimum(np.maximum(yb, zero), one)
+        return
+    for j in range(hw):
+        r = np.minimum(R[j], hl_clip)
+        g = np.minimum(G[j], hl_clip)
+        b = np.minimum(B[j], hl_clip)
+        R[j], G[j], B[j], T[j], T[hw + j], T[2 * hw + j] = sigmoid_prepare(
+            m00 * r + m01 * g + m02 * b, m10 * r + m11 * g + m12 * b, m20 * r + m21 * g + m22 * b, tone_k, nt)
+    curve_lookup(T, 3 * hw, tone_tab)
+    for j in range(hw):
+        yr, yg, yb = sigmoid_finish(R[j], G[j], B[j], T[j], T[hw + j], T[2 * hw + j], tone_hue)
+        R[j] = np.minimum(np.maximum(yr, zero), one)
+        G[j] = np.minimum(np.maximum(yg, zero), one)
+        B[j] = np.minimum(np.maximum(yb, zero), one)
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _store_codes(P, hw, o):
+    """Encoded values in [0, 1] → rounded uint8 codes, two pixels per three uint16 words."""
+    for j in range(hw):
+        r0 = np.uint16(P[0, 0, j] * np.float32(255.0) + np.float32(0.5))
+        g0 = np.uint16(P[0, 1, j] * np.float32(255.0) + np.float32(0.5))
+        b0 = np.uint16(P[0, 2, j] * np.float32(255.0) + np.float32(0.5))
+        r1 = np.uint16(P[1, 0, j] * np.float32(255.0) + np.float32(0.5))
+        g1 = np.uint16(P[1, 1, j] * np.float32(255.0) + np.float32(0.5))
+        b1 = np.uint16(P[1, 2, j] * np.float32(255.0) + np.float32(0.5))
+        o[3 * j] = r0 | (g0 << 8)
+        o[3 * j + 1] = b0 | (r1 << 8)
+        o[3 * j + 2] = g1 | (b1 << 8)
+
+
 @numba.njit(cache=True, parallel=True)
 def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi,
-            n_intervals, tab, lut8, out_u8, out_f32, to_u8, bad_blocks):
+            n_intervals, tab, lut8, out_u8, out_f32, to_u8, bad_blocks, tone, tone_k, tone_tab, tone_hue):
     h, w = mosaic.shape
     hw = w // 2
     nblocks = (h + _BLOCK - 1) // _BLOCK
@@ -167,6 +222,7 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
         od = np.empty((5, hw + 2), np.float32)
         # planar half rows: [parity][channel][j]
         P = np.empty((2, 3, hw), np.float32)
+        T = np.empty(3 * hw if tone else 1, np.float32)
         slot_y = np.full(5, -1000000, np.int64)
         order = np.empty(5, np.int64)
         for y in range(y0, y1):
@@ -212,6 +268,19 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                 else:
                     _bilinear_g(o1, o2, o3, e2, 0, hw, P[1, 1], P[1, hch], P[1, vch])
                     _bilinear_rb(e1, e2, e3, o1, o2, o3, -1, hw, P[0, colour], P[0, 1], P[0, opp])
+            if tone:
+                # the curve composed with the OETF gives encoded values: codes by rounding, no OETF table
+                for q in range(2):
+                    _color_half_tone(P[q, 0], P[q, 1], P[q, 2], hw, hl_clip, ccm, tone_k, tone_tab, tone_hue, T)
+                if to_u8:
+                    _store_codes(P, hw, out_u8[y])
+                else:
+                    o = out_f32[y]
+                    for j in range(hw):
+                        for q in range(2):
+                            for ch in range(3):
+                                o[6 * j + 3 * q + ch] = P[q, ch, j]
+                continue
             for q in range(2):
                 _color_half(P[q, 0], P[q, 1], P[q, 2], hw, hl_clip, ccm_pos, bias, lo_pos, hi_pos)
             if to_u8:
@@ -249,8 +318,23 @@ def _prep(cfa, black, scale, ccm):
             np.ascontiguousarray(ccm, dtype=np.float32).reshape(3, 3))
 
 
-def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out):
+_NO_TONE = np.zeros(2, np.complex64)
+
+
+def _tone_args(tone):
+    if tone is None:
+        return False, np.float32(1.0), _NO_TONE, np.float32(0.0)
+    k, tab, hue = tone
+    return True, np.float32(k), np.ascontiguousarray(tab, dtype=np.complex64), np.float32(hue)
+
+
+def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out,
+                    tone=None):
     """Render into ``out`` (H×W×3 uint8); ``lut_codes[i]`` is the code of linear ``i/(len-1)``.
+
+    ``tone``: None, or the display curve's ``(k, table, hue)`` applied after the
+    matrix (:func:`ispkit.stages.display_transform.kernel_arguments`); its table
+    holds encoded values, so ``lut_codes`` is not read then.
 
     Returns the number of non-finite mosaic samples met: 0 when the output is
     valid (a sample read twice, at a mirrored border or a block seam, counts twice).
@@ -264,11 +348,12 @@ def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, 
     bad = np.zeros((h + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
             np.float32(lo), np.float32(hi), lut8.shape[0] - 1, np.zeros(1, np.complex64), lut8, words,
-            np.empty((1, 1), np.float32), True, bad)
+            np.empty((1, 1), np.float32), True, bad, *_tone_args(tone))
     return int(bad.sum())
 
 
-def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_values, out):
+def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_values, out,
+                     tone=None):
     """Render into ``out`` (H×W×3 float32) through a linearly interpolated OETF table on [0, 1].
 
     Returns the number of non-finite mosaic samples met (0 when the output is valid).
@@ -284,5 +369,5 @@ def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip,
     bad = np.zeros((h + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
             np.float32(lo), np.float32(hi), tab.shape[0] - 1, tab, np.zeros(2, np.uint8), np.empty((1, 3), np.uint16),
-            out.reshape(h, 3 * w), False, bad)
+            out.reshape(h, 3 * w), False, bad, *_tone_args(tone))
     return int(bad.sum())

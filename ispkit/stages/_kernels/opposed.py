@@ -1,0 +1,140 @@
+"""Kernels of the "inpaint opposed" highlight reconstruction on a white-balanced Bayer mosaic.
+
+``cidx`` is the 2×2 colour-index table of the CFA (0 R, 1 G, 2 B); ``clips``
+the per-colour clip levels. Rows run in parallel; each kernel reads the 3×3
+neighbourhood of a photosite with whole-sample mirrored borders.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+__all__ = ["count_clipped", "clipped_quads", "opposed_chroma_sums", "opposed_fill", "any_at_least"]
+
+
+@numba.njit(cache=True, inline="always")
+def _mirror(i, n):
+    if i < 0:
+        i = -i
+    if i >= n:
+        i = 2 * n - 2 - i
+    return i
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _opposed_mean(x, y, xx, cidx, c):
+    """The 3×3 neighbourhood's mean of the two colours other than ``c``, averaged in cube-root space."""
+    h, w = x.shape
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    n0 = 0
+    n1 = 0
+    n2 = 0
+    for dy in range(-1, 2):
+        yy = _mirror(y + dy, h)
+        for dx in range(-1, 2):
+            xc = _mirror(xx + dx, w)
+            v = max(np.float64(x[yy, xc]), 0.0)
+            k = cidx[yy & 1, xc & 1]
+            if k == 0:
+                s0 += v
+                n0 += 1
+            elif k == 1:
+                s1 += v
+                n1 += 1
+            else:
+                s2 += v
+                n2 += 1
+    m0 = np.cbrt(s0 / max(n0, 1))
+    m1 = np.cbrt(s1 / max(n1, 1))
+    m2 = np.cbrt(s2 / max(n2, 1))
+    if c == 0:
+        r = 0.5 * (m1 + m2)
+    elif c == 1:
+        r = 0.5 * (m0 + m2)
+    else:
+        r = 0.5 * (m0 + m1)
+    return r * r * r
+
+
+@numba.njit(cache=True, parallel=True)
+def count_clipped(x, cidx, clips):
+    """Number of photosites at or above their colour's clip level (NaN counts as not clipped)."""
+    h, w = x.shape
+    per_row = np.zeros(h, np.int64)
+    for y in prange(h):
+        n = 0
+        for xx in range(w):
+            n += x[y, xx] >= clips[cidx[y & 1, xx & 1]]
+        per_row[y] = n
+    return per_row.sum()
+
+
+@numba.njit(cache=True, parallel=True)
+def clipped_quads(x, cidx, clips, out):
+    """``out[qy, qx, c]`` = 1 where a photosite of colour ``c`` in 2×2 quad (qy, qx) is clipped."""
+    hq, wq = out.shape[0], out.shape[1]
+    for qy in prange(hq):
+        for qx in range(wq):
+            for c in range(3):
+                out[qy, qx, c] = 0
+            for dy in range(2):
+                for dx in range(2):
+                    y = 2 * qy + dy
+                    xx = 2 * qx + dx
+                    c = cidx[dy, dx]
+                    if x[y, xx] >= clips[c]:
+                        out[qy, qx, c] = 1
+
+
+@numba.njit(cache=True, parallel=True)
+def opposed_chroma_sums(x, cidx, clips, near, low):
+    """Per colour: the sum of (value − opposed mean) and the count, over unclipped photosites
+    with ``low · clip < value < clip`` in a quad where ``near`` marks that colour."""
+    h, w = x.shape
+    acc = np.zeros((h, 6), np.float64)
+    for y in prange(h):
+        for xx in range(w):
+            c = cidx[y & 1, xx & 1]
+            v = x[y, xx]
+            if near[y >> 1, xx >> 1, c] and v < clips[c] and v > low * clips[c]:
+                acc[y, c] += v - _opposed_mean(x, y, xx, cidx, c)
+                acc[y, 3 + c] += 1.0
+    out = np.zeros(6, np.float64)
+    for y in range(h):
+        for k in range(6):
+            out[k] += acc[y, k]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def opposed_fill(x, cidx, clips, chroma, out):
+    """``out`` = ``x`` with every clipped photosite raised to max(value, opposed mean + chroma)."""
+    h, w = x.shape
+    for y in prange(h):
+        for xx in range(w):
+            v = x[y, xx]
+            c = cidx[y & 1, xx & 1]
+            if v >= clips[c]:
+                v = max(v, np.float32(_opposed_mean(x, y, xx, cidx, c) + chroma[c]))
+            out[y, xx] = v
+
+
+@numba.njit(cache=True, parallel=True)
+def any_at_least(x, thr):
+    """Whether any sample reaches the threshold of its 2×2 site, ``x[y, x] >= thr[y & 1, x & 1]``."""
+    h, w = x.shape
+    hit = np.zeros(h, np.uint8)
+    for y in prange(h):
+        t0 = thr[y & 1, 0]
+        t1 = thr[y & 1, 1]
+        n = 0
+        for j in range(w // 2):
+            n += (np.float32(x[y, 2 * j]) >= t0) + (np.float32(x[y, 2 * j + 1]) >= t1)
+        if w & 1:
+            n += np.float32(x[y, w - 1]) >= t0
+        hit[y] = n > 0
+    return hit.any()
