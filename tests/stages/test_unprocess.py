@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -187,3 +188,26 @@ def test_a_display_tone_stage_is_undone_and_one_without_inverse_refused():
     assert res.frame.meta.extra["unprocess"]["tone"]["type"] == "tone_curve"
     with pytest.raises(NotInvertibleError, match="local_contrast"):
         unprocess(img, sample_camera(np.random.default_rng(4), noise="none"), tone=LocalContrast())
+
+
+def test_matrices_read_from_the_shared_captures_mix_convexly():
+    """Cameras read at run time (Blackmagic DNG tags, the D750 sidecar) are mixed with convex weights."""
+    import warnings
+
+    from ispkit.io import load_bayer_raw, read_raw
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metas = [read_raw(data_path("raw", "blackmagic_pocket4k.dng")).meta,
+                 load_bayer_raw(data_path("bayer", "d750_rose_768x512_rggb.raw")).meta]
+    sys_mod = sys.modules["ispkit.stages.unprocess"]  # the package attribute is the function
+    d65 = sys_mod._D65_XYZ
+    basis = [sys_mod._normalised_xyz_to_cam(np.linalg.inv(sys_mod.camera_matrix_from_metadata(m))) for m in metas]
+    for seed in range(3):
+        cam = sample_camera(np.random.default_rng(seed), matrices=metas)
+        xyz_to_cam = np.linalg.inv(cam.cam_to_xyz)
+        xyz_to_cam /= (xyz_to_cam @ d65).max()
+        a = np.stack([b.ravel() for b in basis], axis=1)
+        w, *_ = np.linalg.lstsq(a, xyz_to_cam.ravel(), rcond=None)
+        np.testing.assert_allclose(a @ w, xyz_to_cam.ravel(), atol=1e-9)
+        assert np.all(w >= 0) and w.sum() == pytest.approx(1.0, abs=1e-9)
