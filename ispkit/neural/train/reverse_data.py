@@ -59,8 +59,9 @@ def clipping_render(preset: str = "default"):
     Notes
     -----
     The remaining pipeline (black level, exposure, camera white balance,
-    demosaic, highlight clip, colour matrix, sRGB OETF) is exactly
-    invertible below saturation, which the classical inverse relies on.
+    the preset's highlight reconstruction, demosaic, highlight clip, colour
+    matrix, sRGB OETF) is exactly invertible away from clipped pixels, which
+    the classical inverse relies on.
     """
     from ...presets import load_preset  # presets sit above neural/ in the layers; imported when asked for
 
@@ -126,11 +127,15 @@ def synthesize_pair(srgb: np.ndarray, camera: CameraSample, exposure: float, ren
     dict with ``srgb`` (H×W×3 float32 rendered), ``raw`` (H×W×3 float32 clipped camera RGB,
     black 0, white 1), ``frame`` (the RAW_MOSAIC frame rendered).
     """
+    threads = torch.get_num_threads()
     r = unprocess(srgb, camera, add_noise=False)
     raw = np.clip(r.camera_rgb * np.float32(exposure), 0.0, 1.0).astype(np.float32)
     meta = r.frame.meta
     frame = Frame(mosaic(raw, camera.cfa_pattern), Domain.RAW_MOSAIC, meta)
     out = np.clip(render(frame).data, 0.0, 1.0).astype(np.float32)
+    # Numba's parallel kernels reset the OpenMP thread count torch shares with them; without this,
+    # torch's later convolutions ran on every core and trained 10× slower on a loaded machine
+    torch.set_num_threads(threads)
     if quantize:
         out = (np.round(out * 255.0) / 255.0).astype(np.float32)
     return {"srgb": out, "raw": raw, "frame": frame}
