@@ -107,6 +107,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"  ColorChecker CIEDE2000 vs its true D65 colours: mean {de.mean():.2f}, "
           f"median {float(np.median(de)):.2f}, max {de.max():.2f} (24 patches; exposure-matched mean "
           f"{de_matched.mean():.2f})")
+    from .render import build_pipeline
+    pipe = build_pipeline(args.preset)
+    tone = [name for name, st in pipe.nodes if st.type_name == "sigmoid_tone_map"]
+    if tone:  # a display transform changes the colours on purpose: score the colour pipeline before it too
+        colorimetric = pipe
+        for name in tone:
+            colorimetric = colorimetric.remove(name)
+        de_c = colorchecker_delta_e(colorimetric.run(capture.frame).output.data, capture)
+        print(f"  without the display transform ({', '.join(tone)}): mean {de_c.mean():.2f}, "
+              f"median {float(np.median(de_c)):.2f}, max {de_c.max():.2f}")
     return 0
 
 
