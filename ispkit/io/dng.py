@@ -8,7 +8,9 @@ colour and EXIF tags of DNG and other TIFF-based RAW files with tifffile.
 
 References
 ----------
-Adobe, *Digital Negative (DNG) Specification* 1.4 / 1.6 (tags 50706–51041).
+Adobe, *Digital Negative (DNG) Specification* 1.4 / 1.6 (tags 50706–51110; DNG 1.6's third
+calibration illuminant and IlluminantData, 52529–52538, as the DNG SDK 1.6 ``dng_illuminant_data``
+lays them out).
 Adobe, *TIFF Revision 6.0* (file structure, tag types).
 CIPA DC-008 *Exif 2.3* (Orientation, LightSource codes).
 """

@@ -5,7 +5,8 @@ Color Space to CIE XYZ Space", and the reference implementation in the Adobe
 DNG SDK (``dng_color_spec``): the white's chromaticity is found from the
 camera neutral by fixed-point iteration, the ColorMatrix / CameraCalibration
 / ForwardMatrix pairs are interpolated linearly in inverse CCT between the two
-calibration illuminants, and the result maps camera-native RGB to XYZ
+calibration illuminants (with DNG 1.6's third calibration, the three sets by
+the triple-illuminant weights), and the result maps camera-native RGB to XYZ
 relative to D50 (the DNG profile connection space).
 
 Matrix conventions: column vectors, ``xyz = M @ rgb``. "Camera-native" is the
@@ -20,7 +21,9 @@ Translating White Balance xy Coordinates to Camera Neutral Coordinates and
 back, Camera to XYZ (D50) Transform), and tags ColorMatrix1/2,
 CameraCalibration1/2, AnalogBalance, ForwardMatrix1/2, CalibrationIlluminant1/2.
 Adobe DNG SDK 1.6, ``dng_color_spec.cpp`` and ``dng_camera_profile.cpp``
-(NormalizeColorMatrix, NormalizeForwardMatrix, IlluminantToTemperature).
+(NormalizeColorMatrix, NormalizeForwardMatrix, IlluminantToTemperature,
+FindXYZtoCamera_Triple), ``dng_xy_coord.cpp`` (``dng_illuminant_data``,
+CalculateTripleIlluminantWeights) and ``dng_temperature.cpp``.
 CIPA DC-008 (Exif 2.32), tag LightSource (0x9208).
 """
 
