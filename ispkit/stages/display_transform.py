@@ -310,3 +310,11 @@ class SigmoidToneMap(Stage):
                                black_target=self.black_target, hue_preservation=self.hue_preservation,
                                hue_encoding=self.hue_encoding)
         return frame.replace(data=out)
+
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseSigmoidToneMap` (hue preservation 0 or 1; else NotInvertibleError)."""
+        from .inverses import InverseSigmoidToneMap
+
+        return InverseSigmoidToneMap(contrast=self.contrast, skew=self.skew, white_target=self.white_target,
+                                     black_target=self.black_target, hue_preservation=self.hue_preservation,
+                                     hue_encoding=self.hue_encoding)

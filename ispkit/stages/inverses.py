@@ -44,7 +44,7 @@ from .white_balance import _NORMALIZE, apply_white_balance, white_balance_gains
 __all__ = [
     "invert_black_level", "invert_white_balance", "invert_color_matrix", "invert_tone_curve", "invert_filmic",
     "Identity", "Mosaic", "InverseBlackLevel", "InverseWhiteBalance", "InverseColorMatrix", "InverseToneCurve",
-    "InverseFilmic", "InverseExposure",
+    "InverseFilmic", "InverseExposure", "InverseSigmoidToneMap", "invert_sigmoid_tone_map",
 ]
 
 _INVERSE_WB_SOURCES = ("auto", "illuminant", "camera")
@@ -245,6 +245,57 @@ def invert_filmic(img: Any, method: str = "hable2010", *, exposure: float | None
         ex = 1.0 if exposure is None else float(exposure)
         v = _positive_root(2.43 * y - 2.51, 0.59 * y - 0.03, 0.14 * y)
     return (v / ex).astype(np.float32)
+
+
+def _loglogistic_inverse(y: np.ndarray, params: Any) -> np.ndarray:
+    """Invert ``f(x) = m · ((x + fog)^p / ((x + fog)^p + e))^q`` (float64; clamped to its range)."""
+    m, e, fog, p, q = params
+    u = np.power(np.clip(y / m, 0.0, 1.0 - 1e-12), 1.0 / q)
+    film = e * u / (1.0 - u)
+    return np.maximum(np.power(film, 1.0 / p) - fog, 0.0)
+
+
+def invert_sigmoid_tone_map(img: Any, contrast: float = 1.5, skew: float = 0.0, *, white_target: float = 1.0,
+                            black_target: float = 0.000152, hue_preservation: float = 1.0,
+                            hue_encoding: str = "srgb") -> np.ndarray:
+    """Invert :func:`~ispkit.stages.display_transform.sigmoid_tone_map` (hue preservation 0 or 1).
+
+    Notes
+    -----
+    (..., 3) display-linear RGB → scene-linear float32 ≥ 0. The smallest and
+    largest channel go through the inverse log-logistic curve (closed form);
+    with full hue preservation the middle one is put back at its place between
+    them, measured in the encoding the forward used (``hue_encoding``).
+    Values at or above ``white_target`` map to very large scene values (the
+    curve only reaches white at infinity); pixels the forward desaturated
+    (negative input) come back desaturated. A partial hue preservation
+    (0 < h < 1) mixes two curves per channel and raises
+    :class:`~ispkit.errors.NotInvertibleError`.
+
+    References
+    ----------
+    darktable ``src/iop/sigmoid.c`` (the generalised log-logistic curve).
+    """
+    from .display_transform import sigmoid_parameters
+    from .gamma import gamma_compress
+
+    if hue_preservation not in (0, 0.0, 1, 1.0):
+        raise NotInvertibleError(f"invert_sigmoid_tone_map: hue_preservation={hue_preservation!r} blends the "
+                                 "per-channel and hue-preserving curves; only 0 or 1 have a closed-form inverse")
+    params = sigmoid_parameters(contrast, skew, white_target, black_target)
+    y = np.asarray(img, dtype=np.float64)
+    if y.ndim < 1 or y.shape[-1] != 3 or not np.all(np.isfinite(y)):
+        raise InputError(f"invert_sigmoid_tone_map: expected finite (..., 3) RGB, got shape {y.shape}")
+    if hue_preservation == 0:
+        return _loglogistic_inverse(y, params).astype(np.float32)
+    enc = gamma_compress(y, "srgb", clip=True) if hue_encoding == "srgb" else y
+    e_lo, e_hi = enc.min(axis=-1, keepdims=True), enc.max(axis=-1, keepdims=True)
+    lo = _loglogistic_inverse(y.min(axis=-1, keepdims=True), params)
+    hi = _loglogistic_inverse(y.max(axis=-1, keepdims=True), params)
+    span = e_hi - e_lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(span > 0, (enc - e_lo) / span, 0.0)
+    return (lo + frac * (hi - lo)).astype(np.float32)
 
 
 # -- stages ------------------------------------------------------------------
@@ -566,6 +617,52 @@ class InverseFilmic(Stage):
         from .tone import Filmic
 
         return Filmic(method=self.method, exposure=self.exposure, white=self.white)
+
+
+@register_stage
+@dataclass(frozen=True)
+class InverseSigmoidToneMap(Stage):
+    """Undo a :class:`~ispkit.stages.SigmoidToneMap` display transform (see :func:`invert_sigmoid_tone_map`).
+
+    Notes
+    -----
+    LINEAR_RGB / CAMERA_RGB display-linear H×W×3 float32 → scene-linear.
+    """
+
+    type_name = "inverse_sigmoid_tone_map"
+    contrast: float = 1.5
+    skew: float = 0.0
+    white_target: float = 1.0
+    black_target: float = 0.000152
+    hue_preservation: float = 1.0
+    hue_encoding: str = "srgb"
+
+    def __post_init__(self) -> None:
+        self.forward()  # validates
+        if self.hue_preservation not in (0, 0.0, 1, 1.0):
+            raise NotInvertibleError(f"stage {self.type_name!r}: hue_preservation={self.hue_preservation!r}; "
+                                     "only 0 or 1 have a closed-form inverse")
+
+    def forward(self) -> Stage:
+        """The forward :class:`~ispkit.stages.SigmoidToneMap`."""
+        from .display_transform import SigmoidToneMap
+
+        return SigmoidToneMap(contrast=self.contrast, skew=self.skew, white_target=self.white_target,
+                              black_target=self.black_target, hue_preservation=self.hue_preservation,
+                              hue_encoding=self.hue_encoding)
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.LINEAR_RGB, Domain.CAMERA_RGB), pointwise=True)
+
+    def process(self, frame: Frame) -> Frame:
+        return frame.replace(data=invert_sigmoid_tone_map(
+            frame.data, self.contrast, self.skew, white_target=self.white_target, black_target=self.black_target,
+            hue_preservation=self.hue_preservation, hue_encoding=self.hue_encoding))
+
+    def inverse(self) -> Stage:
+        """The forward :class:`~ispkit.stages.SigmoidToneMap`."""
+        return self.forward()
 
 
 @register_stage
