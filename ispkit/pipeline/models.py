@@ -69,7 +69,7 @@ WEIGHTS_SUFFIXES = (".pth", ".safetensors")
 _LOCK = threading.Lock()
 _HASHES: dict[tuple[str, int, int], str] = {}
 _ANNOUNCED: set[tuple[str, str]] = set()
-_ANNOUNCED_RANDOM: set[tuple[str, str]] = set()
+_ANNOUNCED_RANDOM: set[str] = set()
 #: How a user opts in to random initial weights, in Python and on the command line.
 RANDOM_WEIGHTS_OPTIONS = ("random_weights=True", "--allow-random-weights")
 _SOURCE_LOOKUP: list[Callable[[str], str | None]] = []
@@ -182,11 +182,10 @@ def missing_weights_message(model: str, where: str, reason: str | None = None) -
 
 def announce_random_weights(where: str, model: str) -> None:
     """Warn (:class:`~ispkit.errors.RandomWeightsWarning`) that ``where`` runs ``model`` untrained; once per process."""
-    key = ("", model)  # once per model: a stage and the method it calls must not both say it
-    with _LOCK:
-        if key in _ANNOUNCED_RANDOM:
+    with _LOCK:  # once per model: a stage and the method it calls must not both say it
+        if model in _ANNOUNCED_RANDOM:
             return
-        _ANNOUNCED_RANDOM.add(key)
+        _ANNOUNCED_RANDOM.add(model)
     warnings.warn(f"{where}: model {model!r} runs on random initial weights ({RANDOM_WEIGHTS_OPTIONS[0]}); "
                   "its output is meaningless", RandomWeightsWarning, stacklevel=3)
 

@@ -993,6 +993,10 @@ class WhiteBalance(Stage):
                 return _unit(1.0 / np.asarray(self.gains, dtype=np.float64), f"{where}: 1 / gains")
             return illuminant_rgb_from_cct(float(self.cct), float(self.tint),  # type: ignore[arg-type]
                                            cam_to_xyz=m.require("cam_to_xyz", self.type_name))
+        model = ILLUMINANT_METHODS[self.method].model
+        if model is not None:  # a learned estimator: refuse here, naming this stage, when it has no weights
+            path, missing = resolve_weights(model, self.weights, where)
+            require_weights(model, path, random_weights=self.random_weights, where=where, reason=missing)
         return _run_estimator(self, frame)
 
     def process(self, frame: Frame) -> Frame:
