@@ -1,0 +1,103 @@
+"""Recipe ``pynet``: the level-by-level schedule on a tiny synthetic Zurich-layout set made by unprocessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ispkit.errors import ConfigError
+from ispkit.neural.train import RecipeArgs
+from ispkit.neural.train.recipe_pynet import build_pynet_recipe, parse_levels
+from ispkit.stages import sample_camera, unprocess
+
+SIDE = 64  # full-resolution side: 32×32 packed, PyNET's smallest input
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    """Smooth colour waves plus 8-pixel blocks of random brightness."""
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE] / SIDE
+    base = np.stack([0.5 + 0.3 * np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * xx + rng.uniform(0, 1)))
+                     * np.cos(2 * np.pi * rng.uniform(0.5, 1.5) * yy) for _ in range(3)], -1)
+    blocks = np.kron(rng.uniform(-0.15, 0.15, size=(SIDE // 8, SIDE // 8)), np.ones((8, 8)))
+    return np.clip(base + blocks[..., None], 0.0, 1.0).astype(np.float32)
+
+
+def _write_zurich(root: Path, n_train: int = 8, n_test: int = 2) -> Path:
+    rng = np.random.default_rng(0)
+    camera = sample_camera(rng, noise="none")
+    for split, n in (("train", n_train), ("test", n_test)):
+        (root / split / "huawei_raw").mkdir(parents=True)
+        (root / split / "canon").mkdir(parents=True)
+        for i in range(n):
+            srgb = _scene(rng)
+            raw = unprocess(srgb, camera, add_noise=False).mosaic_clean
+            cv2.imwrite(str(root / split / "huawei_raw" / f"{i}.png"), np.round(raw * 1020).astype(np.uint16))
+            bgr = np.round(srgb[..., ::-1] * 255).astype(np.uint8)
+            cv2.imwrite(str(root / split / "canon" / f"{i}.png"), bgr)
+    return root
+
+
+@pytest.fixture(scope="module")
+def zurich(tmp_path_factory) -> Path:
+    return _write_zurich(tmp_path_factory.mktemp("zurich"))
+
+
+def _fields() -> dict:
+    return {"batch_size": 4, "lr": 3e-3, "seed": 0, "device": "cpu", "progress": False, "val_every": 1000}
+
+
+def test_parse_levels():
+    assert parse_levels("5..0") == [5, 4, 3, 2, 1, 0]
+    assert parse_levels("3..1") == [3, 2, 1]
+    assert parse_levels("5,3,0") == [5, 3, 0]
+    assert parse_levels("2") == [2]
+    for bad in ("0..5", "6..0", "a", "3,3"):
+        with pytest.raises(ConfigError, match="levels"):
+            parse_levels(bad)
+
+
+def test_every_level_learns_from_the_one_before(zurich, tmp_path):
+    # levels 5..1 a few steps each, then level 0 from level 1's final weights (a second run, as the
+    # official script restores level L+1's checkpoint); width 8 so level 0 has 4 channels (at width 4
+    # its 2-channel head cannot span RGB and barely learns)
+    torch.manual_seed(0)
+    coarse = build_pynet_recipe(RecipeArgs(data=zurich, out=tmp_path / "run", steps=10, crop=SIDE, seed=0,
+                                           extra={"levels": "5..1", "width": "8"}))
+    coarse.run(_fields(), False)
+    scores = dict(coarse.run.__self__.scores)
+    fine = build_pynet_recipe(RecipeArgs(data=zurich, out=tmp_path / "run", steps=25, crop=SIDE, seed=0,
+                                         extra={"levels": "0", "width": "8",
+                                                "weights": str(tmp_path / "run" / "level_1" / "final.pth")}))
+    fine.run(_fields(), False)
+    scores.update(fine.run.__self__.scores)
+    assert sorted(scores) == [0, 1, 2, 3, 4, 5]
+    for level, s in scores.items():
+        # each level starts from an untrained output head, so its validation loss falls and its PSNR
+        # rises (level 5, whose 2×2 output is nearly the mean colour, gains least: ~0.5 dB here)
+        assert s["after"]["loss"] < s["before"]["loss"], (level, s)
+        assert s["after"]["psnr"] > s["before"]["psnr"] + 0.1, (level, s)
+    for level in range(6):
+        assert (tmp_path / "run" / f"level_{level}" / "final.pth").is_file()
+
+
+def test_resume_skips_complete_levels_and_continues_the_interrupted_one(zurich, tmp_path):
+    args = RecipeArgs(data=zurich, out=tmp_path / "run", steps=3, crop=SIDE, seed=0,
+                      extra={"levels": "5..4", "width": "2"})
+    recipe = build_pynet_recipe(args)
+    recipe.run(_fields(), False)
+    level5 = tmp_path / "run" / "level_5" / "final.pth"
+    stamp = level5.stat().st_mtime_ns
+    (tmp_path / "run" / "level_4" / "final.pth").unlink()  # level 4 as if stopped before its end
+    again = build_pynet_recipe(args)
+    again.run(_fields(), True)
+    schedule = again.run.__self__
+    assert sorted(schedule.results) == [4] and level5.stat().st_mtime_ns == stamp
+    assert (tmp_path / "run" / "level_4" / "final.pth").is_file()
+    # the level-5 weights were loaded before level 4 resumed: its level-5 head equals the saved one
+    saved = torch.load(level5, weights_only=True)
+    torch.testing.assert_close(schedule.model.state_dict()["conv_l5_out.conv2d.weight"],
+                               saved["conv_l5_out.conv2d.weight"])
