@@ -45,9 +45,10 @@ DATA = ROOT.parent / "shared" / "data"
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=400, help="optimiser steps per model")
+    p.add_argument("--steps", type=int, default=250, help="optimiser steps per model")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=96)
+    p.add_argument("--crop", type=int, default=64)
+    p.add_argument("--eval-crop", type=int, default=384, help="centre crop of every evaluation image (0: whole)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--variants", type=int, default=4, help="random captures per training image")
     p.add_argument("--seed", type=int, default=0)
@@ -105,7 +106,16 @@ def _packed(camera_rgb_or_mosaic: np.ndarray, cfa: str) -> np.ndarray:
     return aim_pack(m, cfa)
 
 
-def build_eval_sets(render, camera, quick: bool, seed: int):
+def _centre(a: np.ndarray, side: int, factor: int = 1) -> np.ndarray:
+    """Centre crop of side ``side`` full-resolution pixels (even offsets; ``factor`` 2 for packed RAW)."""
+    if not side:
+        return a
+    h, w = a.shape[0] * factor, a.shape[1] * factor
+    y, x = (h - min(side, h)) // 4 * 2, (w - min(side, w)) // 4 * 2
+    return a[y // factor:(y + side) // factor, x // factor:(x + side) // factor]
+
+
+def build_eval_sets(render, camera, quick: bool, seed: int, side: int = 0):
     """[(set name, [(label, srgb, true packed, metadata)])]."""
     from ispkit.frame import Domain, Frame
     from ispkit.neural.train.reverse_data import load_srgb_folder, synthesize_pair
@@ -116,14 +126,15 @@ def build_eval_sets(render, camera, quick: bool, seed: int):
         cam, _ = camera.sample(rng)
         for k in (1.0, 2.0):
             p = synthesize_pair(img, cam, k, render)
-            kodak.append((f"{name}×{k:g}", p["srgb"], _packed(p["raw"], "RGGB"), p["frame"].meta))
+            kodak.append((f"{name}×{k:g}", _centre(p["srgb"], side), _centre(_packed(p["raw"], "RGGB"), side, 2),
+                          p["frame"].meta))
     real = []
     norm, meta = _d750_capture()
     for k in (1.0, 2.0):
         raw = np.clip(norm * np.float32(k), 0, 1)
         srgb = np.clip(render(Frame(raw, Domain.RAW_MOSAIC, meta)).data, 0, 1)
         srgb = (np.round(srgb * 255) / 255).astype(np.float32)
-        real.append((f"d750_rose×{k:g}", srgb, _packed(raw, "RGGB"), meta))
+        real.append((f"d750_rose×{k:g}", _centre(srgb, side), _centre(_packed(raw, "RGGB"), side, 2), meta))
     return [("Kodak held-out (6 × 2 exposures)" if not quick else "Kodak held-out (quick)", kodak),
             ("Nikon D750 real crop (×1, ×2)", real)]
 
@@ -222,10 +233,11 @@ def main() -> int:
             cam, k = camera.sample(rng)
             p = synthesize_pair(img, cam, k, render)
             pairs.append((p["srgb"], p["raw"]))
-    clipped = float(np.mean([s.max(axis=2) >= 0.98 for s, _ in pairs]))
+    clipped = float(np.mean([np.mean(s.max(axis=2) >= 0.98) for s, _ in pairs]))
     print(f"synthesised {len(pairs)} training pairs in {time.perf_counter() - t0:.0f} s "
           f"({100 * clipped:.1f} % of pixels clipped in sRGB)", flush=True)
-    sets = build_eval_sets(render, camera, args.quick, args.seed)
+    sets = build_eval_sets(render, camera, args.quick, args.seed, args.eval_crop)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))  # Numba's kernels reset it
 
     names = ["reverse_isp.unet"] + (["reverse_isp.unet_refine"] if args.ablation else []) + ["reverse_isp.unet_fusion"]
     models, times = train_models(names, pairs, args)
