@@ -2,7 +2,7 @@
 
 Importing ``ispkit.neural`` imports torch, registers every model family of
 the zoo (:func:`list_models`), the neural stages (``learned_raw_to_rgb``,
-``enhance``, ``super_resolution``, ``device_rendition``, ``dictionary_unprocess``) and the neural methods of classical
+``enhance``, ``super_resolution``, ``device_rendition``, ``dictionary_unprocess``, ``reverse_isp``) and the neural methods of classical
 stages (``WhiteBalance(method="fc4")``, ``BayerDenoise(method="unet")``,
 ``BayerDenoise(method="deepflexisp")``). ``weights="auto"`` finds
 ``<model>.pth`` in ``$ISPKIT_WEIGHTS`` (see :mod:`ispkit.pipeline.models`).
@@ -27,6 +27,7 @@ from .stages import (
 from .tiling import run_tiled
 from .device_rendition import DeviceRendition
 from .dictionary_stages import DictionaryUnprocess
+from .reverse_isp import ReverseISP
 from .weights import InputContract, RandomWeightsWarning, WeightsSpec, load_state_dict, load_weights
 
 __all__ = [
@@ -34,6 +35,6 @@ __all__ = [
     "WeightsSpec", "InputContract", "RandomWeightsWarning", "load_state_dict", "load_weights",
     "export_onnx", "run_tiled", "resolve_device", "resolve_dtype",
     "pack_bayer", "unpack_bayer", "to_tensor", "to_numpy",
-    "LearnedRawToRGB", "Enhance", "SuperResolution", "DeviceRendition", "DictionaryUnprocess", "models_of_kind",
+    "LearnedRawToRGB", "Enhance", "SuperResolution", "DeviceRendition", "DictionaryUnprocess", "ReverseISP", "models_of_kind",
     "estimate_illuminant_fc4", "denoise_bayer_unet", "denoise_bayer_deepflexisp",
 ]

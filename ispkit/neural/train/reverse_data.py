@@ -18,6 +18,7 @@ Reconstruction. AIM 2022 Challenge Report", ECCV Workshops 2022.
 from __future__ import annotations
 
 import math
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +29,7 @@ from torch.utils.data import Dataset
 
 from ...errors import InputError, ParameterError
 from ...frame import CaptureMetadata, Domain, Frame
+from ...pipeline import Pipeline, load_pipeline
 from ...stages.demosaic import mosaic
 from ...stages.unprocess import CAMERA_COLOR_MATRICES, CameraSample, unprocess
 
@@ -53,8 +55,13 @@ D750_CAM_TO_XYZ = np.linalg.inv(np.asarray(CAMERA_COLOR_MATRICES["Nikon D750"], 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def clipping_render(preset: str = "default"):
-    """Return ``preset`` without its display tone curve: the forward ISP of the pairs.
+def clipping_render(preset: Any = "default"):
+    """Return a preset without its display tone curve: the forward ISP of the pairs.
+
+    Parameters
+    ----------
+    preset : a :class:`~ispkit.pipeline.Pipeline`, or the name of a shipped preset
+        (its TOML is read as data, so this layer does not import :mod:`ispkit.presets`).
 
     Notes
     -----
@@ -63,9 +70,13 @@ def clipping_render(preset: str = "default"):
     matrix, sRGB OETF) is exactly invertible away from clipped pixels, which
     the classical inverse relies on.
     """
-    from ...presets import load_preset  # presets sit above neural/ in the layers; imported when asked for
-
-    pipe = load_preset(preset)
+    if isinstance(preset, Pipeline):
+        pipe = preset
+    else:
+        path = resources.files("ispkit").joinpath("presets", f"{preset}.toml")
+        if not path.is_file():
+            raise InputError(f"clipping_render: no shipped preset {preset!r} ({path}); pass a Pipeline instead")
+        pipe = load_pipeline(Path(str(path)))
     for name, stage in list(pipe):
         if getattr(stage, "type_name", "") in DISPLAY_TONE_STAGES:
             pipe = pipe.remove(name)
