@@ -44,7 +44,8 @@ def _stage_overrides(args: argparse.Namespace, preset: Any) -> dict[str, Any]:
     """``--set`` pairs, plus ``NODE.random_weights=true`` for every learned stage with ``--allow-random-weights``.
 
     The pipeline is built here once, so a bad ``--set`` (e.g. a weights file
-    that does not exist) fails before any file is read.
+    that does not exist) fails before any file is read; so does a model stage
+    given no weights at all without ``--allow-random-weights``.
     """
     from .render import build_pipeline
 
@@ -53,6 +54,10 @@ def _stage_overrides(args: argparse.Namespace, preset: Any) -> dict[str, Any]:
     if getattr(args, "allow_random_weights", False):
         sets.update({f"{name}.random_weights": True for name, stage in pipe
                      if "random_weights" in stage.param_names()})
+        return sets
+    for _, stage in pipe:  # a model stage given no weights refuses now, once, not on every file
+        if getattr(stage, "weights", "") is None and hasattr(stage, "weights_path"):
+            stage.weights_path()
     return sets
 
 

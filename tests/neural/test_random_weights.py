@@ -226,7 +226,8 @@ def test_cli_nonexistent_weights_fail_before_rendering(tmp_path, sample_dng, lea
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_cli_batch_flag_becomes_overrides_every_worker_applies(tmp_path, sample_dng, learned_config, monkeypatch):
+def test_cli_batch_flag_becomes_overrides_every_worker_applies(tmp_path, sample_dng, learned_config, monkeypatch,
+                                                                capsys):
     """The workers rebuild the pipeline from (preset, overrides), which the manifest also records."""
     import ispkit.batch
     from ispkit.render import build_pipeline
@@ -239,7 +240,8 @@ def test_cli_batch_flag_becomes_overrides_every_worker_applies(tmp_path, sample_
 
     monkeypatch.setattr(ispkit.batch, "render_folder", fake_render_folder)
     base = ["batch", str(sample_dng.parent), "-o", str(tmp_path / "b"), "--config", str(learned_config)]
-    assert main(base) == 2 and seen["overrides"] == {}
+    assert main(base) == 2 and not seen  # refused before any worker starts
+    assert "--allow-random-weights" in capsys.readouterr().err
     assert main([*base, "--allow-random-weights", "--set", "black_level.clip=true"]) == 2
     assert seen["overrides"] == {"black_level.clip": True, "learned_raw_to_rgb.random_weights": True}
     pipe = build_pipeline(str(learned_config), overrides=seen["overrides"])
