@@ -204,8 +204,20 @@ def _is_reverse_isp_contract(contract: InputContract) -> bool:
     return contract == REVERSE_ISP_CONTRACT
 
 
-#: the wrappers' model kinds learn this one: models with the reverse-ISP contract
+def _not_reverse_isp(test):
+    def kind(contract: InputContract) -> bool:
+        return test(contract) and not _is_reverse_isp_contract(contract)
+
+    kind.__qualname__ = f"{getattr(test, '__qualname__', 'kind')}_without_reverse_isp"
+    kind._excludes_reverse_isp = True  # type: ignore[attr-defined]
+    return kind
+
+
+#: the wrappers' model kinds learn this one: models with the reverse-ISP contract; sRGB in,
+#: linear camera RAW out, so they are not image enhancers even though their tensors look alike
 MODEL_KINDS.setdefault("reverse-ISP", _is_reverse_isp_contract)
+if not getattr(MODEL_KINDS["enhancement"], "_excludes_reverse_isp", False):
+    MODEL_KINDS["enhancement"] = _not_reverse_isp(MODEL_KINDS["enhancement"])
 
 
 @register_stage

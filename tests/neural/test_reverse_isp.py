@@ -133,6 +133,16 @@ def input_unchanged(frame, srgb):
     return np.array_equal(frame.data, srgb)
 
 
+def test_reverse_models_belong_to_the_reverse_stage_only():
+    from ispkit.neural.stages import Enhance, models_of_kind
+
+    names = {"reverse_isp.unet", "reverse_isp.unet_refine", "reverse_isp.unet_fusion"}
+    assert names <= set(models_of_kind("reverse-ISP"))
+    assert not names & set(models_of_kind("enhancement"))
+    with pytest.raises(UnknownNameError):
+        Enhance(model="reverse_isp.unet")
+
+
 def test_stage_validates_its_parameters():
     with pytest.raises(UnknownNameError, match="reverse_isp.unet_fusion"):
         ReverseISP(model="unet.raw")
