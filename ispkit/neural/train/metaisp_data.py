@@ -237,7 +237,7 @@ class PreparedScene:
 
 def _fit_target(img: np.ndarray, h: int, w: int, path: Path) -> np.ndarray:
     th, tw = img.shape[:2]
-    if (th, tw) == (h, w) or (th, tw) == (h + 1, w) or (th, tw) == (h, w + 1) or (th, tw) == (h + 1, w + 1):
+    if 0 <= th - h <= 1 and 0 <= tw - w <= 1:  # an odd-sized image of an even-cut RAW
         return img[:h, :w]
     if abs(th / tw - h / w) > 0.01 * (h / w):
         raise InputError(f"{path}: image is {tw}×{th} but the RAW is {w}×{h} (another aspect ratio); "
@@ -354,6 +354,8 @@ class MetaISPDataset(Dataset):
         if self.crop is None:
             return 0, 0, ph // 8 * 8, pw // 8 * 8
         c = self.crop // 2
+        if rng is None and (c > ph or c > pw):  # validation: the largest centred square that fits
+            c = min(c, ph, pw) // 8 * 8
         if c > ph or c > pw:
             raise InputError(f"scene {sc.name!r}: the RAW ({2 * pw}×{2 * ph}) is smaller than the crop {self.crop}")
         if rng is None:

@@ -1,0 +1,312 @@
+"""MetaISP training: dataset layout and errors, optical-flow alignment, crops, masked losses, the recipe,
+and a unit-sized version of benchmarks/metaisp_synthetic.py (tiny network, 64² crops)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ispkit.errors import InputError, UnknownNameError, WeightsError
+from ispkit.neural.models.metaisp import MetaISPNet
+from ispkit.neural.train import RecipeArgs, TrainConfig, Trainer, get_recipe
+from ispkit.neural.train.metaisp_data import (
+    MetaISPDataset,
+    align_to_reference,
+    prepare_scene,
+    read_devices,
+    read_target,
+    scan_scenes,
+)
+from ispkit.neural.train.metaisp_synthetic import (
+    SYNTHETIC_DEVICES,
+    render_device,
+    synthesize_raw,
+    write_devices,
+    write_scene,
+)
+from ispkit.neural.train.recipe_metaisp import (
+    TINY_CONFIG,
+    metaisp_forward,
+    metaisp_loss,
+    metaisp_metrics,
+    render_scene,
+)
+from ispkit.metrics import delta_e2000, psnr
+
+DEVICES = tuple(look.name for look in SYNTHETIC_DEVICES)
+
+
+def _picture(rng: np.random.Generator, h: int = 96, w: int = 96) -> np.ndarray:
+    """A display-sRGB test picture: a colour gradient, coloured rectangles and fine texture."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.dstack([0.2 + 0.5 * xx, 0.3 + 0.3 * yy, 0.6 - 0.4 * xx * yy]).astype(np.float32)
+    for _ in range(10):
+        y, x = rng.integers(0, h - 8), rng.integers(0, w - 8)
+        dh, dw = rng.integers(6, 32, 2)
+        img[y:y + dh, x:x + dw] = rng.uniform(0.05, 0.95, 3)
+    img += 0.04 * rng.standard_normal((h, w, 1)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(img, (0, 0), 0.7), 0, 1)
+
+
+def _write_dataset(root, n: int, seed: int = 0, size: int = 96) -> None:
+    rng = np.random.default_rng(seed)
+    write_devices(root, SYNTHETIC_DEVICES)
+    for i in range(n):
+        frame = synthesize_raw(_picture(rng, size, size), rng)
+        write_scene(root / f"scene{i:02d}", frame, {look.name: render_device(frame, look) for look in SYNTHETIC_DEVICES})
+
+
+@pytest.fixture()
+def one_thread():
+    """Train on one thread: on a busy 2-core machine several OpenMP threads mostly wait for each other."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("metaisp_data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _write_dataset(root, 8)
+    return root
+
+
+# -- layout -------------------------------------------------------------------------------
+def test_layout_reads_devices_and_scenes(dataset):
+    assert read_devices(dataset) == DEVICES
+    scenes = scan_scenes(dataset, DEVICES)
+    assert [s.name for s in scenes] == [f"scene{i:02d}" for i in range(8)]
+    assert scenes[0].raw.name == "raw.dng" and scenes[0].targets["cool_crisp"].name == "cool_crisp.png"
+    img = read_target(scenes[0].targets["flat_neutral"])
+    assert img.shape == (96, 96, 3) and img.dtype == np.float32 and 0.0 <= img.min() and img.max() <= 1.0
+
+
+def test_layout_errors_name_the_scene_and_file(tmp_path, dataset):
+    import shutil
+
+    shutil.copytree(dataset / "scene00", tmp_path / "a_scene")
+    (tmp_path / "a_scene" / "vivid_warm.png").unlink()
+    with pytest.raises(InputError, match=r"a_scene.*'vivid_warm'"):
+        scan_scenes(tmp_path, DEVICES)
+    shutil.copytree(dataset / "scene01", tmp_path / "b_scene")
+    shutil.copy(tmp_path / "b_scene" / "vivid_warm.png", tmp_path / "a_scene" / "vivid_warm.png")
+    (tmp_path / "b_scene" / "raw.dng").unlink()
+    with pytest.raises(InputError, match=r"b_scene.*raw"):
+        scan_scenes(tmp_path, DEVICES)
+    with pytest.raises(InputError, match="not a folder"):
+        scan_scenes(tmp_path / "nowhere", DEVICES)
+    (tmp_path / "devices.txt").write_text("x\nx\n")
+    with pytest.raises(InputError, match="distinct"):
+        read_devices(tmp_path)
+    shutil.rmtree(tmp_path / "b_scene")
+    (tmp_path / "devices.txt").unlink()
+    cv2.imwrite(str(tmp_path / "a_scene" / "cool_crisp.png"), np.zeros((96, 200, 3), np.uint8))
+    files = scan_scenes(tmp_path, DEVICES)[0]
+    with pytest.raises(InputError, match=r"cool_crisp.png.*aspect"):
+        prepare_scene(files, DEVICES, view_size=32)
+
+
+# -- alignment ----------------------------------------------------------------------------
+def test_flow_alignment_undoes_a_shift_between_different_renditions(dataset):
+    """A device image shifted by (3, -2) px is warped back onto the RAW grid: the error against the
+    unshifted image drops several-fold and the mask keeps most pixels (the border the shift uncovers goes)."""
+    scene = scan_scenes(dataset, DEVICES)[3]
+    exact = read_target(scene.targets["vivid_warm"])
+    shifted = np.roll(exact, (3, -2), axis=(0, 1))
+    from ispkit.io import read_capture
+    from ispkit.neural.train.metaisp_data import reference_render
+    from ispkit.stages import BlackLevel
+
+    reference = reference_render(BlackLevel()(read_capture(scene.raw)))
+    warped, mask = align_to_reference(reference, shifted)
+    core = (slice(8, -8), slice(8, -8))
+    before = np.abs(shifted - exact)[core].mean()
+    after = np.abs(warped - exact)[core][mask[core] > 0].mean()
+    assert after < before / 3
+    assert mask[core].mean() > 0.8
+    assert warped.shape == exact.shape and mask.dtype == np.float32
+
+
+# -- crops --------------------------------------------------------------------------------
+def test_crops_are_aligned_and_reproducible(dataset):
+    scenes = scan_scenes(dataset, DEVICES)
+    ds = MetaISPDataset(scenes[:2], DEVICES, crop=32, seed=3, view_size=32, align=False, samples_per_scene=4)
+    a, b = ds[5], ds[5]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a["raw"].shape == (4, 16, 16) and a["target"].shape == (3, 32, 32) and a["raw_full"].shape == (3, 32, 32)
+    # the crop's place is in its attention grid: coords = (1-based packed index) / 48 · 2π
+    x0 = int(round(float(a["coords"][0, 0, 0]) / (2 * np.pi) * 48)) - 1
+    y0 = int(round(float(a["coords"][1, 0, 0]) / (2 * np.pi) * 48)) - 1
+    full = read_target(scenes[1].targets[DEVICES[int(a["mobile_id"][0])]])
+    np.testing.assert_allclose(a["target"].numpy().transpose(1, 2, 0), full[2 * y0:2 * y0 + 32, 2 * x0:2 * x0 + 32],
+                               atol=1e-3)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[5]["raw"], a["raw"]) or int(ds[5]["mobile_id"][0]) != int(a["mobile_id"][0])
+    val = MetaISPDataset(scenes[:2], DEVICES, crop=None, train=False, view_size=32, align=False)
+    v = val[0]
+    assert len(val) == 2 and v["mobile_id"].tolist() == [0, 1, 2] and v["target"].shape == (9, 96, 96)
+
+
+# -- losses and metrics -------------------------------------------------------------------
+def test_masked_loss_ignores_invalid_pixels_and_psnr_is_the_closed_form():
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32)
+    pred = (target + 0.1).clamp(0, 1)
+    mask = torch.ones(2, 32, 32)
+    mask[:, :, :8] = 0
+    batch = {"target": target, "mask": mask, "mobile_id": torch.tensor([[0], [1]])}
+    loss = metaisp_loss()
+    a = loss(pred, batch)
+    garbage = pred.clone()
+    garbage[..., :8] = 5.0  # only where the mask is 0
+    assert float(loss(garbage, batch)) == pytest.approx(float(a), rel=1e-5)
+    exact = target.clone()
+    exact[..., :8] = 0.0
+    assert float(loss(exact, batch)) < 1e-5 < float(a)
+    m = metaisp_metrics(("p", "q"))
+    se = ((pred - target)[..., 8:] ** 2).flatten(1).mean(1)
+    assert m["psnr"](pred, batch) == pytest.approx(float((-10 * torch.log10(se)).mean()), rel=1e-5)
+    assert m["psnr_q"](pred, batch) == pytest.approx(float(-10 * torch.log10(se[1])), rel=1e-5)
+    assert m["deltae"](exact, batch) < 1e-3 < m["deltae"](pred, batch)
+
+
+def test_illuminant_loss_is_the_angle_between_scalers():
+    from ispkit.neural.train.recipe_metaisp import illuminant_loss
+
+    true = torch.tensor([1.0, 1.0, 2.0, 1.0]).reshape(1, 4, 1, 1)  # B, G, R, G
+    est = torch.tensor([1.0, 1.0, 1.0, 1.0]).reshape(1, 4, 1, 1)
+    batch = {"color_scaler": true, "est_color_scaler": est, "wb_known": torch.ones(1, 1)}
+    # (R, G, B) = (2, 1, 1) vs (1, 1, 1): arccos(4 / sqrt(6 · 3))
+    assert float(illuminant_loss(batch)) == pytest.approx(np.degrees(np.arccos(4 / np.sqrt(18))), abs=1e-3)
+    batch["wb_known"] = torch.zeros(1, 1)
+    assert float(illuminant_loss(batch)) == 0.0
+
+
+# -- recipe -------------------------------------------------------------------------------
+def test_recipe_builds_small_and_refuses_unknown_options(dataset, tmp_path):
+    build = get_recipe("metaisp")
+    r = build(RecipeArgs(data=dataset, out=tmp_path, crop=32, extra={"val": "2", "view": "32", "align": "0"}))
+    assert isinstance(r.model, MetaISPNet) and r.model.config.num_devices == 3
+    assert len(r.train_data) == 6 * 8 and len(r.val_data) == 2
+    assert {"psnr_vivid_warm", "deltae_cool_crisp", "ssim_flat_neutral"} <= set(r.metrics)
+    with pytest.raises(UnknownNameError, match="illuminant"):
+        build(RecipeArgs(data=dataset, out=tmp_path, extra={"illuminat": "1"}))
+    with pytest.raises(UnknownNameError, match="small"):
+        build(RecipeArgs(data=dataset, out=tmp_path, config="big"))
+
+
+# -- the unit-sized benchmark ---------------------------------------------------------------
+def _train(scenes, *, steps: int, illuminant=False, seed=0, tmp=None):
+    torch.manual_seed(seed)
+    net = MetaISPNet(replace(TINY_CONFIG, illuminant=illuminant))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    data = MetaISPDataset(scenes, DEVICES, crop=64, seed=seed, view_size=32, samples_per_scene=8)
+    cfg = TrainConfig(out_dir=tmp, max_steps=steps, batch_size=6, lr=3e-3, seed=seed, device="cpu",
+                      progress=False, log_csv=False)
+    Trainer(net, data, loss=metaisp_loss(), config=cfg, forward=metaisp_forward).fit()
+    untrained = MetaISPNet(replace(TINY_CONFIG, illuminant=illuminant))
+    untrained.load_state_dict(before)
+    return net.eval(), untrained.eval()
+
+
+def _psnr_held(net, held) -> float:
+    return float(np.mean([psnr(render_scene(net, sc, i), sc.targets[i].astype(np.float32).transpose(1, 2, 0))
+                          for sc in held for i in range(3)]))
+
+
+def _scaler_error(net, held) -> float:
+    """Mean angle (degrees) between the head's colour scaler and the file's, on whole held-out scenes."""
+    from ispkit.neural.train.recipe_metaisp import _scaler_rgb
+    from ispkit.neural.train import losses
+
+    errs = []
+    with torch.no_grad():
+        for sc in held:
+            raw = torch.from_numpy(sc.packed)[None]
+            est = net.condition(raw, torch.from_numpy(sc.view)[None], None, net.embed(0))["color_scaler"]
+            true = torch.from_numpy(sc.color_scaler).reshape(1, 4, 1, 1)
+            errs.append(float(losses.angular_error(_scaler_rgb(est), _scaler_rgb(true))[0]))
+    return float(np.mean(errs))
+
+
+def test_unit_sized_benchmark_directions(dataset, tmp_path, one_thread):
+    """Tiny MetaISP, 64² crops, 6 training scenes, 60 steps: what benchmarks/metaisp_synthetic.py measures, in small.
+
+    Asserted (robust at this size): training lifts the held-out PSNR well above the untrained network's;
+    the device embedding reaches the render (different devices give clearly different images, and the
+    ``shared_look`` ablation gives identical ones); the render at {A: 0.5, B: 0.5} lies between A and B;
+    hiding the WB metadata changes the input the network sees; the illuminant head, trained with the
+    angular loss, estimates the colour scaler better than before training.
+
+    Not asserted here: that conditioning beats one look for all, and that the WB metadata (or the head)
+    improves accuracy. Both need far more steps than a unit test has: with this network at 60 steps
+    (and at 200 steps on 32² crops) the conditioned and the shared-look models score within 0.2 dB of
+    each other on held-out scenes, and the WB-free model was 0.3 dB *ahead*. The benchmark and the
+    README table measure those effects.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        files = scan_scenes(dataset, DEVICES)
+        scenes = [prepare_scene(f, DEVICES, view_size=32, align=False) for f in files]
+        train, held = scenes[:6], scenes[6:]
+        full, full0 = _train(train, steps=60, tmp=tmp_path / "a")
+        head, head0 = _train(train, steps=60, illuminant=True, tmp=tmp_path / "b")
+
+    assert _psnr_held(full, held) > _psnr_held(full0, held) + 2.0
+    assert _scaler_error(head, held) < _scaler_error(head0, held)
+    batch = MetaISPDataset(held, DEVICES, crop=None, train=False, view_size=32, align=False)[0]
+    batch = {k: v[None] for k, v in batch.items()}
+    with torch.no_grad():
+        cond = metaisp_forward(full, dict(batch))
+        shared = metaisp_forward(full, dict(batch), shared_look=True)
+        hidden = metaisp_forward(full, dict(batch), use_wb=False)
+        ones = metaisp_forward(full, {**batch, "color_scaler": torch.ones_like(batch["color_scaler"])})
+    assert cond.shape == (3, 3, 96, 96)
+    # batch elements may take different float paths: equal up to round-off, while devices differ by far more
+    assert (shared - shared[:1]).abs().max() < 1e-4 < (cond - cond[:1]).abs().max()
+    assert (hidden - ones).abs().max() < 1e-4 < (hidden - cond).abs().max()
+    for sc in held:
+        a, b = render_scene(full, sc, 0), render_scene(full, sc, 2)
+        mid = render_scene(full, sc, {0: 0.5, 2: 0.5})
+        ab = delta_e2000(a, b).mean()
+        assert ab > 1.0
+        assert delta_e2000(mid, a).mean() < ab and delta_e2000(mid, b).mean() < ab
+
+
+# -- preset -------------------------------------------------------------------------------
+def test_metaisp_preset_takes_weights_auto_from_the_weights_dir(tmp_path, monkeypatch):
+    from ispkit.io import write_dng
+    from ispkit.neural import create_model
+    from ispkit.pipeline import models as auto
+    from ispkit.presets import load_preset
+    import ispkit
+
+    stage = dict(load_preset("metaisp").named_stages())["device_rendition"] \
+        if hasattr(load_preset("metaisp"), "named_stages") else load_preset("metaisp").stages[-1]
+    assert stage.weights == "auto"
+    counts = np.round(64 + np.random.default_rng(0).uniform(0, 900, (32, 48))).astype(np.uint16)
+    dng = write_dng(tmp_path / "s.dng", counts, "RGGB", black_level=[64] * 4, white_level=1023,
+                    color_matrix1=np.eye(3), as_shot_neutral=[0.5, 1.0, 0.7])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(auto, "_ANNOUNCED", set())
+    monkeypatch.setenv(auto.WEIGHTS_ENV, str(empty))
+    with pytest.raises(WeightsError, match="metaisp.real_e"):
+        ispkit.render(dng, preset="metaisp")
+    torch.manual_seed(0)
+    torch.save(create_model("metaisp.real_e").state_dict(), empty / "metaisp.real_e.pth")
+    got = ispkit.render(dng, preset="metaisp", device_rendition__target="iphone_xr")
+    want = ispkit.render(dng, preset="metaisp", device_rendition__target="iphone_xr",
+                         device_rendition__weights=str(empty / "metaisp.real_e.pth"))
+    assert got.shape == (32, 48, 3)
+    np.testing.assert_array_equal(got, want)
+    assert os.environ[auto.WEIGHTS_ENV] == str(empty)
