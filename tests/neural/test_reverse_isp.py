@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 
 from ispkit.errors import ParameterError, UnknownNameError
 from ispkit.frame import CaptureMetadata, Domain, Frame
-from ispkit.io import write_dng
+from ispkit.io import read_raw, write_dng
 from ispkit.metrics import ssim as reference_ssim
 from ispkit.neural import create_model, list_models
 from ispkit.neural.models.reverse_isp import ReverseISPNet, fuse_branches, overexposure_mask, srgb_to_linear
@@ -80,17 +79,6 @@ def test_fusion_takes_the_normal_branch_at_mask_0_and_the_overexposed_branch_at_
 
 
 # -- the stage and the DNG round trip ----------------------------------------------
-def _write_dng(path, frame):
-    """The Frame form of write_dng (issue 10); the array form with the same fields where it is absent."""
-    if "frame" in inspect.signature(write_dng).parameters or \
-            list(inspect.signature(write_dng).parameters)[1] != "mosaic_uint16":
-        return write_dng(path, frame)
-    m = frame.meta
-    return write_dng(path, frame.data.astype(np.uint16), m.cfa_pattern, black_level=m.black_level,
-                     white_level=int(m.white_level), color_matrix1=np.linalg.inv(m.cam_to_xyz),
-                     as_shot_neutral=1.0 / np.asarray(m.wb_gains))
-
-
 @pytest.mark.parametrize("pattern", ["RGGB", "GBRG"])
 def test_stage_gives_a_raw_mosaic_that_write_dng_and_rawpy_read_back(tmp_path, pattern):
     rng = np.random.default_rng(3)
@@ -116,7 +104,7 @@ def test_stage_gives_a_raw_mosaic_that_write_dng_and_rawpy_read_back(tmp_path, p
             c = cfa[pattern[2 * dy + dx]]
             expect[dy::2, dx::2] = 64 + _srgb_eotf(srgb[dy::2, dx::2, c].astype(np.float64)) * (1023 - 64)
     assert np.max(np.abs(out.data - np.round(expect))) <= 1
-    path = _write_dng(tmp_path / f"reverse_{pattern}.dng", out)
+    path = write_dng(tmp_path / f"reverse_{pattern}.dng", out)  # the Frame form
     with rawpy.imread(str(path)) as raw:
         np.testing.assert_array_equal(raw.raw_image_visible, out.data.astype(np.uint16))
         desc = raw.color_desc.decode()
@@ -126,6 +114,8 @@ def test_stage_gives_a_raw_mosaic_that_write_dng_and_rawpy_read_back(tmp_path, p
         np.testing.assert_array_equal(raw.black_level_per_channel, [64] * 4)
         wb = np.asarray(raw.camera_whitebalance[:3], dtype=np.float64)
         np.testing.assert_allclose(wb / wb[1], [2.1, 1.0, 1.5], rtol=1e-3)
+    back = read_raw(path)  # ColorMatrix1 = inverse of cam_to_xyz, as ispkit reads DNG colour tags
+    np.testing.assert_allclose(back.meta.cam_to_xyz, out.meta.cam_to_xyz, rtol=1e-3, atol=1e-3)
     assert input_unchanged(frame, srgb)
 
 
