@@ -16,9 +16,10 @@ metadata is computed the way each stage computes it (tested equal to the
 unfused run), so a fused run loads one kernel and nothing else.
 
 A highlight reconstruction node is the identity on frames where no sample
-reaches its clip level: a quick scan of the raw samples decides, and frames
-with clipped samples run the original stages (the reconstruction reads a
-3×3 neighbourhood of every clipped photosite before demosaicing).
+reaches its clip level: a quick scan of the raw samples decides. On frames
+with clipped samples its arithmetic runs on the clipped samples only (raw
+samples normalised on the fly) and the kernel writes the rebuilt values over
+each loaded row.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from .demosaic import Demosaic
 from .display_transform import SigmoidToneMap
 from .exposure import Exposure, exposure_gain_ev
 from .gamma import Gamma, _transfer_record, gamma_compress_reference
-from ._kernels.opposed import any_at_least
-from .highlights import HighlightReconstruction, HighlightRecovery, highlight_white_point, opposed_white_point
+from ._kernels.opposed import clipped_columns, clipped_per_row, opposed_chroma_sums_sparse, opposed_values_raw
+from .highlights import (_OPPOSED_LOW, _OPPOSED_MIN_COUNT, _OPPOSED_REACH, HighlightReconstruction,
+                         HighlightRecovery, highlight_white_point, opposed_white_point)
 from .white_balance import WhiteBalance, _scale_noise_profile, white_balance_gains
 
 __all__ = ["FusedRender", "fuse_render_chain"]
@@ -148,6 +150,7 @@ class _Plan:
     meta: CaptureMetadata
     tone: tuple | None = None
     clip_raw: np.ndarray | None = None  # 2×2 raw levels from which the reconstruction node is not the identity
+    clip_levels: np.ndarray | None = None  # (3,) its clip levels in normalised, balanced units
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,8 +176,11 @@ class FusedRender(Stage):
             frame = stage(frame)
         return frame
 
-    def _plan(self, frame: Frame) -> _Plan | None:
-        """Kernel parameters and output metadata for ``frame``, or None when the kernel does not apply."""
+    def _plan(self, frame: Frame, chroma: np.ndarray | None = None) -> _Plan | None:
+        """Kernel parameters and output metadata for ``frame``, or None when the kernel does not apply.
+
+        ``chroma``: the highlight reconstruction's chroma offsets when it rebuilds samples.
+        """
         m = frame.meta
         h, w = frame.data.shape
         if h % 2 or w % 2 or h < 4 or w < 4:
@@ -212,14 +218,16 @@ class FusedRender(Stage):
                             noise_profile=_scale_noise_profile(meta.noise_profile, gains))
         k += 1
         clip_raw = None
+        clip_levels = None
         if isinstance(stages[k], HighlightReconstruction):
             # normalised sample (raw - black)·scale reaches clip·wp  <=>  raw reaches black + clip·wp / scale;
             # 1e-4 lower so that rounding never hides a clipped sample from the scan
-            levels = stages[k].clip_levels(meta)[cidx]
-            clip_raw = (black + levels / scale * (1.0 - 1e-4)).astype(np.float32)
+            clip_levels = stages[k].clip_levels(meta)
+            clip_raw = (black + clip_levels[cidx] / scale * (1.0 - 1e-4)).astype(np.float32)
+            ch = np.zeros(3) if chroma is None else np.asarray(chroma, dtype=np.float64)
             extra = dict(meta.extra)
-            extra["highlight_chroma"] = [0.0, 0.0, 0.0]
-            meta = meta.replace(white_point=opposed_white_point(meta.white_point, np.zeros(3)), extra=extra)
+            extra["highlight_chroma"] = [float(v) for v in ch]
+            meta = meta.replace(white_point=opposed_white_point(meta.white_point, ch), extra=extra)
             k += 1
         method = _DEMOSAIC_CODES[stages[k].method]
         wb_hi = 1.0 if wb.clip else np.inf
@@ -249,25 +257,56 @@ class FusedRender(Stage):
         meta = meta.replace(extra=extra)
         return _Plan(cfa=cidx, black=black, scale=scale, wb_lo=0.0 if wb.clip else -np.inf,
                      wb_hi=wb_hi, method=method, hl_clip=hl_clip, ccm=ccm,
-                     lo=0.0, hi=1.0, gamma=gamma, meta=meta, tone=tone, clip_raw=clip_raw)
+                     lo=0.0, hi=1.0, gamma=gamma, meta=meta, tone=tone, clip_raw=clip_raw,
+                     clip_levels=clip_levels)
 
     @staticmethod
     def _lut(g: Gamma, n: int) -> np.ndarray:
         return _oetf_table(g.curve, g.gamma, g.toe_slope, n)
 
-    @staticmethod
-    def _needs_stages(frame: Frame, plan: _Plan) -> bool:
-        """Whether a highlight reconstruction node has clipped samples to rebuild (then run the stages)."""
-        return plan.clip_raw is not None and bool(any_at_least(frame.data, plan.clip_raw))
+    def _plan_for_data(self, frame: Frame) -> tuple[_Plan | None, tuple | None]:
+        """The plan and the rebuilt samples the kernel writes over the loaded rows (None: nothing clipped).
+
+        The highlight reconstruction's arithmetic on the clipped samples only
+        (:func:`~ispkit.stages.highlights.reconstruct_opposed`, raw samples
+        normalised on the fly): the clipped samples are listed, the chroma is
+        summed over the 2×2 quads near them (visited from the list, not by
+        dilating a full-frame mask), and each gets its rebuilt value.
+        """
+        plan = self._plan(frame)
+        if plan is None or plan.clip_raw is None:
+            return plan, None
+        x = frame.data
+        row_ptr = np.cumsum(clipped_per_row(x, plan.clip_raw))
+        if row_ptr[-1] == 0:
+            return plan, None
+        cols = np.empty(int(row_ptr[-1]), np.int64)
+        clipped_columns(x, plan.clip_raw, row_ptr, cols)
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(row_ptr))
+        black, scale = plan.black, plan.scale
+        cidx = np.asarray(plan.cfa, dtype=np.int64)
+        colour = cidx[rows & 1, cols & 1]
+        v = ((x[rows, cols].astype(np.float64) - black[rows & 1, cols & 1]) * scale[rows & 1, cols & 1]).astype(
+            np.float32)
+        clips = plan.clip_levels.astype(np.float32)
+        hit = v >= clips[colour]
+        if not hit.any():
+            return plan, None
+        sums = opposed_chroma_sums_sparse(x, cidx, clips, rows[hit], cols[hit], colour[hit], _OPPOSED_REACH,
+                                          _OPPOSED_LOW, black, scale)
+        chroma = np.where(sums[3:] > _OPPOSED_MIN_COUNT, sums[:3] / np.maximum(sums[3:], 1.0), 0.0)
+        vals = np.empty(cols.shape[0], np.float32)
+        opposed_values_raw(x, cidx, clips, chroma.astype(np.float32), row_ptr, cols, black, scale, vals)
+        return self._plan(frame, chroma), (row_ptr, cols, vals)
 
     def process(self, frame: Frame) -> Frame:
-        plan = self._plan(frame)
-        if plan is None or self._needs_stages(frame, plan):
+        plan, patches = self._plan_for_data(frame)
+        if plan is None:
             return self._run_unfused(frame)
         out = np.empty(frame.data.shape + (3,), np.float32)
         bad = fused_render_f32(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
                                plan.hl_clip, plan.ccm, plan.lo, plan.hi, self._lut(plan.gamma, _LUT_F32), out,
-                               tone=plan.tone)
+                               tone=plan.tone, patches=patches)
         if bad:
             return self._run_unfused(frame)  # the stages raise the proper InputError
         return Frame(out, Domain.DISPLAY_RGB, plan.meta)
@@ -281,14 +320,14 @@ class FusedRender(Stage):
         """
         if bit_depth != 8:
             return None
-        plan = self._plan(frame)
-        if plan is None or self._needs_stages(frame, plan):
+        plan, patches = self._plan_for_data(frame)
+        if plan is None:
             return None
         codes = np.rint(self._lut(plan.gamma, _LUT_CODES) * 255.0).astype(np.uint8)
         if out is None:
             out = np.empty(frame.data.shape + (3,), np.uint8)
         bad = fused_render_u8(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
-                              plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out, tone=plan.tone)
+                              plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out, tone=plan.tone, patches=patches)
         if bad:
             return None  # the caller falls back to the stages, which raise the proper InputError
         return out, plan.meta

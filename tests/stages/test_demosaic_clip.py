@@ -73,14 +73,14 @@ def test_clip_level_keeps_own_samples_and_changes_nothing_without_clipping():
 def test_fused_default_with_clip_aware_equals_unfused(pattern):
     cap = synthesize_capture(size=(96, 128), cfa_pattern=pattern, seed=4)
     # without the display curve, so the +2 EV push reaches the hard clip of the OETF
-    pipe = ispkit.load_preset("default").remove("tone").set({"demosaic.clip_aware": True, "exposure.ev": 2.0})
+    pipe = ispkit.load_preset("default").remove("tone").remove("reconstruct").set({"demosaic.clip_aware": True, "exposure.ev": 2.0})
     nodes = pipe.compiled_nodes()
     assert len(nodes) == 1 and isinstance(nodes[0][1], FusedRender)
     fused = pipe(cap.frame)
     plain = pipe.run(cap.frame, fuse=False).output
     assert np.mean(plain.data >= 0.999) > 0.01  # the +2 EV push clips the highlights
     np.testing.assert_allclose(fused.data, plain.data, atol=2e-5)
-    unaware = ispkit.load_preset("default").remove("tone").set({"exposure.ev": 2.0}).run(cap.frame, fuse=False).output
+    unaware = ispkit.load_preset("default").remove("tone").remove("reconstruct").set({"exposure.ev": 2.0}).run(cap.frame, fuse=False).output
     assert np.abs(unaware.data - plain.data).max() > 1e-3  # the option changes the render near the clip
     # without the highlight clip after it, clip-aware demosaicing does not fuse
     assert not any(isinstance(s, FusedRender) for _, s in pipe.remove("highlights").compiled_nodes())

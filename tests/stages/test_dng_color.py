@@ -75,12 +75,17 @@ def test_flat_reflector_renders_at_the_same_lightness_under_every_illuminant(tmp
     assert np.ptp(rgb) < 2e-3, rgb
 
 
+def _colorimetric():
+    """The default preset's colour pipeline: without its display transform (these tests check colorimetry)."""
+    return ispkit.load_preset("default").remove("tone")
+
+
 def test_chart_white_lightness_is_illuminant_independent():
     """The ColorChecker's white patch renders at its reference L* under A as under D65."""
     lightness = {}
     for ill in ("A", "D65"):
         cap = synthesize_capture(illuminant=ill, size=(128, 192), noise=False, seed=0)  # patches clear of edges
-        img = ispkit.render(cap.frame, "default")
+        img = ispkit.render(cap.frame, _colorimetric())
         y0, y1, x0, x1 = cap.patch_boxes[18]
         lightness[ill] = float(_lightness(img[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)))
         assert lightness[ill] == pytest.approx(cap.reference_lab[18][0], abs=0.3), (ill, lightness)
@@ -201,7 +206,7 @@ def test_forward_matrix_render_follows_the_dng_formula(tmp_path, white_balance):
     frame = ispkit.read_raw(path)
     if white_balance == "as_shot_white_xy":
         assert frame.meta.wb_gains is None and frame.meta.extra["libraw"]["wb_source"] == "dng_as_shot_white_xy"
-    img = ispkit.render(frame, "default")
+    img = ispkit.render(frame, _colorimetric())
     got = _srgb_decode(_patch_means(img))
     xyz_d50 = _spec_camera_to_xyz_d50(np.round(neutral, 6) if white_balance == "as_shot_neutral" else neutral)
     bradford = colour.adaptation.matrix_chromatic_adaptation_VonKries(
@@ -267,7 +272,7 @@ def test_baseline_exposure_offset_adds_to_baseline_exposure(tmp_path):
     assert frame.meta.extra["baseline_exposure_offset"] == -0.75
     assert exposure_gain_ev(frame.meta) == pytest.approx(-0.5 - 0.75)
     assert exposure_gain_ev(frame.meta, use_baseline=False) == 0.0
-    a = _srgb_decode(_patch_means(ispkit.render(plain, "default")))
-    b = _srgb_decode(_patch_means(ispkit.render(frame, "default")))
+    a = _srgb_decode(_patch_means(ispkit.render(plain, _colorimetric())))
+    b = _srgb_decode(_patch_means(ispkit.render(frame, _colorimetric())))
     assert np.all(a > 0.02) and np.all(a < 0.98)
     np.testing.assert_allclose(b / a, 2.0 ** -0.75, rtol=2e-3)

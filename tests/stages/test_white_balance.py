@@ -104,7 +104,8 @@ def reference_estimate(image, method, pattern=None, *, p=6.0, percentile=99.5, o
     elif method == "white_patch":
         e = np.percentile(vals, percentile, axis=0)
     elif method == "gray_edge":
-        usable = ~ndimage.binary_dilation(~mask, np.ones((3, 3), bool))
+        reach = int(np.ceil(3 * sigma)) + 1  # everything the truncated Gaussian derivatives see of a masked pixel
+        usable = ~ndimage.binary_dilation(~mask, np.ones((2 * reach + 1, 2 * reach + 1), bool))
         b = int(np.ceil(sigma)) + 1
         usable[:b], usable[-b:], usable[:, :b], usable[:, -b:] = False, False, False, False
         mags = []
@@ -333,11 +334,13 @@ def test_angular_error_real_raws_vs_as_shot():
             for name in errs["d750_rose"]}
     _print_table("angular error (deg) vs the camera's as-shot neutral", rows)
     bm, rose = errs["bmpcc4k_dng"], errs["d750_rose"]
-    # measured 3.35 / 1.83 / 0.64 / 8.31 / 10.47 / 19.66 (max-RGB meets hot pixels)
+    # measured 3.35 / 1.83 / 0.64 / 0.72 / 0.52 / 19.66 (max-RGB meets hot pixels); gray_edge was
+    # 8.31 / 10.47 while it kept edges 2-4 px from the clipped sky (now left out: ceil(3 sigma)+1 px)
     assert bm["gray_world"] < 5 and bm["white_patch"] < 4 and bm["shades_of_gray"] < 2
-    assert bm["gray_edge_o1"] < 12 and bm["gray_edge_o2"] < 14 and bm["max_rgb"] < 25
-    # the red rose defeats gray world (30°); edge- and max-based methods stay near the as-shot neutral
-    assert rose["gray_edge_o2"] < 9 and rose["max_rgb"] < 12 and rose["gray_edge_o1"] < 13
+    assert bm["gray_edge_o1"] < 2 and bm["gray_edge_o2"] < 2 and bm["max_rgb"] < 25
+    # the red rose defeats gray world (30°); max-RGB stays near the as-shot neutral. gray_edge measured
+    # 13.04 / 11.28 (10.03 / 6.24 when it used the edges next to the rose's clipped petals)
+    assert rose["gray_edge_o2"] < 12.5 and rose["max_rgb"] < 12 and rose["gray_edge_o1"] < 14
     assert max(v for k, v in rose.items() if k != "neutral_guess") < 40
     assert min(rose["gray_edge_o2"], rose["max_rgb"]) < rose["neutral_guess"]
 

@@ -77,6 +77,27 @@ def _load_row(mosaic, y, black, scale, wb_lo, wb_clip, ev, od):
     return bad
 
 
+@numba.njit(cache=True)
+def _patch_row(r, row_ptr, pcols, pvals, wb_lo, wb_clip, ev, od, hw):
+    """Overwrite the loaded row ``r`` with its rebuilt samples (``pcols``/``pvals`` from
+    ``row_ptr[r]`` to ``row_ptr[r + 1]``, normalised values) and refresh the mirrored pads."""
+    k0 = row_ptr[r]
+    k1 = row_ptr[r + 1]
+    if k0 == k1:
+        return
+    for k in range(k0, k1):
+        c = pcols[k]
+        v = min(max(pvals[k], wb_lo), wb_clip)
+        if c & 1:
+            od[(c >> 1) + 1] = v
+        else:
+            ev[(c >> 1) + 1] = v
+    ev[0] = ev[2]
+    od[0] = od[1]
+    ev[hw + 1] = ev[hw]
+    od[hw + 1] = od[hw - 1]
+
+
 @numba.njit(cache=True, fastmath=True)
 def _malvar_g(c0, c1, c2, c3, c4, o1, o2, o3, lo, hw, G, H, V):
     """Malvar 2004 at green sites: G = c, H = horizontal kernel, V = vertical kernel."""
@@ -205,7 +226,8 @@ def _store_codes(P, hw, o):
 
 @numba.njit(cache=True, parallel=True)
 def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi,
-            n_intervals, tab, lut8, out_u8, out_f32, to_u8, bad_blocks, tone, tone_k, tone_tab, tone_hue):
+            n_intervals, tab, lut8, out_u8, out_f32, to_u8, bad_blocks, tone, tone_k, tone_tab, tone_hue,
+            row_ptr, pcols, pvals):
     h, w = mosaic.shape
     hw = w // 2
     nblocks = (h + _BLOCK - 1) // _BLOCK
@@ -230,7 +252,9 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                 yy = y + k - 2
                 slot = yy % 5
                 if slot_y[slot] != yy:
-                    nb = _load_row(mosaic, _reflect(yy, h), black, scale, wb_lo, wb_clip, ev[slot], od[slot])
+                    r = _reflect(yy, h)
+                    nb = _load_row(mosaic, r, black, scale, wb_lo, wb_clip, ev[slot], od[slot])
+                    _patch_row(r, row_ptr, pcols, pvals, wb_lo, wb_clip, ev[slot], od[slot], hw)
                     bad_blocks[bi] += nb
                     slot_y[slot] = yy
                 order[k] = slot
@@ -321,6 +345,14 @@ def _prep(cfa, black, scale, ccm):
 _NO_TONE = np.zeros(2, np.complex64)
 
 
+def _patch_args(patches, h):
+    if patches is None:
+        return np.zeros(h + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float32)
+    row_ptr, cols, vals = patches
+    return (np.ascontiguousarray(row_ptr, dtype=np.int64), np.ascontiguousarray(cols, dtype=np.int64),
+            np.ascontiguousarray(vals, dtype=np.float32))
+
+
 def _tone_args(tone):
     if tone is None:
         return False, np.float32(1.0), _NO_TONE, np.float32(0.0)
@@ -329,12 +361,14 @@ def _tone_args(tone):
 
 
 def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_codes, out,
-                    tone=None):
+                    tone=None, patches=None):
     """Render into ``out`` (H×W×3 uint8); ``lut_codes[i]`` is the code of linear ``i/(len-1)``.
 
     ``tone``: None, or the display curve's ``(k, table, hue)`` applied after the
     matrix (:func:`ispkit.stages.display_transform.kernel_arguments`); its table
-    holds encoded values, so ``lut_codes`` is not read then.
+    holds encoded values, so ``lut_codes`` is not read then. ``patches``: None or
+    ``(row_ptr, cols, values)`` — samples replaced after normalisation (rebuilt
+    highlights, normalised units), row y's in ``row_ptr[y]:row_ptr[y + 1]``.
 
     Returns the number of non-finite mosaic samples met: 0 when the output is
     valid (a sample read twice, at a mirrored border or a block seam, counts twice).
@@ -348,12 +382,12 @@ def fused_render_u8(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, 
     bad = np.zeros((h + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
             np.float32(lo), np.float32(hi), lut8.shape[0] - 1, np.zeros(1, np.complex64), lut8, words,
-            np.empty((1, 1), np.float32), True, bad, *_tone_args(tone))
+            np.empty((1, 1), np.float32), True, bad, *_tone_args(tone), *_patch_args(patches, h))
     return int(bad.sum())
 
 
 def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo, hi, lut_values, out,
-                     tone=None):
+                     tone=None, patches=None):
     """Render into ``out`` (H×W×3 float32) through a linearly interpolated OETF table on [0, 1].
 
     Returns the number of non-finite mosaic samples met (0 when the output is valid).
@@ -369,5 +403,5 @@ def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip,
     bad = np.zeros((h + _BLOCK - 1) // _BLOCK, np.int64)
     _render(mosaic, cfa, black, scale, np.float32(wb_lo), np.float32(wb_clip), method, np.float32(hl_clip), ccm,
             np.float32(lo), np.float32(hi), tab.shape[0] - 1, tab, np.zeros(2, np.uint8), np.empty((1, 3), np.uint16),
-            out.reshape(h, 3 * w), False, bad, *_tone_args(tone))
+            out.reshape(h, 3 * w), False, bad, *_tone_args(tone), *_patch_args(patches, h))
     return int(bad.sum())

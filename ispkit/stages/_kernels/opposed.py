@@ -11,7 +11,9 @@ import numba
 import numpy as np
 from numba import prange
 
-__all__ = ["count_clipped", "clipped_quads", "opposed_chroma_sums", "opposed_fill", "any_at_least"]
+__all__ = ["count_clipped", "clipped_quads", "opposed_chroma_sums", "opposed_fill", "any_at_least",
+           "clipped_per_row", "clipped_columns", "opposed_chroma_sums_raw", "opposed_chroma_sums_sparse",
+           "opposed_values_raw"]
 
 
 @numba.njit(cache=True, inline="always")
@@ -138,3 +140,136 @@ def any_at_least(x, thr):
             n += np.float32(x[y, w - 1]) >= t0
         hit[y] = n > 0
     return hit.any()
+
+
+# -- sparse versions for the fused render: raw samples normalised on the fly -------------------------
+
+@numba.njit(cache=True, parallel=True)
+def clipped_per_row(x, thr):
+    """Per row, the number of samples at or above the raw clip level of their 2×2 site."""
+    h, w = x.shape
+    out = np.zeros(h + 1, np.int64)
+    for y in prange(h):
+        t0 = thr[y & 1, 0]
+        t1 = thr[y & 1, 1]
+        n = 0
+        for j in range(w // 2):
+            n += (np.float32(x[y, 2 * j]) >= t0) + (np.float32(x[y, 2 * j + 1]) >= t1)
+        out[y + 1] = n
+    return out
+
+
+@numba.njit(cache=True)
+def clipped_columns(x, thr, row_ptr, cols):
+    """The columns of the clipped samples of each row, into ``cols[row_ptr[y]:row_ptr[y + 1]]``."""
+    h, w = x.shape
+    for y in range(h):
+        k = row_ptr[y]
+        if k == row_ptr[y + 1]:
+            continue
+        for xx in range(w):
+            if np.float32(x[y, xx]) >= thr[y & 1, xx & 1]:
+                cols[k] = xx
+                k += 1
+
+
+@numba.njit(cache=True, inline="always")
+def _norm(x, y, xx, black, scale):
+    return (np.float64(x[y, xx]) - black[y & 1, xx & 1]) * scale[y & 1, xx & 1]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _opposed_mean_raw(x, y, xx, cidx, c, black, scale):
+    h, w = x.shape
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    n0 = 0
+    n1 = 0
+    n2 = 0
+    for dy in range(-1, 2):
+        yy = _mirror(y + dy, h)
+        for dx in range(-1, 2):
+            xc = _mirror(xx + dx, w)
+            k = cidx[yy & 1, xc & 1]
+            v = max(np.float64(np.float32(_norm(x, yy, xc, black, scale))), 0.0)
+            if k == 0:
+                s0 += v
+                n0 += 1
+            elif k == 1:
+                s1 += v
+                n1 += 1
+            else:
+                s2 += v
+                n2 += 1
+    m0 = np.cbrt(s0 / max(n0, 1))
+    m1 = np.cbrt(s1 / max(n1, 1))
+    m2 = np.cbrt(s2 / max(n2, 1))
+    r = 0.5 * (m1 + m2) if c == 0 else (0.5 * (m0 + m2) if c == 1 else 0.5 * (m0 + m1))
+    return r * r * r
+
+
+@numba.njit(cache=True)
+def opposed_chroma_sums_raw(x, cidx, clips, near, quads_y, quads_x, low, black, scale):
+    """:func:`opposed_chroma_sums` over the photosites of the listed 2×2 quads only (raw samples)."""
+    out = np.zeros(6)
+    h, w = x.shape
+    for q in range(quads_y.shape[0]):
+        for dy in range(2):
+            for dx in range(2):
+                y = 2 * quads_y[q] + dy
+                xx = 2 * quads_x[q] + dx
+                if y >= h or xx >= w:
+                    continue
+                c = cidx[y & 1, xx & 1]
+                v = np.float64(np.float32(_norm(x, y, xx, black, scale)))
+                if near[quads_y[q], quads_x[q], c] and v < clips[c] and v > low * clips[c]:
+                    out[c] += v - _opposed_mean_raw(x, y, xx, cidx, c, black, scale)
+                    out[3 + c] += 1.0
+    return out
+
+
+@numba.njit(cache=True)
+def opposed_values_raw(x, cidx, clips, chroma, row_ptr, cols, black, scale, vals):
+    """The rebuilt (normalised) value of every listed clipped sample: max(value, opposed + chroma)."""
+    h = x.shape[0]
+    for y in range(h):
+        for k in range(row_ptr[y], row_ptr[y + 1]):
+            xx = cols[k]
+            c = cidx[y & 1, xx & 1]
+            v = np.float32(_norm(x, y, xx, black, scale))
+            if v >= clips[c]:
+                v = max(v, np.float32(_opposed_mean_raw(x, y, xx, cidx, c, black, scale) + chroma[c]))
+            vals[k] = v
+
+
+@numba.njit(cache=True)
+def opposed_chroma_sums_sparse(x, cidx, clips, rows, cols, colours, reach, low, black, scale):
+    """:func:`opposed_chroma_sums` from the list of clipped samples: for each colour, every 2×2 quad
+    within ``reach`` quads of a quad holding a clipped sample of that colour is visited once and
+    its photosites of that colour summed (raw samples normalised on the fly)."""
+    h, w = x.shape
+    hq = (h + 1) // 2
+    wq = (w + 1) // 2
+    out = np.zeros(6)
+    seen = np.zeros((3, hq, wq), np.uint8)
+    for i in range(rows.shape[0]):
+        c = colours[i]
+        qy0 = rows[i] >> 1
+        qx0 = cols[i] >> 1
+        for qy in range(max(qy0 - reach, 0), min(qy0 + reach + 1, hq)):
+            for qx in range(max(qx0 - reach, 0), min(qx0 + reach + 1, wq)):
+                if seen[c, qy, qx]:
+                    continue
+                seen[c, qy, qx] = 1
+                for dy in range(2):
+                    for dx in range(2):
+                        y = 2 * qy + dy
+                        xx = 2 * qx + dx
+                        if y >= h or xx >= w or cidx[y & 1, xx & 1] != c:
+                            continue
+                        v = np.float64(np.float32(_norm(x, y, xx, black, scale)))
+                        if v < clips[c] and v > low * clips[c]:
+                            out[c] += v - _opposed_mean_raw(x, y, xx, cidx, c, black, scale)
+                            out[3 + c] += 1.0
+    return out
