@@ -101,3 +101,15 @@ def test_resume_skips_complete_levels_and_continues_the_interrupted_one(zurich, 
     saved = torch.load(level5, weights_only=True)
     torch.testing.assert_close(schedule.model.state_dict()["conv_l5_out.conv2d.weight"],
                                saved["conv_l5_out.conv2d.weight"])
+
+
+def test_ispkit_train_pynet_runs_the_levels(zurich, tmp_path, capsys):
+    from ispkit.cli import build_parser
+
+    out = tmp_path / "cli"
+    argv = ["train", "pynet", "--data", str(zurich), "--out", str(out), "--steps", "2", "--batch-size", "2",
+            "--crop", str(SIDE), "--opt", "levels=5..4", "--opt", "width=2", "--quiet", "--device", "cpu"]
+    args = build_parser().parse_args(argv)
+    assert args.func(args) == 0
+    assert (out / "level_5" / "final.pth").is_file() and (out / "level_4" / "final.pth").is_file()
+    assert "phased schedule" in capsys.readouterr().out
