@@ -21,7 +21,7 @@ def _clipped_fraction(codes: np.ndarray) -> float:
 @pytest.mark.parametrize("contrast,skew", [(1.5, 0.0), (2.0, 0.5), (1.2, -0.5)])
 def test_curve_meets_its_targets(contrast, skew):
     prm = sigmoid_parameters(contrast, skew, 1.0, 0.000152)
-    f = lambda x: float(loglogistic_curve(x, prm))  # noqa: E731
+    f = lambda x: float(loglogistic_curve(x, prm))
     assert f(0.0) == pytest.approx(0.000152, rel=1e-6)
     assert f(SIGMOID_GREY) == pytest.approx(SIGMOID_GREY, rel=1e-9)
     assert f(1e12) == pytest.approx(1.0, abs=1e-6)

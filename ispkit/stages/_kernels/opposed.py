@@ -11,9 +11,8 @@ import numba
 import numpy as np
 from numba import prange
 
-__all__ = ["count_clipped", "clipped_quads", "opposed_chroma_sums", "opposed_fill", "any_at_least",
-           "clipped_per_row", "clipped_columns", "opposed_chroma_sums_raw", "opposed_chroma_sums_sparse",
-           "opposed_values_raw"]
+__all__ = ["count_clipped", "clipped_quads", "opposed_chroma_sums", "opposed_fill",
+           "clipped_per_row", "clipped_columns", "opposed_chroma_sums_sparse", "opposed_values_raw"]
 
 
 @numba.njit(cache=True, inline="always")
@@ -125,23 +124,6 @@ def opposed_fill(x, cidx, clips, chroma, out):
             out[y, xx] = v
 
 
-@numba.njit(cache=True, parallel=True)
-def any_at_least(x, thr):
-    """Whether any sample reaches the threshold of its 2×2 site, ``x[y, x] >= thr[y & 1, x & 1]``."""
-    h, w = x.shape
-    hit = np.zeros(h, np.uint8)
-    for y in prange(h):
-        t0 = thr[y & 1, 0]
-        t1 = thr[y & 1, 1]
-        n = 0
-        for j in range(w // 2):
-            n += (np.float32(x[y, 2 * j]) >= t0) + (np.float32(x[y, 2 * j + 1]) >= t1)
-        if w & 1:
-            n += np.float32(x[y, w - 1]) >= t0
-        hit[y] = n > 0
-    return hit.any()
-
-
 # -- sparse versions for the fused render: raw samples normalised on the fly -------------------------
 
 @numba.njit(cache=True, parallel=True)
@@ -207,26 +189,6 @@ def _opposed_mean_raw(x, y, xx, cidx, c, black, scale):
     m2 = np.cbrt(s2 / max(n2, 1))
     r = 0.5 * (m1 + m2) if c == 0 else (0.5 * (m0 + m2) if c == 1 else 0.5 * (m0 + m1))
     return r * r * r
-
-
-@numba.njit(cache=True)
-def opposed_chroma_sums_raw(x, cidx, clips, near, quads_y, quads_x, low, black, scale):
-    """:func:`opposed_chroma_sums` over the photosites of the listed 2×2 quads only (raw samples)."""
-    out = np.zeros(6)
-    h, w = x.shape
-    for q in range(quads_y.shape[0]):
-        for dy in range(2):
-            for dx in range(2):
-                y = 2 * quads_y[q] + dy
-                xx = 2 * quads_x[q] + dx
-                if y >= h or xx >= w:
-                    continue
-                c = cidx[y & 1, xx & 1]
-                v = np.float64(np.float32(_norm(x, y, xx, black, scale)))
-                if near[quads_y[q], quads_x[q], c] and v < clips[c] and v > low * clips[c]:
-                    out[c] += v - _opposed_mean_raw(x, y, xx, cidx, c, black, scale)
-                    out[3 + c] += 1.0
-    return out
 
 
 @numba.njit(cache=True)

@@ -21,7 +21,7 @@ __all__ = ["sigmoid_prepare", "sigmoid_prepare_span", "curve_lookup", "sigmoid_f
 _TINY = np.float32(1e-30)
 
 
-_OPTS = dict(cache=True, fastmath={"contract"}, error_model="numpy")  # numpy: no per-division zero test
+_OPTS = {"cache": True, "fastmath": {"contract"}, "error_model": "numpy"}  # numpy: no per-division zero test
 
 
 @numba.njit(inline="always", **_OPTS)
