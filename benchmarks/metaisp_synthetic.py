@@ -195,7 +195,7 @@ def report(res: dict, seconds: dict[str, float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=400, help="optimiser steps per variant")
+    ap.add_argument("--steps", type=int, default=900, help="optimiser steps per variant")
     ap.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
