@@ -248,7 +248,8 @@ def render_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                   preset: str | os.PathLike = "default", fmt: str = "jpg", workers: int | None = None,
                   executor: str = "local", scheduler: str | None = None,
                   weights_dir: str | os.PathLike | None = None, overwrite: bool = False,
-                  progress: bool | str = True, overrides: Mapping[str, Any] | None = None) -> BatchSummary:
+                  progress: bool | str = True, overrides: Mapping[str, Any] | None = None,
+                  threads_per_worker: int | None = None) -> BatchSummary:
     """Render every capture under ``in_dir`` into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -263,6 +264,9 @@ def render_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     overwrite : re-render outputs the manifest already records as done with this pipeline.
     progress : True (tqdm bar on stderr), ``"log"`` (a line per file), False.
     overrides : ``{"stage.param": value}`` parameter changes.
+    threads_per_worker : Numba/OpenCV/torch threads in each local worker;
+        default this machine's cores divided by ``workers`` (at least 1).
+        Dask workers keep their own setting.
 
     Returns
     -------
@@ -274,6 +278,9 @@ def render_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         IN_DIR missing, OUT_DIR unwritable or full, Dask missing or unreachable.
     """
     mode = _check_args(fmt, executor, progress, workers)
+    if threads_per_worker is not None and (isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int)
+                                           or threads_per_worker < 1):
+        raise ParameterError(f"batch: threads_per_worker must be a positive integer, got {threads_per_worker!r}")
     src, dst = Path(in_dir).expanduser(), Path(out_dir).expanduser()
     _prepare_out(src, dst)
     wdir = str(Path(weights_dir).expanduser().absolute()) if weights_dir else None
@@ -286,7 +293,7 @@ def render_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         run.summary.manifest, run.summary.config_hash = manifest.path, digest
         run.progress = Progress(len(jobs), mode)
         n = workers or os.cpu_count() or 1
-        threads = 0 if scheduler else max(1, (os.cpu_count() or 1) // n)  # this machine's cores, shared
+        threads = 0 if scheduler else threads_per_worker or max(1, (os.cpu_count() or 1) // n)  # cores, shared
         try:
             _execute(_tasks(jobs, run, wdir, overwrite, threads), run, executor, n, scheduler)
         finally:

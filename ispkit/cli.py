@@ -203,6 +203,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         args.input, args.output, preset=args.config or args.preset, fmt=args.format, workers=args.workers,
         executor=args.executor, scheduler=args.scheduler, weights_dir=args.weights_dir,
         overwrite=args.overwrite, progress="log" if args.quiet else True, overrides=overrides,
+        threads_per_worker=args.threads_per_worker,
     )
     s = summary
     print(f"ispkit batch: {s.rendered} rendered, {s.skipped} skipped (already done), {s.failed} failed "
@@ -364,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--set", action="append", metavar="STAGE.PARAM=VALUE", help="override a parameter (repeatable)")
     b.add_argument("--format", default="jpg", choices=("jpg", "png", "png16", "tif16"))
     b.add_argument("--workers", type=int, help="worker processes (default: the CPU count)")
+    b.add_argument("--threads-per-worker", type=int, metavar="N",
+                   help="threads each local worker's kernels use (default: the CPU count / workers)")
     b.add_argument("--executor", default="local", choices=("local", "dask"))
     b.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: a LocalCluster)")
     b.add_argument("--weights-dir", metavar="DIR", help="model weights folder (ISPKIT_WEIGHTS in every worker)")

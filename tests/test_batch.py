@@ -285,3 +285,20 @@ def test_full_disk_stops_the_batch_with_a_clear_error(tmp_path):
             run.on_result(task, Outcome(status="failed", error="[Errno 28] No space left on device",
                                         errno=errno.ENOSPC))
     assert [r["status"] for r in manifest(out)] == ["failed"]
+
+
+def test_threads_per_worker_reaches_every_task_and_is_checked(tmp_path, monkeypatch):
+    import ispkit.batch as batch
+
+    good_folder(tmp_path / "in", n=2)
+    src = tmp_path / "in"
+    seen = []
+    monkeypatch.setattr(batch, "_execute", lambda tasks, *a: seen.extend(t.threads for t in tasks))
+    render_folder(src, tmp_path / "a", workers=2, threads_per_worker=3, progress=False)
+    assert seen == [3, 3]
+    seen.clear()
+    render_folder(src, tmp_path / "b", workers=2, progress=False)   # default: the cores shared by the workers
+    assert seen == [max(1, (os.cpu_count() or 1) // 2)] * 2
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ispkit.errors.ParameterError, match="threads_per_worker"):
+            render_folder(src, tmp_path / "c", threads_per_worker=bad, progress=False)
