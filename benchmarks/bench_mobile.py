@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from _common import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "rgb" / "kodak24"
@@ -50,16 +51,6 @@ def _session(path: Path, threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 class CachedCaptures(torch.utils.data.Dataset):
@@ -183,10 +174,10 @@ def main() -> int:
     x = np.random.default_rng(0).random((1, 4, 544, 960), dtype=np.float32)
     with torch.inference_mode():
         xt = torch.from_numpy(x)
-        latency = {"torch fp32": _median_time(lambda: model(xt), args.repeats)}
+        latency = {"torch fp32": median_time(lambda: model(xt), args.repeats)}
     for name, (sess, dt) in sessions.items():
         xd = x.astype(dt)
-        latency[name] = _median_time(lambda s=sess, xd=xd: s.run(None, {"input": xd}), args.repeats)
+        latency[name] = median_time(lambda s=sess, xd=xd: s.run(None, {"input": xd}), args.repeats)
 
     ref = latency["torch fp32"]
     print(f"\nheld-out Kodak (4 images, 768×512, noisy unprocessed RAW); latency 544×960×4 → 1088×1920×3, "
