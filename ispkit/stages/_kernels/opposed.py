@@ -141,11 +141,12 @@ def clipped_per_row(x, thr):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def clipped_columns(x, thr, row_ptr, cols):
-    """The columns of the clipped samples of each row, into ``cols[row_ptr[y]:row_ptr[y + 1]]``."""
+    """The columns of the clipped samples of each row, into ``cols[row_ptr[y]:row_ptr[y + 1]]``
+    (rows in parallel: each writes its own slice)."""
     h, w = x.shape
-    for y in range(h):
+    for y in prange(h):
         k = row_ptr[y]
         if k == row_ptr[y + 1]:
             continue
@@ -191,11 +192,12 @@ def _opposed_mean_raw(x, y, xx, cidx, c, black, scale):
     return r * r * r
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def opposed_values_raw(x, cidx, clips, chroma, row_ptr, cols, black, scale, vals):
-    """The rebuilt (normalised) value of every listed clipped sample: max(value, opposed + chroma)."""
+    """The rebuilt (normalised) value of every listed clipped sample: max(value, opposed + chroma)
+    (rows in parallel; every value depends on its neighbourhood only)."""
     h = x.shape[0]
-    for y in range(h):
+    for y in prange(h):
         for k in range(row_ptr[y], row_ptr[y + 1]):
             xx = cols[k]
             c = cidx[y & 1, xx & 1]
@@ -205,25 +207,45 @@ def opposed_values_raw(x, cidx, clips, chroma, row_ptr, cols, black, scale, vals
             vals[k] = v
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def opposed_chroma_sums_sparse(x, cidx, clips, rows, cols, colours, reach, low, black, scale):
     """:func:`opposed_chroma_sums` from the list of clipped samples: for each colour, every 2×2 quad
     within ``reach`` quads of a quad holding a clipped sample of that colour is visited once and
-    its photosites of that colour summed (raw samples normalised on the fly)."""
+    its photosites of that colour summed (raw samples normalised on the fly).
+
+    The three colours run in parallel, each summing in list order: the sums do
+    not depend on the number of threads.
+    """
     h, w = x.shape
     hq = (h + 1) // 2
     wq = (w + 1) // 2
     out = np.zeros(6)
-    seen = np.zeros((3, hq, wq), np.uint8)
+    for c in prange(3):
+        s, n = _chroma_sum_colour(x, cidx, clips, rows, cols, colours, reach, low, black, scale, c, hq, wq)
+        out[c] = s
+        out[3 + c] = n
+    return out
+
+
+@numba.njit(cache=True)
+def _chroma_sum_colour(x, cidx, clips, rows, cols, colours, reach, low, black, scale, c, hq, wq):
+    """One colour's (sum, count) of :func:`opposed_chroma_sums_sparse`."""
+    h, w = x.shape
+    total = 0.0
+    count = 0.0
+    seen = np.zeros((0, 0), np.uint8)
     for i in range(rows.shape[0]):
-        c = colours[i]
+        if colours[i] != c:
+            continue
+        if seen.shape[0] == 0:
+            seen = np.zeros((hq, wq), np.uint8)  # only for colours that have clipped samples
         qy0 = rows[i] >> 1
         qx0 = cols[i] >> 1
         for qy in range(max(qy0 - reach, 0), min(qy0 + reach + 1, hq)):
             for qx in range(max(qx0 - reach, 0), min(qx0 + reach + 1, wq)):
-                if seen[c, qy, qx]:
+                if seen[qy, qx]:
                     continue
-                seen[c, qy, qx] = 1
+                seen[qy, qx] = 1
                 for dy in range(2):
                     for dx in range(2):
                         y = 2 * qy + dy
@@ -232,6 +254,6 @@ def opposed_chroma_sums_sparse(x, cidx, clips, rows, cols, colours, reach, low, 
                             continue
                         v = np.float64(np.float32(_norm(x, y, xx, black, scale)))
                         if v < clips[c] and v > low * clips[c]:
-                            out[c] += v - _opposed_mean_raw(x, y, xx, cidx, c, black, scale)
-                            out[3 + c] += 1.0
-    return out
+                            total += v - _opposed_mean_raw(x, y, xx, cidx, c, black, scale)
+                            count += 1.0
+    return total, count
