@@ -34,6 +34,7 @@ from .sharpen import Sharpen, unsharp_mask
 from .tone import (AutoExposure, Filmic, LocalContrast, NightTone, Reinhard, ToneCurve, apply_tone_curve,
                    auto_exposure, filmic, local_contrast, night_tone, reinhard)
 from .unprocess import (CameraSample, UnprocessResult, add_noise, sample_camera, unprocess)
+from ._kernels.scratch import set_recycle_limit
 from .white_balance import (ILLUMINANT_METHODS, IlluminantEstimation, WhiteBalance, apply_white_balance,
                             estimate_illuminant, register_illuminant_method, white_balance_gains)
 
@@ -58,6 +59,7 @@ __all__ = [
     "Gamma", "GammaExpand", "gamma_compress", "gamma_expand",
     "Sharpen", "unsharp_mask", "ChromaDenoise", "chroma_denoise", "Resize", "resize",
     "Quantize", "quantize",
+    "set_recycle_limit",
     "Identity", "Mosaic", "InverseBlackLevel", "InverseWhiteBalance", "InverseColorMatrix", "InverseToneCurve",
     "InverseFilmic", "InverseExposure", "InverseSigmoidToneMap", "invert_sigmoid_tone_map", "invert_black_level", "invert_white_balance", "invert_color_matrix", "invert_tone_curve",
     "invert_filmic", "PackBayer", "UnpackBayer", "pack_bayer", "unpack_bayer",
