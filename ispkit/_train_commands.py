@@ -34,6 +34,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .neural.train.recipes import resolve_recipe
 
     extra = _parse_opts(args.opt)
+    if getattr(args, "levels", None) is not None:
+        if "levels" in extra and extra["levels"] != args.levels:
+            raise ParameterError(f"ispkit train: --levels {args.levels} and --opt levels={extra['levels']} disagree; "
+                                 "give one of them")
+        extra["levels"] = args.levels
     name, builder = resolve_recipe(args.model)
     model = args.model if args.model != name else extra.get("model")  # MODEL names a model, not the recipe
     rargs = RecipeArgs(data=Path(args.data), out=Path(args.out), epochs=args.epochs, steps=args.steps,
@@ -209,6 +214,8 @@ def add_train_commands(sub: Any) -> None:
     t.add_argument("--config", metavar="NAME", help="a named configuration of the recipe (e.g. small, paper)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
     t.add_argument("--opt", action="append", metavar="KEY=VALUE", help="recipe option (repeatable), e.g. loader=paired")
+    t.add_argument("--levels", metavar="FROM..TO",
+                   help="PyNET: the pyramid levels to train, coarsest first (e.g. 5..0); same as --opt levels=…")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

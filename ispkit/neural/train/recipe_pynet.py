@@ -1,6 +1,6 @@
 """Recipe ``pynet``: PyNET trained as its paper trains it — level by level, coarsest first.
 
-``ispkit train pynet --data ZURICH_DIR --out OUT --opt levels=5..0`` trains
+``ispkit train pynet --data ZURICH_DIR --out OUT --levels 5..0`` (or ``--opt levels=5..0``) trains
 level 5, then 4, … then 0, each level starting from the weights the level
 before it ended with, each with a fresh Adam optimiser and its own loss,
 as ``train_model.py`` of aiff22/PyNET-PyTorch does:

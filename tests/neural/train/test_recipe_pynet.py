@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ispkit.errors import ConfigError
+from ispkit.errors import ConfigError, ParameterError
 from ispkit.neural.models.pynet import PyNET
 from ispkit.neural.train import RecipeArgs
 from ispkit.neural.train.recipe_pynet import build_pynet_recipe, parse_levels
@@ -142,3 +142,15 @@ def test_ispkit_train_pynet_runs_the_levels(zurich, tmp_path, capsys):
     assert args.func(args) == 0
     assert (out / "level_5" / "final.pth").is_file() and (out / "level_4" / "final.pth").is_file()
     assert "phased schedule" in capsys.readouterr().out
+
+    # the spelling, --levels, is the same option; a contradiction is refused
+    out2 = tmp_path / "cli2"
+    argv2 = [v if v != str(out) else str(out2) for v in argv]
+    i = argv2.index("levels=5..4")
+    argv2[i - 1:i + 1] = ["--levels", "5..4"]
+    args = build_parser().parse_args(argv2)
+    assert args.func(args) == 0
+    assert (out2 / "level_5" / "final.pth").is_file() and (out2 / "level_4" / "final.pth").is_file()
+    args = build_parser().parse_args(argv + ["--levels", "3..0"])
+    with pytest.raises(ParameterError, match="disagree"):
+        args.func(args)
