@@ -32,15 +32,16 @@ import numpy as np
 
 from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices
 from ..pipeline import Stage, StageSpec, register_fuser
-from ._kernels.fused import METHOD_BILINEAR, METHOD_MALVAR, fused_render_f32, fused_render_u8
+from ._kernels.fused import METHOD_BILINEAR, METHOD_MALVAR, finish_pixels, fused_render_f32, fused_render_u8
 from .black_level import BLACK_LEVEL_PATTERN_KEY, RAW_LEVELS_KEY, BlackLevel, raw_levels_record
 from .color_matrix import ColorMatrix, camera_to_working_matrix, resolve_color_source
-from .demosaic import Demosaic
+from .demosaic import NEAR_CLIP_SATURATION, Demosaic, near_clip_values
+from .near_clip import NEAR_CLIP_TILE
 from .display_transform import SigmoidToneMap
 from .exposure import Exposure, exposure_gain_ev
 from .gamma import Gamma, _transfer_record, gamma_compress_reference
 from ._kernels.opposed import clipped_columns, clipped_per_row, opposed_chroma_sums_sparse, opposed_values_raw
-from .highlights import (_OPPOSED_LOW, _OPPOSED_MIN_COUNT, _OPPOSED_REACH, HighlightReconstruction,
+from .highlights import (HIGHLIGHT_CLIP_LEVELS_KEY, _OPPOSED_LOW, _OPPOSED_MIN_COUNT, _OPPOSED_REACH, HighlightReconstruction,
                          HighlightRecovery, highlight_white_point, opposed_white_point)
 from .white_balance import WhiteBalance, _scale_noise_profile, white_balance_gains
 
@@ -62,6 +63,13 @@ def _oetf_table(curve: str, gamma: float | None, toe_slope: float | None, n: int
 
 def _fusable_wb(st: Stage) -> bool:
     return isinstance(st, WhiteBalance) and st.method in _METADATA_WB
+
+
+def _near_clip(st: Demosaic) -> tuple[str, int, float] | None:
+    method = getattr(st, "near_clip", None)
+    if method is None or method == st.method:
+        return None
+    return method, int(st.near_clip_radius), float(st.near_clip_level)
 
 
 def _match_at(nodes: Sequence[tuple[str, Stage]], i: int) -> int:
@@ -149,8 +157,12 @@ class _Plan:
     gamma: Gamma
     meta: CaptureMetadata
     tone: tuple | None = None
-    clip_raw: np.ndarray | None = None  # 2×2 raw levels from which the reconstruction node is not the identity
-    clip_levels: np.ndarray | None = None  # (3,) its clip levels in normalised, balanced units
+    clip_raw: np.ndarray | None = None  # 2×2 raw levels of clip_levels (lowered 1e-4 for the scan)
+    clip_levels: np.ndarray | None = None  # (3,) clip levels in normalised, balanced units
+    rebuild: bool = False  # a highlight reconstruction node rebuilds the samples from clip_levels
+    # ((method, radius, level), white balance's upper clip, clip-aware limit or None) of the demosaic's
+    # repair next to highlights
+    near_clip: tuple | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,14 +239,23 @@ class FusedRender(Stage):
             ch = np.zeros(3) if chroma is None else np.asarray(chroma, dtype=np.float64)
             extra = dict(meta.extra)
             extra["highlight_chroma"] = [float(v) for v in ch]
+            extra[HIGHLIGHT_CLIP_LEVELS_KEY] = [float(v) for v in clip_levels]
             meta = meta.replace(white_point=opposed_white_point(meta.white_point, ch), extra=extra)
             k += 1
         method = _DEMOSAIC_CODES[stages[k].method]
+        near_clip = _near_clip(stages[k])
+        rebuild = clip_levels is not None
+        if near_clip is not None and not rebuild:  # the demosaic stage's levels: the white point
+            clip_levels = NEAR_CLIP_SATURATION * np.asarray(meta.white_point, dtype=np.float64)
+            clip_raw = (black + clip_levels[cidx] / scale * (1.0 - 1e-4)).astype(np.float32)
         wb_hi = 1.0 if wb.clip else np.inf
+        data_hi = wb_hi
+        limit = None
         if getattr(stages[k], "clip_aware", False):
             # interpolating from samples limited to min(white point), then the highlight clip at that
             # level: the same as limiting every sample as it is loaded
-            wb_hi = min(wb_hi, float(np.min(meta.white_point)))
+            limit = float(np.min(meta.white_point))
+            wb_hi = min(wb_hi, limit)
         k += 1
         hl_clip = np.inf
         if isinstance(stages[k], HighlightRecovery):
@@ -258,57 +279,109 @@ class FusedRender(Stage):
         return _Plan(cfa=cidx, black=black, scale=scale, wb_lo=0.0 if wb.clip else -np.inf,
                      wb_hi=wb_hi, method=method, hl_clip=hl_clip, ccm=ccm,
                      lo=0.0, hi=1.0, gamma=gamma, meta=meta, tone=tone, clip_raw=clip_raw,
-                     clip_levels=clip_levels)
+                     clip_levels=clip_levels, rebuild=rebuild, near_clip=(near_clip, data_hi, limit)
+                     if near_clip is not None else None)
 
     @staticmethod
     def _lut(g: Gamma, n: int) -> np.ndarray:
         return _oetf_table(g.curve, g.gamma, g.toe_slope, n)
 
-    def _plan_for_data(self, frame: Frame) -> tuple[_Plan | None, tuple | None]:
-        """The plan and the rebuilt samples the kernel writes over the loaded rows (None: nothing clipped).
+    def _plan_for_data(self, frame: Frame) -> tuple[_Plan | None, tuple | None, tuple | None]:
+        """The plan, the rebuilt samples the kernel writes over the loaded rows (None: nothing
+        clipped) and the highlight photosites of the demosaic's near-clip repair (None: no repair).
 
         The highlight reconstruction's arithmetic on the clipped samples only
         (:func:`~ispkit.stages.highlights.reconstruct_opposed`, raw samples
         normalised on the fly): the clipped samples are listed, the chroma is
         summed over the 2×2 quads near them (visited from the list, not by
-        dilating a full-frame mask), and each gets its rebuilt value.
+        dilating a full-frame mask), and each gets its rebuilt value. With a
+        near-clip repair the one scan lists the samples from the lower
+        highlight level; the clipped ones are those at or above the clip level.
         """
         plan = self._plan(frame)
         if plan is None or plan.clip_raw is None:
-            return plan, None
+            return plan, None, None
         x = frame.data
-        row_ptr = np.cumsum(clipped_per_row(x, plan.clip_raw))
-        if row_ptr[-1] == 0:
-            return plan, None
-        cols = np.empty(int(row_ptr[-1]), np.int64)
-        clipped_columns(x, plan.clip_raw, row_ptr, cols)
-        rows = np.repeat(np.arange(x.shape[0]), np.diff(row_ptr))
         black, scale = plan.black, plan.scale
         cidx = np.asarray(plan.cfa, dtype=np.int64)
+        clips = plan.clip_levels.astype(np.float32)
+        scan_raw = plan.clip_raw
+        if plan.near_clip is not None:
+            low = plan.clip_levels * plan.near_clip[0][2]
+            scan_raw = (black + low[cidx] / scale * (1.0 - 1e-4)).astype(np.float32)
+        row_ptr = np.cumsum(clipped_per_row(x, scan_raw))
+        if row_ptr[-1] == 0:
+            return plan, None, None
+        cols = np.empty(int(row_ptr[-1]), np.int64)
+        clipped_columns(x, scan_raw, row_ptr, cols)
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(row_ptr))
         colour = cidx[rows & 1, cols & 1]
         v = ((x[rows, cols].astype(np.float64) - black[rows & 1, cols & 1]) * scale[rows & 1, cols & 1]).astype(
             np.float32)
-        clips = plan.clip_levels.astype(np.float32)
+        highlights = None
+        if plan.near_clip is not None:
+            bright = v >= (plan.clip_levels * plan.near_clip[0][2]).astype(np.float32)[colour]
+            highlights = (rows[bright], cols[bright])
         hit = v >= clips[colour]
-        if not hit.any():
-            return plan, None
+        if not (plan.rebuild and hit.any()):
+            return plan, None, highlights
+        if plan.near_clip is not None:  # keep the clipped samples only
+            rows, cols, colour = rows[hit], cols[hit], colour[hit]
+            row_ptr = np.zeros(x.shape[0] + 1, np.int64)
+            np.cumsum(np.bincount(rows, minlength=x.shape[0]), out=row_ptr[1:])
+            hit = np.ones(rows.shape[0], bool)
         sums = opposed_chroma_sums_sparse(x, cidx, clips, rows[hit], cols[hit], colour[hit], _OPPOSED_REACH,
                                           _OPPOSED_LOW, black, scale)
         chroma = np.where(sums[3:] > _OPPOSED_MIN_COUNT, sums[:3] / np.maximum(sums[3:], 1.0), 0.0)
         vals = np.empty(cols.shape[0], np.float32)
         opposed_values_raw(x, cidx, clips, chroma.astype(np.float32), row_ptr, cols, black, scale, vals)
-        return self._plan(frame, chroma), (row_ptr, cols, vals)
+        return self._plan(frame, chroma), (row_ptr, cols, vals), highlights
+
+    def _repair_near_clip(self, frame: Frame, plan: _Plan, patches: tuple | None, highlights: tuple | None,
+                          out: np.ndarray, lut: np.ndarray, to_u8: bool) -> None:
+        """Overwrite the pixels next to highlight edges with the demosaic's ``near_clip`` method,
+        coloured by the kernel's own steps (:func:`~ispkit.stages._kernels.fused.finish_pixels`)."""
+        if highlights is None or highlights[0].size == 0:
+            return
+        x = frame.data
+        (method, radius, level), data_hi, limit = plan.near_clip
+        lo, hi = np.float32(plan.wb_lo), np.float32(data_hi)
+        n = NEAR_CLIP_TILE + 64  # > any window side (tile + 2 × the methods' reach)
+        black = np.tile(plan.black.astype(np.float32), (n // 2, n // 2))
+        scale = np.tile(plan.scale.astype(np.float32), (n // 2, n // 2))
+        if patches is not None:
+            row_ptr, cols, vals = patches
+            prow = np.repeat(np.arange(x.shape[0]), np.diff(row_ptr))
+            vals = np.minimum(np.maximum(vals, lo), hi)
+
+        def window(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+            win = np.subtract(x[y0:y1, x0:x1], black[:y1 - y0, :x1 - x0], dtype=np.float32)
+            win *= scale[:y1 - y0, :x1 - x0]
+            np.clip(win, lo, hi, out=win)
+            if patches is not None:
+                k0, k1 = row_ptr[y0], row_ptr[y1]
+                if k1 > k0:
+                    pc = cols[k0:k1]
+                    inside = (pc >= x0) & (pc < x1)
+                    win[prow[k0:k1][inside] - y0, pc[inside] - x0] = vals[k0:k1][inside]
+            return win
+
+        ys, xs, rgb = near_clip_values(x.shape, frame.meta.cfa_pattern, plan.clip_levels * level,
+                                       highlights[0], highlights[1], window, method, radius, clip_level=limit)
+        if ys.size:
+            out[ys, xs] = finish_pixels(rgb, plan.hl_clip, plan.ccm, lut, plan.tone, to_u8)
 
     def process(self, frame: Frame) -> Frame:
-        plan, patches = self._plan_for_data(frame)
+        plan, patches, highlights = self._plan_for_data(frame)
         if plan is None:
             return self._run_unfused(frame)
         out = np.empty(frame.data.shape + (3,), np.float32)
+        lut = self._lut(plan.gamma, _LUT_F32)
         bad = fused_render_f32(frame.data, plan.cfa, plan.black, plan.scale, plan.wb_lo, plan.wb_hi, plan.method,
-                               plan.hl_clip, plan.ccm, plan.lo, plan.hi, self._lut(plan.gamma, _LUT_F32), out,
-                               tone=plan.tone, patches=patches)
+                               plan.hl_clip, plan.ccm, plan.lo, plan.hi, lut, out, tone=plan.tone, patches=patches)
         if bad:
             return self._run_unfused(frame)  # the stages raise the proper InputError
+        self._repair_near_clip(frame, plan, patches, highlights, out, lut, to_u8=False)
         return Frame(out, Domain.DISPLAY_RGB, plan.meta)
 
     def render_codes(self, frame: Frame, bit_depth: int = 8,
@@ -320,7 +393,7 @@ class FusedRender(Stage):
         """
         if bit_depth != 8:
             return None
-        plan, patches = self._plan_for_data(frame)
+        plan, patches, highlights = self._plan_for_data(frame)
         if plan is None:
             return None
         codes = np.rint(self._lut(plan.gamma, _LUT_CODES) * 255.0).astype(np.uint8)
@@ -330,4 +403,5 @@ class FusedRender(Stage):
                               plan.hl_clip, plan.ccm, plan.lo, plan.hi, codes, out, tone=plan.tone, patches=patches)
         if bad:
             return None  # the caller falls back to the stages, which raise the proper InputError
+        self._repair_near_clip(frame, plan, patches, highlights, out, codes, to_u8=True)
         return out, plan.meta

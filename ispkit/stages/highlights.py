@@ -63,7 +63,7 @@ from ._kernels.highlights import (
 )
 from ._kernels.scratch import recycled_empty, scratch
 
-__all__ = ["HIGHLIGHT_METHODS", "recover_highlights", "neutralize_fringe", "highlight_white_point", "HighlightRecovery",
+__all__ = ["HIGHLIGHT_CLIP_LEVELS_KEY", "HIGHLIGHT_METHODS", "recover_highlights", "neutralize_fringe", "highlight_white_point", "HighlightRecovery",
            "OPPOSED_CLIP", "reconstruct_opposed", "opposed_white_point", "HighlightReconstruction"]
 
 HIGHLIGHT_METHODS: Mapping[str, float] = MappingProxyType({
@@ -270,6 +270,9 @@ OPPOSED_CLIP = 0.987
 _OPPOSED_LOW = 0.2      # chroma reference photosites lie between 0.2 and 1 of the clip level
 _OPPOSED_REACH = 3      # ... within this many 2×2 quads of a clipped photosite of their colour
 _OPPOSED_MIN_COUNT = 100.0
+#: ``meta.extra`` key of the (3,) per-colour levels from which :class:`HighlightReconstruction`
+#: took a photosite as clipped (read by ``Demosaic(near_clip=...)``).
+HIGHLIGHT_CLIP_LEVELS_KEY = "highlight_clip_levels"
 
 
 def reconstruct_opposed(mosaic: np.ndarray, cfa_pattern: str, white_point: object | None = None, *,
@@ -365,7 +368,8 @@ class HighlightReconstruction(Stage):
     ``white_point`` to a level no rebuilt value exceeds
     (:func:`opposed_white_point`), so a highlight clip after demosaicing keeps
     the rebuilt values; records the chroma offsets in
-    ``meta.extra["highlight_chroma"]``. The fuser keeps the one-pass render for
+    ``meta.extra["highlight_chroma"]`` and its clip levels in
+    ``meta.extra["highlight_clip_levels"]``. The fuser keeps the one-pass render for
     frames with nothing clipped (the stage is then the identity).
 
     References
@@ -398,6 +402,7 @@ class HighlightReconstruction(Stage):
         out, chroma = reconstruct_opposed(frame.data, frame.meta.cfa_pattern, wp, clip=self.clip)
         extra = dict(frame.meta.extra)
         extra["highlight_chroma"] = [float(v) for v in chroma]
+        extra[HIGHLIGHT_CLIP_LEVELS_KEY] = [float(v) for v in self.clip_levels(frame.meta)]
         return frame.replace(data=out, white_point=opposed_white_point(wp, chroma), extra=extra)
 
 

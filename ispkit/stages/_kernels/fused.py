@@ -29,7 +29,7 @@ import numpy as np
 from ...errors import InputError
 from .sigmoid import curve_lookup, sigmoid_finish, sigmoid_finish_span, sigmoid_prepare, sigmoid_prepare_span
 
-__all__ = ["fused_render_u8", "fused_render_f32", "METHOD_BILINEAR", "METHOD_MALVAR"]
+__all__ = ["fused_render_u8", "fused_render_f32", "finish_pixels", "METHOD_BILINEAR", "METHOD_MALVAR"]
 
 METHOD_BILINEAR = 0
 METHOD_MALVAR = 1
@@ -335,6 +335,69 @@ def _render(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip, ccm, lo,
                             vs = tab[i]
                             o[6 * j + 3 * q + ch] = vs.real + (t - np.float32(i)) * vs.imag
 
+@numba.njit(cache=True, fastmath={"contract"})
+def _codes_of(P, out):
+    """(3, n) encoded values in [0, 1] → (n, 3) codes, rounded as :func:`_store_codes` rounds."""
+    for j in range(P.shape[1]):
+        for ch in range(3):
+            out[j, ch] = np.uint16(P[ch, j] * np.float32(255.0) + np.float32(0.5))
+
+
+@numba.njit(cache=True)
+def _finish_pixels(P, hl_clip, ccm, n_intervals, tab, lut8, to_u8, tone, tone_k, tone_tab, tone_hue, out):
+    """The kernel's steps after demosaicing for a list of pixels: ``P`` (3, n) camera RGB, in place;
+    ``out`` (n, 3) receives uint8 codes (``to_u8``) or float32 values, as the render kernel computes them."""
+    n = P.shape[1]
+    lut_max = np.float32(n_intervals)
+    if tone:
+        T = np.empty(3 * n, np.float32)
+        _color_half_tone(P[0], P[1], P[2], n, hl_clip, ccm, tone_k, tone_tab, tone_hue, T)
+        if to_u8:
+            _codes_of(P, out)
+        else:
+            out[:] = P.T
+        return
+    bias = np.float32(0.5) if to_u8 else np.float32(0.0)
+    _color_half(P[0], P[1], P[2], n, hl_clip, ccm * lut_max, bias, bias, lut_max + bias)
+    for j in range(n):
+        for ch in range(3):
+            t = P[ch, j]
+            i = np.uint32(t)
+            if to_u8:
+                out[j, ch] = lut8[i]
+            else:
+                vs = tab[i]
+                out[j, ch] = vs.real + (t - np.float32(i)) * vs.imag
+
+
+def finish_pixels(rgb, hl_clip, ccm, lut, tone=None, to_u8=True):
+    """Colour the (n, 3) camera-RGB pixels ``rgb`` exactly as :func:`fused_render_u8` (``to_u8``;
+    ``lut`` its code table) or :func:`fused_render_f32` (``lut`` its OETF values) would:
+    highlight clip, matrix, display curve or OETF. Returns (n, 3) uint8 or float32."""
+    P = np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).T)
+    ccm = np.ascontiguousarray(ccm, dtype=np.float32).reshape(3, 3)
+    if to_u8:
+        lut8 = np.ascontiguousarray(lut, dtype=np.uint8)
+        tab = np.zeros(1, np.complex64)
+        n_int = lut8.shape[0] - 1
+        out = np.empty((P.shape[1], 3), np.uint8)
+    else:
+        lut8 = np.zeros(2, np.uint8)
+        tab = _value_slope_table(lut)
+        n_int = tab.shape[0] - 1
+        out = np.empty((P.shape[1], 3), np.float32)
+    _finish_pixels(P, np.float32(hl_clip), ccm, n_int, tab, lut8, to_u8, *_tone_args(tone), out)
+    return out
+
+
+def _value_slope_table(lut_values):
+    lut = np.asarray(lut_values, dtype=np.float32)
+    tab = np.zeros(lut.shape[0], np.complex64)  # (value, slope to the next) per entry; the last slope 0
+    tab.real = lut
+    tab.imag[:-1] = np.diff(lut)
+    return tab
+
+
 def _prep(cfa, black, scale, ccm):
     return (np.ascontiguousarray(cfa, dtype=np.int64).reshape(2, 2),
             np.ascontiguousarray(black, dtype=np.float32).reshape(2, 2),
@@ -393,10 +456,7 @@ def fused_render_f32(mosaic, cfa, black, scale, wb_lo, wb_clip, method, hl_clip,
     Returns the number of non-finite mosaic samples met (0 when the output is valid).
     """
     cfa, black, scale, ccm = _prep(cfa, black, scale, ccm)
-    lut = np.asarray(lut_values, dtype=np.float32)
-    tab = np.zeros(lut.shape[0], np.complex64)  # (value, slope to the next) per entry; the last slope 0
-    tab.real = lut
-    tab.imag[:-1] = np.diff(lut)
+    tab = _value_slope_table(lut_values)
     h, w = mosaic.shape
     if out.shape != (h, w, 3) or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise InputError("fused_render_f32: out must be a C-contiguous H×W×3 float32 array")
