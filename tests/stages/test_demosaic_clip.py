@@ -116,6 +116,10 @@ def test_blackmagic_specks_near_clipped_highlights():
         rgb = np.clip(pipe.replace("demosaic", Demosaic(method=method, clip_aware=True))
                       .run(crop, fuse=False).output.data, 0.0, 1.0)
         counts[method] = int(np.count_nonzero((rgb.max(axis=-1) - rgb.min(axis=-1))[near] > 0.4))
+    # the default: Malvar with RCD next to clipped edges, fused
+    rgb = pipe(crop).data
+    counts["default"] = int(np.count_nonzero((rgb.max(axis=-1) - rgb.min(axis=-1))[near] > 0.4))
     print("\ncoloured specks near clipped samples (Blackmagic DNG):", counts)
     assert counts["malvar2004"] > 100
     assert counts["rcd2017"] * 3 < counts["malvar2004"]
+    assert counts["default"] * 3 < counts["malvar2004"]
