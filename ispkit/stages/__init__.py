@@ -23,9 +23,9 @@ from .fused_tone import FusedNightTail, fuse_night_tail
 from .gamma import Gamma, GammaExpand, gamma_compress, gamma_expand
 from .highlights import HighlightReconstruction, HighlightRecovery, reconstruct_opposed, recover_highlights
 from .inverses import (Identity, InverseBlackLevel, InverseColorMatrix, InverseExposure, InverseFilmic,
-                       InverseSigmoidToneMap, InverseToneCurve, InverseWhiteBalance, Mosaic, invert_black_level,
-                       invert_color_matrix, invert_filmic, invert_sigmoid_tone_map, invert_tone_curve,
-                       invert_white_balance)
+                       InverseHighlightReconstruction, InverseSigmoidToneMap, InverseToneCurve, InverseWhiteBalance,
+                       Mosaic, invert_black_level, invert_color_matrix, invert_filmic, invert_highlight_reconstruction,
+                       invert_sigmoid_tone_map, invert_tone_curve, invert_white_balance)
 from .lens_shading import LensShading, apply_gain_map
 from .packing import PackBayer, UnpackBayer, pack_bayer, unpack_bayer
 from .quantize import Quantize, quantize
@@ -61,7 +61,7 @@ __all__ = [
     "Quantize", "quantize",
     "set_recycle_limit",
     "Identity", "Mosaic", "InverseBlackLevel", "InverseWhiteBalance", "InverseColorMatrix", "InverseToneCurve",
-    "InverseFilmic", "InverseExposure", "InverseSigmoidToneMap", "invert_sigmoid_tone_map", "invert_black_level", "invert_white_balance", "invert_color_matrix", "invert_tone_curve",
+    "InverseFilmic", "InverseExposure", "InverseSigmoidToneMap", "invert_sigmoid_tone_map", "InverseHighlightReconstruction", "invert_highlight_reconstruction", "invert_black_level", "invert_white_balance", "invert_color_matrix", "invert_tone_curve",
     "invert_filmic", "PackBayer", "UnpackBayer", "pack_bayer", "unpack_bayer",
     "CameraSample", "UnprocessResult", "sample_camera", "unprocess", "add_noise",
     "FusedRender", "fuse_render_chain", "FusedNightTail", "fuse_night_tail",

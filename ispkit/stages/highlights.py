@@ -405,6 +405,18 @@ class HighlightReconstruction(Stage):
         extra[HIGHLIGHT_CLIP_LEVELS_KEY] = [float(v) for v in self.clip_levels(frame.meta)]
         return frame.replace(data=out, white_point=opposed_white_point(wp, chroma), extra=extra)
 
+    def inverse(self) -> Stage:
+        """:class:`~ispkit.stages.inverses.InverseHighlightReconstruction`: clip at the white point.
+
+        The reconstruction only raises photosites at or above its clip level,
+        so clipping at the sensor's white point returns every unclipped and
+        every saturated photosite exactly (see
+        :func:`~ispkit.stages.inverses.invert_highlight_reconstruction`).
+        """
+        from .inverses import InverseHighlightReconstruction
+
+        return InverseHighlightReconstruction(clip=self.clip)
+
 
 @register_stage
 @dataclass(frozen=True)

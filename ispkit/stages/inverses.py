@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, NotInvertibleError, ParameterError, unknown_name
-from ..frame import CaptureMetadata, Domain, Frame
+from ..frame import CaptureMetadata, Domain, Frame, cfa_color_indices
 from ..pipeline import Stage, StageSpec, register_stage
 from .black_level import RAW_LEVELS_KEY, _black_pattern
 from .color_matrix import COLOR_SOURCES, ColorMatrix, _check_ccm, _check_space_param
 from .colorspaces import apply_color_matrix
 from .demosaic import Demosaic, mosaic
 from .exposure import exposure_gain_ev
+from .highlights import HIGHLIGHT_CLIP_LEVELS_KEY, OPPOSED_CLIP
 from .tone import FILMIC_METHODS, ToneCurve, tone_curve_lut
 from .unprocess import invert_white_balance_safe
 from .white_balance import _NORMALIZE, apply_white_balance, white_balance_gains
@@ -45,6 +46,7 @@ __all__ = [
     "invert_black_level", "invert_white_balance", "invert_color_matrix", "invert_tone_curve", "invert_filmic",
     "Identity", "Mosaic", "InverseBlackLevel", "InverseWhiteBalance", "InverseColorMatrix", "InverseToneCurve",
     "InverseFilmic", "InverseExposure", "InverseSigmoidToneMap", "invert_sigmoid_tone_map",
+    "invert_highlight_reconstruction", "InverseHighlightReconstruction",
 ]
 
 _INVERSE_WB_SOURCES = ("auto", "illuminant", "camera")
@@ -702,3 +704,135 @@ class InverseExposure(Stage):
         from .exposure import Exposure
 
         return Exposure(ev=self.ev, use_baseline=self.use_baseline)
+
+
+def invert_highlight_reconstruction(mosaic: np.ndarray, cfa_pattern: str, white_point: Any) -> np.ndarray:
+    """Clip each photosite of a white-balanced mosaic at its colour's white point.
+
+    This undoes :func:`~ispkit.stages.highlights.reconstruct_opposed` on
+    what a sensor can record. The reconstruction changes only photosites at
+    or above ``clip × white_point`` (0.987 of it) and only raises them, so
+    for a mosaic ``x`` read from a sensor (``x ≤ white_point``) the clip
+    returns ``x`` exactly wherever ``x < clip × white_point`` and wherever
+    ``x`` was saturated (``x = white_point``: rebuilt values lie at or above
+    it). Only photosites in the narrow band between the two, which the
+    reconstruction raised, come back within ``(1 − clip) × white_point`` of
+    their value: the reconstruction overwrote that part of them.
+
+    Parameters
+    ----------
+    mosaic : H×W white-balanced mosaic (the reconstruction's output).
+    cfa_pattern : ``"RGGB" | "BGGR" | "GRBG" | "GBRG"``.
+    white_point : (3,) per-colour saturation level of the white-balanced
+        mosaic (``meta.white_point`` at the reconstruction's input), or a scalar.
+
+    Notes
+    -----
+    RAW_MOSAIC H×W float32 in and out, white-balanced, scene-linear.
+
+    References
+    ----------
+    H. Schwalm et al., darktable 4.2 ``src/iop/hlreconstruct/opposed.c`` (the
+    forward method: clipped photosites raised to the opposed colours' level).
+    """
+    x = np.asarray(mosaic, dtype=np.float32)
+    if x.ndim != 2:
+        raise InputError(f"invert_highlight_reconstruction: expected an H×W mosaic, got shape {x.shape}")
+    wp = np.broadcast_to(np.asarray(white_point, dtype=np.float64).ravel(), (3,)) \
+        if np.size(white_point) in (1, 3) else np.full(3, np.nan)
+    if not np.all(np.isfinite(wp)) or np.any(wp <= 0):
+        raise ParameterError(f"invert_highlight_reconstruction: white_point must be 1 or 3 positive finite values, "
+                             f"got {np.ravel(white_point).tolist()}")
+    levels = wp.astype(np.float32)[np.asarray(cfa_color_indices(cfa_pattern))]
+    h, w = x.shape
+    tile = np.tile(levels, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
+    return np.minimum(x, tile)
+
+
+@register_stage
+@dataclass(frozen=True)
+class InverseHighlightReconstruction(Stage):
+    """Undo :class:`~ispkit.stages.HighlightReconstruction`: clip at the sensor's white point.
+
+    An exact left inverse on what a sensor records, away from the narrow band
+    just below saturation (see :func:`invert_highlight_reconstruction`).
+
+    Parameters
+    ----------
+    clip : the forward stage's ``clip`` (to read its recorded clip levels back).
+    white_point : (3,) white point of the white-balanced mosaic; None reads it
+        from the record the forward stage left in
+        ``meta.extra["highlight_clip_levels"]`` (its clip levels ÷ ``clip``),
+        else — for a display image with only the capture metadata — rebuilds
+        it as the ``default`` preset's stages set it on a normalised frame
+        (white 1): the exposure gain ``2**exposure_gain_ev(meta, ev,
+        use_baseline)`` times the as-shot white-balance gains normalised by
+        ``normalize``.
+    normalize, ev, use_baseline : the forward white balance's gain
+        normalisation and the forward :class:`~ispkit.stages.Exposure`'s
+        parameters (the ``default`` preset's: ``"min"``, 0, True), used by
+        that last fallback only.
+
+    Notes
+    -----
+    RAW_MOSAIC → RAW_MOSAIC, white-balanced; sets ``white_point`` to the level
+    used and drops the forward stage's records from ``meta.extra``.
+
+    References
+    ----------
+    darktable 4.2 ``src/iop/hlreconstruct/opposed.c`` (the forward method).
+    """
+
+    type_name = "inverse_highlight_reconstruction"
+    clip: float = OPPOSED_CLIP
+    white_point: tuple[float, float, float] | None = None
+    normalize: str = "min"
+    ev: float = 0.0
+    use_baseline: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)) or not 0.5 <= self.clip <= 1.0:
+            raise ParameterError(f"stage {self.type_name!r}: parameter 'clip' must be a fraction of the white "
+                                 f"point in [0.5, 1], got {self.clip!r}")
+        if self.white_point is not None:
+            wp = np.broadcast_to(np.asarray(self.white_point, dtype=np.float64).ravel(), (3,))
+            if not np.all(np.isfinite(wp)) or np.any(wp <= 0):
+                raise ParameterError(f"stage {self.type_name!r}: parameter 'white_point' must be 3 positive "
+                                     f"finite values, got {self.white_point!r}")
+            object.__setattr__(self, "white_point", tuple(float(v) for v in wp))
+        if self.normalize not in _NORMALIZE:
+            raise unknown_name("gain normalisation", self.normalize, _NORMALIZE, f"stage {self.type_name!r}")
+        if isinstance(self.ev, bool) or not isinstance(self.ev, (int, float)) or not abs(self.ev) <= 16:
+            raise ParameterError(f"stage {self.type_name!r}: parameter 'ev' must be a finite number of stops in "
+                                 f"[-16, 16], got {self.ev!r}")
+        if not isinstance(self.use_baseline, (bool, np.bool_)):
+            raise ParameterError(f"stage {self.type_name!r}: use_baseline must be True or False, "
+                                 f"got {self.use_baseline!r}")
+
+    @property
+    def spec(self) -> StageSpec:
+        return StageSpec(in_domains=(Domain.RAW_MOSAIC,), requires=("cfa_pattern",), provides=("white_point",),
+                         pointwise=True)
+
+    def white_point_for(self, meta: CaptureMetadata) -> np.ndarray:
+        """The (3,) level this stage clips a frame with this metadata at."""
+        if self.white_point is not None:
+            return np.asarray(self.white_point, dtype=np.float64)
+        record = meta.extra.get(HIGHLIGHT_CLIP_LEVELS_KEY)
+        if record is not None:
+            return np.asarray(record, dtype=np.float64).ravel() / float(self.clip)
+        illum = InverseWhiteBalance(normalize=self.normalize).illuminant_for(meta)
+        gain = 2.0 ** exposure_gain_ev(meta, float(self.ev), bool(self.use_baseline))
+        return gain * white_balance_gains(illum, self.normalize)
+
+    def process(self, frame: Frame) -> Frame:
+        wp = self.white_point_for(frame.meta)
+        out = invert_highlight_reconstruction(frame.data, frame.meta.cfa_pattern, wp)
+        extra = {k: v for k, v in frame.meta.extra.items() if k not in (HIGHLIGHT_CLIP_LEVELS_KEY, "highlight_chroma")}
+        return frame.replace(data=out, white_point=wp, extra=extra)
+
+    def inverse(self) -> Stage:
+        """The forward :class:`~ispkit.stages.HighlightReconstruction` (method ``"opposed"``)."""
+        from .highlights import HighlightReconstruction
+
+        return HighlightReconstruction(clip=self.clip)

@@ -362,3 +362,118 @@ def test_sigmoid_display_transform_inverse(encoding, hue):
     assert stage.inverse().inverse() == stage
     with pytest.raises(NotInvertibleError, match="hue_preservation"):
         SigmoidToneMap(hue_preservation=0.5).inverse()
+
+
+# -- the default preset: highlight reconstruction and the display transform -----------
+
+def _blown_capture(pattern: str = "RGGB") -> Frame:
+    """A smooth, low-saturation scene (inside the sRGB gamut) in raw counts with a blown light:
+    a saturated disc (every photosite at the white level) in a ring where only green saturates."""
+    h, w = 96, 128
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    neutral = 1.0 / np.array([1.95, 1.0, 1.34])  # the as-shot gains of _meta()
+    tint = 1.0 + 0.15 * np.stack([np.sin(xx / 17), np.cos(yy / 13), np.sin((xx + yy) / 23)], -1)
+    cam = 0.05 + 0.3 * (xx / w)[..., None] * tint * neutral  # white-balances to a soft colour, 0.05–0.45
+    r = np.hypot(yy - 48, xx - 64)
+    cam[r < 24] = np.minimum(1.0, 1.4 * np.array([0.8, 1.0, 0.9]))  # green clips, red and blue below it
+    cam[r < 14] = 1.0
+    mosaic_norm = mosaic(cam.astype(np.float32), pattern)
+    return Frame(np.round(600.0 + mosaic_norm * 14920.0).astype(np.float32), Domain.RAW_MOSAIC, _meta(pattern))
+
+
+def _unclipped(raw: np.ndarray, display: np.ndarray, clip: float = 0.987) -> np.ndarray:
+    """Photosites below the reconstruction's clip level whose pixel renders strictly inside the
+    display transform's range in every channel (the sigmoid floors out-of-gamut negatives at its
+    black target 0.000152; the OETF clips at 1)."""
+    lin = gamma_expand(display, "srgb")
+    inside = np.all((lin > 1.01 * 0.000152) & (display < 1.0), axis=-1)
+    return inside & (raw < 600.0 + clip * 14920.0)
+
+
+def test_highlight_reconstruction_inverse_clips_at_the_white_point():
+    """inverse(reconstruct(x)) == x for a sensor mosaic below the clip level and at saturation; in the
+    band between, within (1 − clip) of the white point."""
+    from ispkit.stages import (HighlightReconstruction, InverseHighlightReconstruction, invert_highlight_reconstruction,
+                               reconstruct_opposed)
+
+    wp = np.array([1.95, 1.0, 1.34])
+    frame = _blown_capture()
+    x = apply_white_balance(BlackLevel()(frame).data, wp, cfa_pattern="RGGB")
+    x[40:44, 20:24] = 0.993 * np.tile(np.array([[1.95, 1.0], [1.0, 1.34]]), (2, 2))  # the band below saturation
+    rebuilt, _ = reconstruct_opposed(x, "RGGB", wp)
+    assert (rebuilt > x + 1e-3).sum() > 100  # the reconstruction raised many photosites
+    back = invert_highlight_reconstruction(rebuilt, "RGGB", wp)
+    levels = np.tile(np.array([[1.95, 1.0], [1.0, 1.34]]), (48, 64)).astype(np.float32)
+    exact = (x < 0.987 * levels) | (x == levels)
+    assert exact.mean() > 0.9 and (x == levels).sum() > 500
+    np.testing.assert_array_equal(back[exact], x[exact])
+    assert np.abs(back - x).max() <= 0.013 * 1.95 + 1e-6
+    stage = HighlightReconstruction()
+    inv = stage.inverse()
+    assert isinstance(inv, InverseHighlightReconstruction) and inv.inverse() == stage
+    # the stage reads the levels the forward stage recorded, else rebuilds them from the gains
+    f = Frame(x, Domain.RAW_MOSAIC, frame.meta.replace(white_point=wp))
+    fwd = stage(f)
+    assert fwd.meta.extra["highlight_clip_levels"] == pytest.approx(list(0.987 * wp))
+    np.testing.assert_array_equal(inv(fwd).data, back)
+    assert "highlight_clip_levels" not in inv(fwd).meta.extra
+    np.testing.assert_allclose(inv.white_point_for(frame.meta), wp / wp.min())  # normalize="min"
+    np.testing.assert_allclose(InverseHighlightReconstruction(normalize="green", ev=1.0).white_point_for(frame.meta),
+                               2 * wp)
+
+
+def test_default_preset_inverse_round_trips_a_synthetic_raw():
+    """Measured: 85 % of the photosites unclipped, on them ≈ 150 dB (max error 0.003 counts); every
+    count back ≤ white (without the inverse clip: up to 23 687 counts)."""
+    from ispkit.presets import load_preset
+
+    frame = _blown_capture("GRBG")
+    pipe = load_preset("default")
+    inv = pipe.inverse()
+    assert [type(s).__name__ for s in inv.stages] == [
+        "GammaExpand", "InverseSigmoidToneMap", "InverseColorMatrix", "Identity", "Mosaic",
+        "InverseHighlightReconstruction", "InverseWhiteBalance", "InverseExposure", "InverseBlackLevel"]
+    display = pipe.run(frame).output
+    back = inv(display)
+    assert back.domain is Domain.RAW_MOSAIC and back.meta.white_level == 15520.0
+    keep = _unclipped(frame.data, display.data)
+    assert keep.mean() > 0.5
+    err = (back.data - frame.data)[keep] / 14920.0
+    assert 10 * np.log10(1.0 / np.mean(err ** 2)) >= 45.0
+    np.testing.assert_array_equal(np.round(back.data[keep]), frame.data[keep])
+    # every count back at or below the white level; without the inverse clip the rebuilt highlights
+    # would come back far above it
+    assert back.data.max() <= 15520.0 + 1.0
+    assert inv.replace("reconstruct", Identity())(display).data.max() > 15520.0 + 500.0
+    # a display image with only the capture metadata: the levels come from the gains
+    fresh = Frame(display.data, Domain.DISPLAY_RGB, frame.meta.replace(black_level=np.zeros(4), white_level=1.0))
+    again = inv(fresh).data
+    np.testing.assert_allclose(again[keep], BlackLevel()(frame).data[keep], atol=1e-5)
+    assert again.max() <= 1.0 + 1e-4
+
+
+def test_default_preset_inverse_round_trips_the_d750_crop():
+    """Measured on the 256×384 RGGB crop: 71 % of the photosites unclipped (the rose's saturated red
+    renders out of the sRGB gamut and floors in the display transform); on them ≈ 146 dB, max error
+    0.02 counts."""
+    from ispkit.presets import load_preset
+
+    frame = _d750("RGGB")
+    pipe = load_preset("default")
+    display = pipe.run(frame).output
+    back = pipe.inverse()(display).data
+    keep = _unclipped(frame.data, display.data)
+    assert keep.mean() > 0.3
+    err = (back - frame.data)[keep] / 14920.0
+    assert 10 * np.log10(1.0 / np.mean(err ** 2)) >= 45.0
+    np.testing.assert_array_equal(np.round(back[keep]), frame.data[keep])
+
+
+def test_default_preset_inverse_still_names_a_non_invertible_stage():
+    from ispkit.presets import load_preset
+
+    pipe = load_preset("default").replace("highlights", HighlightRecovery(method="blend"))
+    with pytest.raises(NotInvertibleError, match=r"stage 'highlights' \(HighlightRecovery\)"):
+        pipe.inverse()
+    with pytest.raises(NotInvertibleError, match=r"stage 'sharpen' \(Sharpen\)"):
+        load_preset("default").append(Sharpen()).inverse()
