@@ -216,3 +216,55 @@ def test_unit_training_run_via_the_recipe_lowers_the_loss(tmp_path):
                 metrics=recipe.metrics).fit()
     after = loss_now()
     assert after < 0.6 * before, (before, after)  # here: about a third after 120 steps
+
+
+# -- synthesis beyond the sRGB gamut and the clipped-region loss ------------------------
+def test_saturate_camera_rgb_scales_white_balanced_chroma_about_the_neutral():
+    from ispkit.neural.train.reverse_data import saturate_camera_rgb
+
+    gains = np.array([2.0, 1.0, 1.5])
+    wb = np.array([[[0.5, 0.3, 0.4], [0.2, 0.2, 0.2], [0.3, 0.5, 0.1]]], np.float32)  # white-balanced values
+    cam = wb / gains.astype(np.float32)
+    out = saturate_camera_rgb(cam, gains, 1.5) * gains
+    grey = wb.mean(axis=2, keepdims=True)
+    expected = np.maximum(grey + 1.5 * (wb - grey), 0)  # [0.6, 0.3, 0.45], [0.2]*3, [0.3, 0.6, 0.0]
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert out[0, 2, 2] == 0.0 and expected[0, 2, 2] == 0.0  # 0.3 + 1.5·(0.1 − 0.3) < 0 is clipped
+    np.testing.assert_allclose(saturate_camera_rgb(cam, gains, 1.0), cam, atol=1e-7)
+
+
+def test_saturated_synthesis_clips_srgb_red_while_the_sensor_is_far_from_saturation():
+    """The real D750 rose: sRGB red clips at raw R ≈ 0.4; sRGB sources alone never produce that."""
+    from ispkit.neural.train.reverse_data import ReverseCamera, clipping_render, synthesize_pair
+
+    img = np.zeros((16, 16, 3), np.float32)
+    img[...] = (0.97, 0.25, 0.35)  # a saturated red inside the sRGB gamut
+    cam, _ = ReverseCamera().sample(np.random.default_rng(0))
+    render = clipping_render()
+    plain = synthesize_pair(img, cam, 1.0, render)
+    boosted = synthesize_pair(img, cam, 1.0, render, saturation=1.5)
+    assert plain["srgb"][..., 0].max() < 0.98  # within the gamut it stays below the clip
+    assert boosted["srgb"][..., 0].min() >= 0.98  # beyond it, red clips in sRGB ...
+    assert boosted["raw"].max() < 0.9  # ... while no camera channel saturates
+    assert ReverseCamera().sample_saturation(np.random.default_rng(0)) == 1.0
+    s = ReverseCamera(saturation=(1.0, 1.5)).sample_saturation(np.random.default_rng(0))
+    assert 1.0 <= s <= 1.5 and s != 1.0
+
+
+def test_clip_weighted_l1_adds_the_mean_error_over_the_overexposed_pixels():
+    from ispkit.neural.train.recipe_reverse import clip_weighted_l1
+
+    x = torch.full((1, 3, 16, 16), 0.5)
+    x[:, 0, 6:10, 6:10] = 1.0  # red clipped in a 4×4 block; the mask grows it by 2 px to 8×8
+    target = torch.zeros(1, 3, 16, 16)
+    pred = torch.zeros(1, 3, 16, 16)
+    pred[:, :, 7:9, 7:9] = 0.3  # error only inside the block
+    batch = {"input": x, "target": target}
+    plain = 0.3 * 3 * 4 / (3 * 256)
+    assert float(clip_weighted_l1(0.0)(pred, batch)) == pytest.approx(plain, rel=1e-6)
+    masked = 0.3 * 3 * 4 / (3 * 64 + 1.0)  # the same error over the 8×8 mask's 192 values (+1 in the sum)
+    assert float(clip_weighted_l1(2.0)(pred, batch)) == pytest.approx(plain + 2.0 * masked, rel=1e-6)
+    packed = {"input": x, "target": torch.zeros(1, 4, 8, 8)}  # packed predictions get the mask pooled ×2
+    p4 = torch.zeros(1, 4, 8, 8)
+    p4[:, :, 4, 4] = 0.2
+    assert float(clip_weighted_l1(1.0)(p4, packed)) == pytest.approx(0.2 * 4 / 256 + 0.2 * 4 / (4 * 16 + 1.0))

@@ -7,7 +7,8 @@ Two data layouts:
   (:class:`~ispkit.neural.train.reverse_data.ReverseCamera`: the Nikon D750
   matrix unless ``--opt camera=NAME`` names another of
   :data:`~ispkit.stages.unprocess.CAMERA_COLOR_MATRICES`, random white
-  balance, exposure ×1–×3 so highlights clip) and rendered forward by
+  balance, exposure ×1–×3 so highlights clip, chroma gain ×1–×1.5 so
+  saturated colours leave the sRGB gamut as real scenes do) and rendered forward by
   :func:`~ispkit.neural.train.reverse_data.clipping_render`; the network
   learns rendered sRGB → demosaiced camera RGB. The last ``--opt val=N``
   images (default a sixth, at least one) are held out, or ``DIR/train`` +
@@ -21,7 +22,9 @@ Two data layouts:
 
 The model is ``reverse_isp.unet_fusion`` unless the command names another
 (``ispkit train reverse_isp.unet``). Defaults: crop 96, batch 8, AdamW lr
-2e-3, cosine schedule, L1 loss; metrics PSNR and SSIM on packed RAW.
+2e-3, cosine schedule; loss L1 plus the L1 over the clipped regions
+(:func:`clip_weighted_l1`, ``--opt clip_weight=1``; plain L1 on the AIM layout);
+metrics PSNR and SSIM on packed RAW.
 
 References
 ----------
@@ -46,10 +49,16 @@ from .recipes import Recipe, RecipeArgs, register_recipe
 from .reverse_data import ReverseCamera, ReversePairs, clipping_render, load_srgb_folder, synthesize_pair
 from .trainer import psnr_metric
 
-__all__ = ["build_reverse_recipe", "pack_rggb", "synthetic_pairs", "DEFAULT_MODEL", "DEFAULT_CROP"]
+__all__ = ["build_reverse_recipe", "pack_rggb", "synthetic_pairs", "clip_weighted_l1", "DEFAULT_MODEL", "DEFAULT_CROP",
+           "DEFAULT_SATURATION", "DEFAULT_CLIP_WEIGHT"]
 
 DEFAULT_MODEL = "reverse_isp.unet_fusion"
 DEFAULT_CROP = 96
+#: chroma gain range of the synthetic captures (``--opt saturation=LOW,HIGH``; see
+#: :meth:`~ispkit.neural.train.reverse_data.ReverseCamera.sample_saturation`)
+DEFAULT_SATURATION = (1.0, 1.5)
+#: weight of the clipped-region term of :func:`clip_weighted_l1` (``--opt clip_weight=W``)
+DEFAULT_CLIP_WEIGHT = 1.0
 
 
 def pack_rggb(rgb: torch.Tensor) -> torch.Tensor:
@@ -70,19 +79,25 @@ def _raw_psnr(pred: torch.Tensor, batch: dict[str, Any]) -> float:
     return psnr_metric(pred.clamp(0, 1), batch)
 
 
+def _range(args: RecipeArgs, key: str, default: str) -> tuple[float, float]:
+    text = args.extra.get(key, default)
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--opt {key}={text!r}: expected LOW,HIGH (e.g. {default})") from None
+    return lo, hi
+
+
 def _camera(args: RecipeArgs) -> ReverseCamera:
     name = args.extra.get("camera")
-    exposure = args.extra.get("exposure", "1,3")
-    try:
-        lo, hi = (float(v) for v in exposure.split(","))
-    except ValueError:
-        raise ConfigError(f"--opt exposure={exposure!r}: expected LOW,HIGH (e.g. 1,3)") from None
+    ranges = dict(exposure=_range(args, "exposure", "1,3"),
+                  saturation=_range(args, "saturation", ",".join(str(v) for v in DEFAULT_SATURATION)))
     if name is None:
-        return ReverseCamera(exposure=(lo, hi))
+        return ReverseCamera(**ranges)
     if name not in CAMERA_COLOR_MATRICES:
         raise unknown_name("camera", name, CAMERA_COLOR_MATRICES, "--opt camera")
     xyz_to_cam = np.asarray(CAMERA_COLOR_MATRICES[name], dtype=np.float64).reshape(3, 3) / 10000.0
-    return ReverseCamera(cam_to_xyz=np.linalg.inv(xyz_to_cam), exposure=(lo, hi))
+    return ReverseCamera(cam_to_xyz=np.linalg.inv(xyz_to_cam), **ranges)
 
 
 def synthetic_pairs(images, camera: ReverseCamera, variants: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -93,9 +108,53 @@ def synthetic_pairs(images, camera: ReverseCamera, variants: int, seed: int) -> 
     for _, img in images:
         for _ in range(variants):
             cam, k = camera.sample(rng)
-            p = synthesize_pair(img, cam, k, render)
+            p = synthesize_pair(img, cam, k, render, saturation=camera.sample_saturation(rng))
             out.append((p["srgb"], p["raw"]))
     return out
+
+
+def clip_weighted_l1(weight: float = DEFAULT_CLIP_WEIGHT, threshold: float = 0.98):
+    """Return ``loss(pred, batch)``: L1 plus ``weight`` × the L1 over the input's overexposed pixels.
+
+    The extra term is the mean absolute error over the pixels of
+    :func:`~ispkit.neural.models.reverse_isp.overexposure_mask` (ramped and
+    dilated as the fusion network's own mask), so the clipped regions — about
+    a tenth of the pixels — weigh as much as the rest of the image however
+    few of them a crop holds. In the fusion network they are exactly where
+    the over-exposed branch acts, so that branch gets a gradient of the size
+    the normal branch gets. ``weight`` 0 gives plain L1.
+
+    Notes
+    -----
+    ``pred``: N×3×H×W (demosaiced) or N×4×H/2×W/2 (packed); the mask is
+    computed from ``batch["input"]`` (N×3×H×W sRGB) and max-pooled ×2 for packed
+    predictions.
+
+    References
+    ----------
+    Kim, Jiang & Gu, AIM 2022 (arXiv:2210.11511): over-exposed and normal
+    pixels mapped separately and fused by the overexposure mask.
+    """
+    from ..models.reverse_isp import overexposure_mask
+
+    w = float(weight)
+    if not w >= 0:
+        raise ConfigError(f"clip_weighted_l1: weight must be >= 0, got {weight!r}")
+
+    def loss(pred: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        target = batch["target"].to(pred.dtype)
+        err = (pred - target).abs()
+        base = err.mean()
+        if w == 0:
+            return base
+        m = overexposure_mask(batch["input"].to(pred.dtype), threshold)
+        if m.shape[-2:] != err.shape[-2:]:
+            m = torch.nn.functional.max_pool2d(m, 2)
+        masked = (err * m).sum() / (m.sum() * err.shape[1] + 1.0)
+        return base + w * masked
+
+    loss.__qualname__ = f"clip_weighted_l1_{w:g}"
+    return loss
 
 
 def _split_images(args: RecipeArgs) -> tuple[list, list]:
@@ -147,7 +206,8 @@ def build_reverse_recipe(args: RecipeArgs) -> Recipe:
     fits = min(min(img.shape[:2]) for _, img in val_imgs) // 8 * 8
     val_crop = min(int(args.extra.get("val_crop", 2 * crop)), fits)
     val = ReversePairs(synthetic_pairs(val_imgs, camera, 1, seed + 1), crop=val_crop, seed=seed, train=False)
-    return Recipe(model=model, train_data=train, val_data=val, loss=losses.on_target(losses.l1), metrics=metrics,
+    loss = clip_weighted_l1(float(args.extra.get("clip_weight", DEFAULT_CLIP_WEIGHT)))
+    return Recipe(model=model, train_data=train, val_data=val, loss=loss, metrics=metrics,
                   config_overrides=overrides)
 
 

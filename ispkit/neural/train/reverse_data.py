@@ -37,6 +37,7 @@ __all__ = [
     "DISPLAY_TONE_STAGES",
     "ReverseCamera",
     "clipping_render",
+    "saturate_camera_rgb",
     "synthesize_pair",
     "ReversePairs",
     "load_srgb_folder",
@@ -93,6 +94,12 @@ class ReverseCamera:
     red_gains, blue_gains : uniform ranges of the as-shot white-balance gains.
     exposure : log-uniform range of the exposure factor applied to the RAW (> 1 clips highlights).
     cfa_pattern : Bayer layout of the mosaics.
+    saturation : log-uniform range of the chroma gain of :meth:`sample_saturation`
+        (``(1, 1)``: none). An sRGB source holds only colours inside the sRGB
+        gamut, while a camera records saturated colours beyond it (a red
+        flower, a neon sign) whose sRGB rendering clips in one channel long
+        before the sensor saturates; gains above 1 put such colours into the
+        training pairs (see :func:`saturate_camera_rgb`).
     """
 
     cam_to_xyz: Any = None
@@ -100,6 +107,7 @@ class ReverseCamera:
     blue_gains: tuple[float, float] = (1.2, 2.0)
     exposure: tuple[float, float] = (1.0, 3.0)
     cfa_pattern: str = "RGGB"
+    saturation: tuple[float, float] = (1.0, 1.0)
 
     def matrix(self) -> np.ndarray:
         """The (3, 3) cam_to_xyz used."""
@@ -114,6 +122,15 @@ class ReverseCamera:
         exposure = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
         return CameraSample.from_matrix(self.matrix(), gains, cfa_pattern=self.cfa_pattern), exposure
 
+    def sample_saturation(self, rng: np.random.Generator) -> float:
+        """Draw a chroma gain from :attr:`saturation` (1.0 without drawing when the range is (1, 1))."""
+        lo, hi = self.saturation
+        if not 0 < lo <= hi:
+            raise ParameterError(f"ReverseCamera.saturation: expected 0 < low <= high, got {self.saturation!r}")
+        if lo == hi == 1.0:
+            return 1.0
+        return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
     def mean_metadata(self) -> CaptureMetadata:
         """Metadata a user without the shot's own would guess: the mid-range gains."""
         gains = (sum(self.red_gains) / 2, 1.0, sum(self.blue_gains) / 2)
@@ -121,8 +138,31 @@ class ReverseCamera:
                                wb_gains=gains, cam_to_xyz=self.matrix())
 
 
+def saturate_camera_rgb(camera_rgb: np.ndarray, wb_gains: Any, saturation: float) -> np.ndarray:
+    """Scale the chroma of camera RGB about its neutral by ``saturation``, keeping values ≥ 0.
+
+    Notes
+    -----
+    H×W×3 float32 linear camera RGB (before white balance) in and out. In
+    white-balanced camera RGB ``w = x · wb_gains`` each pixel becomes
+    ``mean(w) + saturation · (w − mean(w))``, clipped at 0, and is divided by
+    the gains again. The colour matrix maps the neutral to the neutral, so in
+    linear sRGB this is the same chroma gain about the same grey: gains above
+    1 carry colours out of the sRGB gamut, as real scenes are.
+
+    References
+    ----------
+    Brooks et al., CVPR 2019 (unprocessing; its sRGB sources never leave the sRGB gamut).
+    """
+    g = np.asarray(wb_gains, dtype=np.float32).reshape(1, 1, 3)
+    w = np.asarray(camera_rgb, dtype=np.float32) * g
+    grey = w.mean(axis=2, keepdims=True)
+    out = np.maximum(grey + np.float32(saturation) * (w - grey), 0.0) / g
+    return out.astype(np.float32)
+
+
 def synthesize_pair(srgb: np.ndarray, camera: CameraSample, exposure: float, render,
-                    quantize: bool = True) -> dict[str, Any]:
+                    quantize: bool = True, saturation: float = 1.0) -> dict[str, Any]:
     """Make one (sRGB, RAW) pair from an sRGB image.
 
     Parameters
@@ -132,6 +172,8 @@ def synthesize_pair(srgb: np.ndarray, camera: CameraSample, exposure: float, ren
     exposure : factor applied to the linear RAW before clipping at saturation.
     render : the forward pipeline (e.g. :func:`clipping_render`).
     quantize : round the rendered sRGB to 8 bits, as a JPEG/PNG would.
+    saturation : chroma gain applied to the camera RGB before the exposure
+        (:func:`saturate_camera_rgb`; 1 leaves it unchanged).
 
     Returns
     -------
@@ -140,7 +182,8 @@ def synthesize_pair(srgb: np.ndarray, camera: CameraSample, exposure: float, ren
     """
     threads = torch.get_num_threads()
     r = unprocess(srgb, camera, add_noise=False)
-    raw = np.clip(r.camera_rgb * np.float32(exposure), 0.0, 1.0).astype(np.float32)
+    cam_rgb = r.camera_rgb if saturation == 1.0 else saturate_camera_rgb(r.camera_rgb, camera.wb_gains, saturation)
+    raw = np.clip(cam_rgb * np.float32(exposure), 0.0, 1.0).astype(np.float32)
     meta = r.frame.meta
     frame = Frame(mosaic(raw, camera.cfa_pattern), Domain.RAW_MOSAIC, meta)
     out = np.clip(render(frame).data, 0.0, 1.0).astype(np.float32)
