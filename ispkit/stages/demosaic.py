@@ -490,21 +490,21 @@ NEAR_CLIP_SATURATION = 0.99
 NEAR_CLIP_METHODS: dict[str, int] = {"rcd2017": _k.RCD_PAD}
 
 
-def near_clip_values(shape: tuple[int, int], cfa_pattern: str, clip_levels: np.ndarray, rows: np.ndarray,
-                     cols: np.ndarray, window: Callable[[int, int, int, int], np.ndarray], method: str = "rcd2017",
-                     radius: int = 4, clip_level: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``method``'s values within ``radius`` px of every edge highlight photosite (see
-    :func:`ispkit.stages.near_clip.near_clip_repair`; ``rows``/``cols`` list the photosites
-    at or above ``clip_levels``, ``window(y0, y1, x0, x1)`` reads the mosaic; ``clip_level``
-    as for :func:`demosaic`).
+def near_clip_values(x: np.ndarray, cfa_pattern: str, clip_levels: np.ndarray, rows: np.ndarray,
+                     cols: np.ndarray, method: str = "rcd2017", radius: int = 4, clip_level: float | None = None,
+                     **read: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``method``'s values within ``radius`` px of every edge highlight photosite of mosaic ``x``
+    (see :func:`ispkit.stages.near_clip.near_clip_repair`, which also takes the ``read`` keywords:
+    ``black``, ``scale``, ``lo``, ``hi``, ``patches``; ``rows``/``cols`` list the photosites at or
+    above ``clip_levels``; ``clip_level`` as for :func:`demosaic`).
 
     Returns (ys, xs, rgb (N, 3) float32).
     """
     if method not in NEAR_CLIP_METHODS:
         raise unknown_name("near-clip demosaic method", method, NEAR_CLIP_METHODS, "near_clip_values")
-    return near_clip_repair(shape, cfa_pattern, clip_levels, rows, cols, window,
+    return near_clip_repair(x, cfa_pattern, clip_levels, rows, cols,
                             lambda win: demosaic(win, cfa_pattern, method, clip_level=clip_level),
-                            NEAR_CLIP_METHODS[method], radius)
+                            NEAR_CLIP_METHODS[method], radius, **read)  # type: ignore[arg-type]
 
 
 def mosaic(rgb: np.ndarray, cfa_pattern: str = "RGGB") -> np.ndarray:
@@ -635,8 +635,8 @@ class Demosaic(Stage):
         rows, cols = np.nonzero(x >= level_map)
         if rows.size == 0:
             return
-        ys, xs, vals = near_clip_values(x.shape, cfa, levels, rows, cols, lambda y0, y1, x0, x1: x[y0:y1, x0:x1],
-                                        self.near_clip, self.near_clip_radius, clip_level=level)
+        ys, xs, vals = near_clip_values(x, cfa, levels, rows, cols, self.near_clip, self.near_clip_radius,
+                                        clip_level=level)
         rgb[ys, xs] = vals
 
     def inverse(self) -> Stage:

@@ -36,7 +36,6 @@ from ._kernels.fused import METHOD_BILINEAR, METHOD_MALVAR, finish_pixels, fused
 from .black_level import BLACK_LEVEL_PATTERN_KEY, RAW_LEVELS_KEY, BlackLevel, raw_levels_record
 from .color_matrix import ColorMatrix, camera_to_working_matrix, resolve_color_source
 from .demosaic import NEAR_CLIP_SATURATION, Demosaic, near_clip_values
-from .near_clip import NEAR_CLIP_TILE
 from .display_transform import SigmoidToneMap
 from .exposure import Exposure, exposure_gain_ev
 from .gamma import Gamma, _transfer_record, gamma_compress_reference
@@ -343,31 +342,10 @@ class FusedRender(Stage):
         coloured by the kernel's own steps (:func:`~ispkit.stages._kernels.fused.finish_pixels`)."""
         if highlights is None or highlights[0].size == 0:
             return
-        x = frame.data
         (method, radius, level), data_hi, limit = plan.near_clip
-        lo, hi = np.float32(plan.wb_lo), np.float32(data_hi)
-        n = NEAR_CLIP_TILE + 64  # > any window side (tile + 2 × the methods' reach)
-        black = np.tile(plan.black.astype(np.float32), (n // 2, n // 2))
-        scale = np.tile(plan.scale.astype(np.float32), (n // 2, n // 2))
-        if patches is not None:
-            row_ptr, cols, vals = patches
-            prow = np.repeat(np.arange(x.shape[0]), np.diff(row_ptr))
-            vals = np.minimum(np.maximum(vals, lo), hi)
-
-        def window(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-            win = np.subtract(x[y0:y1, x0:x1], black[:y1 - y0, :x1 - x0], dtype=np.float32)
-            win *= scale[:y1 - y0, :x1 - x0]
-            np.clip(win, lo, hi, out=win)
-            if patches is not None:
-                k0, k1 = row_ptr[y0], row_ptr[y1]
-                if k1 > k0:
-                    pc = cols[k0:k1]
-                    inside = (pc >= x0) & (pc < x1)
-                    win[prow[k0:k1][inside] - y0, pc[inside] - x0] = vals[k0:k1][inside]
-            return win
-
-        ys, xs, rgb = near_clip_values(x.shape, frame.meta.cfa_pattern, plan.clip_levels * level,
-                                       highlights[0], highlights[1], window, method, radius, clip_level=limit)
+        ys, xs, rgb = near_clip_values(frame.data, frame.meta.cfa_pattern, plan.clip_levels * level, highlights[0],
+                                       highlights[1], method, radius, clip_level=limit, black=plan.black,
+                                       scale=plan.scale, lo=plan.wb_lo, hi=data_hi, patches=patches)
         if ys.size:
             out[ys, xs] = finish_pixels(rgb, plan.hl_clip, plan.ccm, lut, plan.tone, to_u8)
 

@@ -15,13 +15,14 @@ values a directional method gives there.
 The work is sparse: only the 32×32 tiles holding marked pixels are demosaiced,
 each in a window with a margin of the method's stencil reach, so the values
 equal a full-frame run of that method (the frame border mirrors the same
-way); the windows go through the method in one call, stacked.
+way); the windows go through the method in one call, laid out in a grid.
 Inside a large blown area nothing is marked (no unclipped neighbour), so the
 cost follows the highlights' outline, not their area.
 
-The caller supplies the window reader, so the same numbers come out of the
-:class:`~ispkit.stages.demosaic.Demosaic` stage (slices of its input) and the
-fused render (raw samples normalised and rebuilt on the fly).
+The caller says how to read the samples, so the same numbers come out of the
+:class:`~ispkit.stages.demosaic.Demosaic` stage (its input as it is) and the
+fused render (raw samples normalised and rebuilt on the fly, as its kernel
+loads them).
 
 References
 ----------
@@ -35,15 +36,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from ..frame import cfa_color_indices
+from ._kernels.near_clip import gather_windows, mark_near
 
 __all__ = ["NEAR_CLIP_TILE", "near_clip_repair"]
 
 #: Side of the tiles the repair visits (even, so every tile starts on the CFA's own parity).
 NEAR_CLIP_TILE = 32
+_GRID_COLUMNS = 16
 
 
 def _tiles_near(rows: np.ndarray, cols: np.ndarray, reach: int, shape: tuple[int, int]) -> np.ndarray:
@@ -60,39 +62,29 @@ def _tiles_near(rows: np.ndarray, cols: np.ndarray, reach: int, shape: tuple[int
     return np.stack([ids // (tx_max + 1), ids % (tx_max + 1)], axis=1)
 
 
-def _padded_window(window: Callable[[int, int, int, int], np.ndarray], shape: tuple[int, int],
-                   y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """``[y0:y1, x0:x1]`` of the mosaic, mirrored whole-sample (Bayer parity kept) beyond the frame."""
-    h, w = shape
-    cy0, cy1, cx0, cx1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
-    win = window(cy0, cy1, cx0, cx1)
-    pads = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1))
-    if any(p for pair in pads for p in pair):
-        win = np.pad(win, pads, mode="reflect")
-    return win
-
-
-def near_clip_repair(shape: tuple[int, int], cfa_pattern: str, clip_levels: np.ndarray, rows: np.ndarray,
-                     cols: np.ndarray, window: Callable[[int, int, int, int], np.ndarray],
-                     demosaic_window: Callable[[np.ndarray], np.ndarray], halo: int,
-                     radius: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def near_clip_repair(x: np.ndarray, cfa_pattern: str, clip_levels: np.ndarray, rows: np.ndarray,
+                     cols: np.ndarray, demosaic_window: Callable[[np.ndarray], np.ndarray], halo: int,
+                     radius: int = 4, *, black: np.ndarray | None = None, scale: np.ndarray | None = None,
+                     lo: float = -np.inf, hi: float = np.inf,
+                     patches: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The directional method's values at every pixel within ``radius`` of an edge highlight photosite.
 
     Parameters
     ----------
-    shape : (H, W) of the mosaic (each at least ``NEAR_CLIP_TILE`` + 2 px, so the
-        mirrored margins stay inside the frame).
+    x : H×W mosaic; its samples are read as ``clip((x − black) · scale, lo, hi)``
+        with the 2×2 ``black`` (default 0) and ``scale`` (default 1) of their
+        CFA site, then ``patches`` = ``(row_ptr, cols, values)`` (row y's
+        replaced samples at ``cols[row_ptr[y]:row_ptr[y + 1]]``) — the stage
+        passes its input as it is, the fused render the raw samples.
     cfa_pattern : the mosaic's CFA pattern (read from its top-left pixel).
     clip_levels : (3,) per-colour level from which a photosite counts as a highlight.
     rows, cols : the highlight photosites (any order; photosites listed that
         are below their level are ignored) — the candidates, so nothing is scanned.
-    window : ``window(y0, y1, x0, x1)`` → the float32 mosaic ``[y0:y1, x0:x1]``
-        (``y0``, ``x0`` even, inside the frame).
     demosaic_window : float32 mosaic (same CFA pattern, whole-sample mirrored
         borders) → H×W×3 RGB. It is called once, on the marked tiles' windows
-        stacked into one tall mosaic: each window keeps a margin of ``halo``
-        rows, so what one reads of its neighbour in the stack never reaches the
-        tile inside it.
+        laid out in a grid: each window keeps a margin of ``halo`` pixels, so
+        what one reads of its neighbours never reaches the tile inside it.
     halo : the method's stencil reach in pixels: a window this much larger
         than a tile gives the full-frame values inside the tile.
     radius : pixels farther than this from every edge highlight photosite keep
@@ -103,7 +95,7 @@ def near_clip_repair(shape: tuple[int, int], cfa_pattern: str, clip_levels: np.n
     (ys, xs, rgb): pixel coordinates (int64) and their (N, 3) float32 values,
     each pixel once; empty when there is no highlight edge.
     """
-    h, w = shape
+    h, w = x.shape
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.float32))
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
@@ -114,35 +106,34 @@ def near_clip_repair(shape: tuple[int, int], cfa_pattern: str, clip_levels: np.n
     margin = max(reach + 1, halo)
     margin += margin % 2          # even: windows keep the CFA parity
     side = t + 2 * margin
-    levels = np.asarray(clip_levels, dtype=np.float32)[cfa_color_indices(cfa_pattern)]  # 2×2
-    level_map = np.tile(levels, (side // 2, side // 2))
-    ker_edge = np.ones((3, 3), np.uint8)
-    ker_near = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    wins, marks, origins = [], [], []
-    for ty, tx in _tiles_near(rows, cols, reach, shape):
-        y0, x0 = int(ty) * t, int(tx) * t
-        win = _padded_window(window, shape, y0 - margin, y0 + t + margin, x0 - margin, x0 + t + margin)
-        high = (win >= level_map).astype(np.uint8)
-        if not high.any():
-            continue
-        # edge highlights: with an 8-neighbour below its level (beyond the frame border: mirrored)
-        edge = high & (1 - cv2.erode(high, ker_edge, borderType=cv2.BORDER_REPLICATE))
-        near = cv2.dilate(edge, ker_near)[margin:margin + t, margin:margin + t].astype(bool)
-        near[max(0, h - y0):, :] = False   # the last tiles may reach past the frame
-        near[:, max(0, w - x0):] = False
-        if not near.any():
-            continue
-        wins.append(win)
-        marks.append(near)
-        origins.append((y0, x0))
-    if not wins:
+    tiles = _tiles_near(rows, cols, reach, (h, w))
+    oy = tiles[:, 0] * t - margin
+    ox = tiles[:, 1] * t - margin
+    f32 = np.float32
+    black2 = np.zeros((2, 2), f32) if black is None else np.ascontiguousarray(black, dtype=f32).reshape(2, 2)
+    scale2 = np.ones((2, 2), f32) if scale is None else np.ascontiguousarray(scale, dtype=f32).reshape(2, 2)
+    if patches is None:
+        row_ptr, pcols, pvals = np.zeros(h + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, f32)
+    else:
+        row_ptr, pcols, pvals = (np.ascontiguousarray(a, dtype=d) for a, d in zip(patches, (np.int64, np.int64, f32)))
+    wins = np.empty((tiles.shape[0] * side, side), f32)
+    gather_windows(x, black2, scale2, f32(lo), f32(hi), row_ptr, pcols, pvals, oy, ox, side, wins)
+    levels = np.ascontiguousarray(np.asarray(clip_levels, dtype=f32)[cfa_color_indices(cfa_pattern)])
+    near = np.empty((tiles.shape[0], t, t), np.bool_)
+    counts = mark_near(wins, levels, side, margin, t, radius, np.minimum(h - tiles[:, 0] * t, t),
+                       np.minimum(w - tiles[:, 1] * t, t), near)
+    keep = np.flatnonzero(counts)
+    if keep.size == 0:
         return empty
-    rgb = demosaic_window(np.concatenate(wins, axis=0))
-    ys_out, xs_out, rgb_out = [], [], []
-    for k, (near, (y0, x0)) in enumerate(zip(marks, origins)):
-        yy, xx = np.nonzero(near)
-        ys_out.append(yy + y0)
-        xs_out.append(xx + x0)
-        rgb_out.append(rgb[k * side + margin + yy, margin + xx])
-    return (np.concatenate(ys_out), np.concatenate(xs_out),
-            np.concatenate(rgb_out).astype(np.float32, copy=False))
+    # a grid of windows, _GRID_COLUMNS wide (wide rows keep the method's row loops efficient);
+    # the last row is completed with empty windows
+    g = min(_GRID_COLUMNS, keep.size)
+    nrow = -(-keep.size // g)
+    grid = np.zeros((nrow * g, side, side), f32)
+    grid[:keep.size] = wins.reshape(-1, side, side)[keep]
+    mosaic = grid.reshape(nrow, g, side, side).transpose(0, 2, 1, 3).reshape(nrow * side, g * side)
+    rgb = demosaic_window(mosaic).reshape(nrow, side, g, side, 3).transpose(0, 2, 1, 3, 4)
+    rgb = rgb.reshape(nrow * g, side, side, 3)[:keep.size, margin:margin + t, margin:margin + t]
+    kk, yy, xx = np.nonzero(near[keep])
+    return (yy + tiles[keep[kk], 0] * t, xx + tiles[keep[kk], 1] * t,
+            np.ascontiguousarray(rgb[kk, yy, xx], dtype=f32))

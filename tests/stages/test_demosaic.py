@@ -505,4 +505,5 @@ def test_stage_clip_and_errors():
 
 
 def test_module_exports():
-    assert set(dm.__all__) == {"DEMOSAIC_METHODS", "demosaic", "mosaic", "Demosaic"}
+    assert set(dm.__all__) == {"DEMOSAIC_METHODS", "NEAR_CLIP_METHODS", "NEAR_CLIP_SATURATION", "demosaic", "mosaic",
+                               "near_clip_values", "Demosaic"}
