@@ -161,9 +161,10 @@ def _evaluate_preset(args: argparse.Namespace, kind: str) -> list[dict[str, floa
     if kind not in ("zurich", "paired", "ntire"):
         raise ParameterError(f"ispkit evaluate --preset renders RAW captures: use --loader zurich, paired or ntire "
                              f"(got {kind!r})")
-    from .cli import _parse_sets
+    from .cli import _stage_overrides
 
-    pipe = build_pipeline(args.preset, overrides=_parse_sets(args.set or ()))
+    # a learned stage without weights refuses here, once (unless --allow-random-weights)
+    pipe = build_pipeline(args.preset, overrides=_stage_overrides(args, args.preset))
     data = _open_eval_dataset(kind, Path(args.data), None, None)
     rows = []
     for i in range(min(len(data), args.limit or len(data))):
@@ -228,6 +229,9 @@ def add_train_commands(sub: Any) -> None:
     e.add_argument("--preset", help="a preset name or pipeline TOML (RAW captures only)")
     e.add_argument("--set", action="append", metavar="STAGE.PARAM=VALUE",
                    help="with --preset: override a parameter, e.g. white_balance.method=gray_world (repeatable)")
+    e.add_argument("--allow-random-weights", action="store_true",
+                   help="with --preset: run learned stages that have no weights on random initialisation "
+                        "(for testing a pipeline's plumbing only)")
     e.add_argument("--data", required=True, metavar="DIR")
     e.add_argument("--loader", default="auto", choices=("auto", "zurich", "paired", "ntire", "aim", "synthetic"))
     e.add_argument("--crop", type=int, help="centre crop side in full-resolution pixels (models only)")

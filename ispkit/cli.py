@@ -47,6 +47,7 @@ def _stage_overrides(args: argparse.Namespace, preset: Any) -> dict[str, Any]:
     that does not exist) fails before any file is read; so does a model stage
     given no weights at all without ``--allow-random-weights``.
     """
+    from .pipeline.models import require_weights
     from .render import build_pipeline
 
     sets = _parse_sets(args.set or [])
@@ -55,9 +56,13 @@ def _stage_overrides(args: argparse.Namespace, preset: Any) -> dict[str, Any]:
         sets.update({f"{name}.random_weights": True for name, stage in pipe
                      if "random_weights" in stage.param_names()})
         return sets
-    for _, stage in pipe:  # a model stage given no weights refuses now, once, not on every file
-        if getattr(stage, "weights", "") is None and hasattr(stage, "weights_path"):
+    for name, stage in pipe:  # a model stage given no weights refuses now, once, not on every file
+        if getattr(stage, "weights", "") is not None or getattr(stage, "random_weights", False):
+            continue
+        if hasattr(stage, "weights_path"):
             stage.weights_path()
+        elif getattr(stage, "learned_model", None):  # a classical stage running a learned method
+            require_weights(stage.learned_model, None, random_weights=False, where=f"stage {name!r}")
     return sets
 
 

@@ -800,6 +800,11 @@ class BayerDenoise(Stage):
     def spec(self) -> StageSpec:
         return StageSpec(in_domains=(Domain.RAW_MOSAIC,), out_domain=Domain.RAW_MOSAIC, requires=("cfa_pattern",))
 
+    @property
+    def learned_model(self) -> str | None:
+        """The model a learned ``method`` runs (None for classical methods): without weights it refuses."""
+        return _lookup(self.method, f"stage {self.type_name!r}").model
+
     def process(self, frame: Frame) -> Frame:
         m = frame.meta
         method, weights, record = self.method, self.weights, None

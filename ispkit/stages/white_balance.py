@@ -825,6 +825,12 @@ class IlluminantEstimation(Stage):
         return StageSpec(in_domains=(Domain.RAW_MOSAIC, Domain.RAW_PACKED, Domain.CAMERA_RGB, Domain.LINEAR_RGB),
                          provides=("illuminant_rgb",))
 
+    @property
+    def learned_model(self) -> str | None:
+        """The model a learned ``method`` runs (None for classical methods): without weights it refuses."""
+        entry = ILLUMINANT_METHODS.get(self.method)
+        return entry.model if entry is not None else None
+
     def process(self, frame: Frame) -> Frame:
         model = ILLUMINANT_METHODS[self.method].model if self.method != "camera" else None
         if model is not None:
@@ -998,6 +1004,12 @@ class WhiteBalance(Stage):
             path, missing = resolve_weights(model, self.weights, where)
             require_weights(model, path, random_weights=self.random_weights, where=where, reason=missing)
         return _run_estimator(self, frame)
+
+    @property
+    def learned_model(self) -> str | None:
+        """The model a learned ``method`` runs (None for classical methods): without weights it refuses."""
+        entry = ILLUMINANT_METHODS.get(self.method)
+        return entry.model if entry is not None else None
 
     def process(self, frame: Frame) -> Frame:
         illum = self.illuminant_for(frame)

@@ -261,3 +261,17 @@ def test_batch_gallery_labels_an_untrained_model():
                        "fallback": None, "random_weights": True}]}
     assert ">deepflexisp.enhance_2023 (random weights)<" in _models(rec)
     assert 'title="deepflexisp.enhance_2023: random initial weights"' in _models(rec)
+
+
+def test_cli_classical_stage_with_a_learned_method_refuses_once_before_any_file(tmp_path, sample_dng, capsys):
+    override = "white_balance.method=fc4"
+    for cmd in (["render", str(sample_dng), "-o", str(tmp_path / "o.png")],
+                ["batch", str(sample_dng.parent), "-o", str(tmp_path / "batch")]):
+        rc = main([*cmd, "--set", override])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        assert "fc4" in err and "--allow-random-weights" in err and "'white_balance'" in err
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "batch").exists()
+    assert main(["render", str(sample_dng), "-o", str(tmp_path / "o.png"), "--set", override,
+                 "--allow-random-weights"]) == 0
+    assert (tmp_path / "o.png").exists()

@@ -104,3 +104,19 @@ def test_evaluate_a_reverse_model_on_the_aim_layout(tmp_path, capsys):
     out = capsys.readouterr().out
     mean = [ln for ln in out.splitlines() if ln.strip().startswith("mean")][0].split()
     assert "[aim]" in out and mean[3] == "-" and float(mean[1]) > 0
+
+
+def test_evaluate_a_preset_refuses_random_weights_unless_allowed(zurich, tmp_path, capsys):
+    from ispkit.neural.stages import LearnedRawToRGB
+    from ispkit.pipeline import Pipeline
+    from ispkit.stages import BlackLevel
+
+    cfg = tmp_path / "learned.toml"
+    Pipeline([BlackLevel(), LearnedRawToRGB(model="dictionary_isp.k8")], name="learned").save(cfg)
+    cmd = ["evaluate", "--preset", str(cfg), "--data", str(zurich), "--limit", "1"]
+    assert main(cmd) == 2
+    err = capsys.readouterr().err
+    assert "dictionary_isp.k8" in err and "--allow-random-weights" in err
+    assert main([*cmd, "--allow-random-weights"]) == 0
+    captured = capsys.readouterr()
+    assert "random initial weights" in captured.err and "(1 images)" in captured.out
