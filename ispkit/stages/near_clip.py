@@ -64,7 +64,7 @@ def _tiles_near(rows: np.ndarray, cols: np.ndarray, reach: int, shape: tuple[int
 
 def near_clip_repair(x: np.ndarray, cfa_pattern: str, clip_levels: np.ndarray, rows: np.ndarray,
                      cols: np.ndarray, demosaic_window: Callable[[np.ndarray], np.ndarray], halo: int,
-                     radius: int = 4, *, black: np.ndarray | None = None, scale: np.ndarray | None = None,
+                     radius: int = 6, *, black: np.ndarray | None = None, scale: np.ndarray | None = None,
                      lo: float = -np.inf, hi: float = np.inf,
                      patches: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
