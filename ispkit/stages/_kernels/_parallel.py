@@ -8,6 +8,7 @@ Small inputs therefore run on the calling thread only.
 
 from __future__ import annotations
 
+import ctypes
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -19,18 +20,55 @@ __all__ = ["PARALLEL_MIN_ITEMS", "threads_for", "readonly"]
 PARALLEL_MIN_ITEMS = 1 << 20
 
 
+def _openmp() -> tuple | None:
+    """``omp_get_max_threads`` / ``omp_set_num_threads`` of the process's OpenMP runtime (GNU), or None."""
+    try:
+        gomp = ctypes.CDLL("libgomp.so.1")  # the one already loaded (PyTorch's, Numba's), else the system's
+        return gomp.omp_get_max_threads, gomp.omp_set_num_threads
+    except (OSError, AttributeError):
+        return None
+
+
+_OPENMP = _openmp()
+
+
+def _start_pool_keeping_openmp_threads() -> None:
+    """Start Numba's worker threads now and put back OpenMP's process-wide thread count.
+
+    With Numba's OpenMP threading layer, starting the pool (and
+    ``numba.set_num_threads``) sets that count to Numba's own; PyTorch and
+    any other OpenMP code in the process read it as theirs, so a render
+    would turn ``OMP_NUM_THREADS=1`` or ``torch.set_num_threads(1)`` into
+    the core count.
+    """
+    before = _OPENMP[0]() if _OPENMP is not None else None
+    numba.get_num_threads()
+    if before is not None and numba.threading_layer() == "omp" and _OPENMP[0]() != before:
+        _OPENMP[1](before)
+
+
+_start_pool_keeping_openmp_threads()
+
+
 @contextmanager
 def threads_for(n_items: int) -> Iterator[None]:
-    """Run the enclosed kernels on one thread when ``n_items`` is small."""
+    """Run the enclosed kernels on one thread when ``n_items`` is small.
+
+    OpenMP's process-wide thread count found on entry is put back on exit
+    (see :func:`_start_pool_keeping_openmp_threads`).
+    """
     if n_items >= PARALLEL_MIN_ITEMS:
         yield
         return
     old = numba.get_num_threads()
+    omp_old = _OPENMP[0]() if _OPENMP is not None else None
     numba.set_num_threads(1)
     try:
         yield
     finally:
         numba.set_num_threads(old)
+        if omp_old is not None and numba.threading_layer() == "omp":
+            _OPENMP[1](omp_old)
 
 
 def readonly(x):
