@@ -9,10 +9,12 @@ Small inputs therefore run on the calling thread only.
 from __future__ import annotations
 
 import ctypes
+import functools
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numba
+from numba.np.ufunc import parallel as _numba_parallel
 
 __all__ = ["PARALLEL_MIN_ITEMS", "threads_for", "readonly"]
 
@@ -32,22 +34,30 @@ def _openmp() -> tuple | None:
 _OPENMP = _openmp()
 
 
-def _start_pool_keeping_openmp_threads() -> None:
-    """Start Numba's worker threads now and put back OpenMP's process-wide thread count.
+def _keep_openmp_threads(launch: Callable[[], None]) -> Callable[[], None]:
+    """Wrap Numba's pool start so that it puts back OpenMP's process-wide thread count.
 
     With Numba's OpenMP threading layer, starting the pool (and
     ``numba.set_num_threads``) sets that count to Numba's own; PyTorch and
     any other OpenMP code in the process read it as theirs, so a render
     would turn ``OMP_NUM_THREADS=1`` or ``torch.set_num_threads(1)`` into
-    the core count.
+    the core count. The pool still starts lazily, at the first parallel
+    kernel: a process forked before that (the batch workers' forkserver)
+    holds no OpenMP threads.
     """
-    before = _OPENMP[0]() if _OPENMP is not None else None
-    numba.get_num_threads()
-    if before is not None and numba.threading_layer() == "omp" and _OPENMP[0]() != before:
-        _OPENMP[1](before)
+    @functools.wraps(launch)
+    def start() -> None:
+        before = _OPENMP[0]() if _OPENMP is not None else None
+        launch()
+        if before is not None and numba.threading_layer() == "omp" and _OPENMP[0]() != before:
+            _OPENMP[1](before)
+
+    return start
 
 
-_start_pool_keeping_openmp_threads()
+if _OPENMP is not None and callable(getattr(_numba_parallel, "_launch_threads", None)) \
+        and not hasattr(_numba_parallel._launch_threads, "__wrapped__"):
+    _numba_parallel._launch_threads = _keep_openmp_threads(_numba_parallel._launch_threads)
 
 
 @contextmanager
@@ -55,7 +65,7 @@ def threads_for(n_items: int) -> Iterator[None]:
     """Run the enclosed kernels on one thread when ``n_items`` is small.
 
     OpenMP's process-wide thread count found on entry is put back on exit
-    (see :func:`_start_pool_keeping_openmp_threads`).
+    (see :func:`_keep_openmp_threads`).
     """
     if n_items >= PARALLEL_MIN_ITEMS:
         yield
