@@ -39,7 +39,8 @@ def test_repaired_values_are_the_full_frame_rcd_values(pattern):
     ys, xs, v = near_clip_values(m, pattern, levels, rows, cols)
     assert ys.size > 100
     assert len(set(zip(ys.tolist(), xs.tolist()))) == ys.size  # each pixel once
-    np.testing.assert_array_equal(v, demosaic(m, pattern, "rcd2017")[ys, xs])
+    # the same arithmetic; only a SIMD body / scalar tail split may differ in the last bit
+    np.testing.assert_allclose(v, demosaic(m, pattern, "rcd2017")[ys, xs], rtol=1e-6, atol=1e-7)
 
 
 def test_only_pixels_near_clipped_edges_change():
@@ -55,7 +56,7 @@ def test_only_pixels_near_clipped_edges_change():
     assert changed.sum() > 100
     assert not changed[~near].any()          # nothing farther than 6 px from a clipped edge
     assert not changed[30:50, 165:215].any()  # the inside of the large blown area is left alone
-    np.testing.assert_array_equal(got[near], demosaic(m, "RGGB", "rcd2017")[near])
+    np.testing.assert_allclose(got[near], demosaic(m, "RGGB", "rcd2017")[near], rtol=1e-6, atol=1e-7)
     dark = frame.replace(data=np.minimum(m, 0.5))
     np.testing.assert_array_equal(Demosaic(near_clip="rcd2017")(dark).data, Demosaic()(dark).data)
 
