@@ -610,33 +610,13 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray | Frame, cfa_pa
     if missing:
         raise ParameterError(f"write_dng: writing an array needs {', '.join(missing)} (or pass a RAW_MOSAIC Frame, "
                              "whose metadata gives them)")
+    # 1. check every argument before anything is written
     out = check_output_path(path, "write_dng")
     data = _check_mosaic(mosaic_uint16)
     pattern = check_cfa_pattern(cfa_pattern, "write_dng")
-    try:
-        white = float(white_level)
-        black = np.broadcast_to(np.asarray(black_level, dtype=np.float64).ravel(), (4,)).copy()
-    except (TypeError, ValueError):
-        raise ParameterError(f"write_dng: black_level must be a number or 4 numbers and white_level a "
-                             f"number, got {black_level!r} and {white_level!r}") from None
-    if not (np.isfinite(white) and white == int(white) and 0 < white <= 65535):
-        raise ParameterError(f"write_dng: white_level must be an integer in (0, 65535], got {white_level!r}")
-    if not np.all(np.isfinite(black)) or np.any(black < 0) or np.any(black >= white):
-        raise ParameterError(f"write_dng: every black level must lie in [0, white_level={white:g}), "
-                             f"got {black.tolist()}")
-    cm1 = _check_matrix(color_matrix1, "color_matrix1", required=True)
-    cm2 = _check_matrix(color_matrix2, "color_matrix2")
-    fm1 = _check_matrix(forward_matrix1, "forward_matrix1")
-    fm2 = _check_matrix(forward_matrix2, "forward_matrix2")
-    ill1 = _check_illuminant(calibration_illuminant1, "calibration_illuminant1")
-    if (cm2 is None) != (calibration_illuminant2 is None):
-        raise ParameterError("write_dng: give color_matrix2 and calibration_illuminant2 together "
-                             f"(got color_matrix2={'set' if cm2 is not None else None}, "
-                             f"calibration_illuminant2={calibration_illuminant2!r})")
-    ill2 = None if calibration_illuminant2 is None else _check_illuminant(
-        calibration_illuminant2, "calibration_illuminant2")
-    if fm2 is not None and cm2 is None:
-        raise ParameterError("write_dng: forward_matrix2 needs color_matrix2 and calibration_illuminant2")
+    black, white = _check_levels(black_level, white_level)
+    cm1, cm2, fm1, fm2, ill1, ill2 = _check_calibration(color_matrix1, color_matrix2, forward_matrix1, forward_matrix2,
+                                                        calibration_illuminant1, calibration_illuminant2)
     profile_tags = _profile_tags(
         has_cm2=cm2 is not None, has_neutral=as_shot_neutral is not None,
         camera_calibration1=camera_calibration1, camera_calibration2=camera_calibration2,
@@ -652,46 +632,21 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray | Frame, cfa_pa
             illuminant_data=illuminant_data, calibration_illuminants=(ill1, ill2), has_cm2=cm2 is not None,
             has_fm=(fm1 is not None, fm2 is not None),
             hue_sat_map=(hue_sat_map_dims, hue_sat_map_data1, hue_sat_map_data2)))
-    neutral = None
-    if as_shot_neutral is not None:
-        neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
-        if neutral.shape != (3,) or not np.all(np.isfinite(neutral)) or np.any(neutral <= 0):
-            raise ParameterError(f"write_dng: as_shot_neutral must be 3 positive numbers, got {as_shot_neutral!r}")
+    neutral = _check_neutral(as_shot_neutral)
     make_s, model_s = _ascii(make, "make"), _ascii(model, "model")
     if isinstance(orientation, bool) or orientation not in range(1, 9):
         raise ParameterError(f"write_dng: orientation must be an EXIF orientation 1..8, got {orientation!r}")
     if not isinstance(compress, (bool, np.bool_)):
         raise ParameterError(f"write_dng: compress must be True or False, got {compress!r}")
-
-    h, w = data.shape
+    if baseline_exposure is not None and not np.isfinite(baseline_exposure):
+        raise ParameterError(f"write_dng: baseline_exposure must be finite, got {baseline_exposure!r}")
+    if opcode_list2 is not None and (not isinstance(opcode_list2, (bytes, bytearray)) or len(opcode_list2) < 4):
+        raise ParameterError("write_dng: opcode_list2 must be the bytes of a DNG opcode list")
+    # 2. the tags
     ifd = _IFD()
-    ifd.add(254, _LONG, 0)
-    ifd.add(256, _LONG, w)
-    ifd.add(257, _LONG, h)
-    ifd.add(258, _SHORT, 16)
-    ifd.add(259, _SHORT, 7 if compress else 1)
-    ifd.add(262, _SHORT, 32803)
-    ifd.add(271, _ASCII, make_s)
-    ifd.add(272, _ASCII, model_s)
-    ifd.add(274, _SHORT, int(orientation))
-    ifd.add(277, _SHORT, 1)
-    ifd.add(284, _SHORT, 1)
-    ifd.add(305, _ASCII, "ispkit")
-    ifd.add(33421, _SHORT, [2, 2])
-    ifd.add(33422, _BYTE, [_CFA_CODE[c] for c in pattern])
     dng16 = any(code >= 52529 for code in profile_tags)  # third illuminant / IlluminantData need a 1.6 reader
-    ifd.add(50706, _BYTE, [1, 6, 0, 0] if dng16 else [1, 4, 0, 0])
-    ifd.add(50707, _BYTE, [1, 6, 0, 0] if dng16 else [1, 1, 0, 0])
-    ifd.add(50708, _ASCII, f"{make_s} {model_s}")
-    ifd.add(50710, _BYTE, [0, 1, 2])
-    ifd.add(50711, _SHORT, 1)
-    blacks = black if np.ptp(black) > 0 else black[:1]
-    ifd.add(50713, _SHORT, [2, 2] if blacks.size == 4 else [1, 1])
-    if np.all(blacks == np.round(blacks)):
-        ifd.add(50714, _LONG, [int(v) for v in blacks])
-    else:
-        ifd.rational(50714, blacks, signed=False, name="black_level")
-    ifd.add(50717, _LONG, int(white))
+    _add_image_tags(ifd, data.shape, pattern, bool(compress), make_s, model_s, int(orientation), dng16)
+    _add_level_tags(ifd, black, white)
     ifd.rational(50721, cm1, signed=True, name="color_matrix1")
     ifd.add(50778, _SHORT, ill1)
     if cm2 is not None:
@@ -704,8 +659,6 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray | Frame, cfa_pa
     if fm2 is not None:
         ifd.rational(50965, fm2, signed=True, name="forward_matrix2")
     if baseline_exposure is not None:
-        if not np.isfinite(baseline_exposure):
-            raise ParameterError(f"write_dng: baseline_exposure must be finite, got {baseline_exposure!r}")
         ifd.rational(50730, [float(baseline_exposure)], signed=True, name="baseline_exposure")
     if noise_profile is not None:
         ifd.add(51041, _DOUBLE, _noise_profile_values(noise_profile))
@@ -715,10 +668,98 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray | Frame, cfa_pa
         else:
             ifd.add(code, ftype, values)
     if opcode_list2 is not None:
-        if not isinstance(opcode_list2, (bytes, bytearray)) or len(opcode_list2) < 4:
-            raise ParameterError("write_dng: opcode_list2 must be the bytes of a DNG opcode list")
         ifd.add(51009, _UNDEFINED, bytes(opcode_list2))
+    # 3. the image data, then the file
+    segments, counts, offsets_tag = _add_image_data(ifd, data, bool(compress))
+    return _write_tiff(out, ifd, segments, counts, offsets_tag)
 
+
+def _check_levels(black_level: Any, white_level: Any) -> tuple[np.ndarray, float]:
+    """(4,) black levels and the white level, checked for :func:`write_dng`."""
+    try:
+        white = float(white_level)
+        black = np.broadcast_to(np.asarray(black_level, dtype=np.float64).ravel(), (4,)).copy()
+    except (TypeError, ValueError):
+        raise ParameterError(f"write_dng: black_level must be a number or 4 numbers and white_level a "
+                             f"number, got {black_level!r} and {white_level!r}") from None
+    if not (np.isfinite(white) and white == int(white) and 0 < white <= 65535):
+        raise ParameterError(f"write_dng: white_level must be an integer in (0, 65535], got {white_level!r}")
+    if not np.all(np.isfinite(black)) or np.any(black < 0) or np.any(black >= white):
+        raise ParameterError(f"write_dng: every black level must lie in [0, white_level={white:g}), "
+                             f"got {black.tolist()}")
+    return black, white
+
+
+def _check_calibration(color_matrix1: Any, color_matrix2: Any, forward_matrix1: Any, forward_matrix2: Any,
+                       calibration_illuminant1: Any, calibration_illuminant2: Any) -> tuple:
+    """(cm1, cm2, fm1, fm2, ill1, ill2) of a one- or two-illuminant calibration, checked for :func:`write_dng`."""
+    cm1 = _check_matrix(color_matrix1, "color_matrix1", required=True)
+    cm2 = _check_matrix(color_matrix2, "color_matrix2")
+    fm1 = _check_matrix(forward_matrix1, "forward_matrix1")
+    fm2 = _check_matrix(forward_matrix2, "forward_matrix2")
+    ill1 = _check_illuminant(calibration_illuminant1, "calibration_illuminant1")
+    if (cm2 is None) != (calibration_illuminant2 is None):
+        raise ParameterError("write_dng: give color_matrix2 and calibration_illuminant2 together "
+                             f"(got color_matrix2={'set' if cm2 is not None else None}, "
+                             f"calibration_illuminant2={calibration_illuminant2!r})")
+    ill2 = None if calibration_illuminant2 is None else _check_illuminant(
+        calibration_illuminant2, "calibration_illuminant2")
+    if fm2 is not None and cm2 is None:
+        raise ParameterError("write_dng: forward_matrix2 needs color_matrix2 and calibration_illuminant2")
+    return cm1, cm2, fm1, fm2, ill1, ill2
+
+
+def _check_neutral(as_shot_neutral: Any) -> np.ndarray | None:
+    if as_shot_neutral is None:
+        return None
+    neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
+    if neutral.shape != (3,) or not np.all(np.isfinite(neutral)) or np.any(neutral <= 0):
+        raise ParameterError(f"write_dng: as_shot_neutral must be 3 positive numbers, got {as_shot_neutral!r}")
+    return neutral
+
+
+def _add_image_tags(ifd: "_IFD", shape: tuple[int, int], pattern: str, compress: bool, make_s: str, model_s: str,
+                    orientation: int, dng16: bool) -> None:
+    """The raw image's TIFF/EP and DNG identification tags (one IFD, CFA, 16 bits per sample)."""
+    h, w = shape
+    ifd.add(254, _LONG, 0)
+    ifd.add(256, _LONG, w)
+    ifd.add(257, _LONG, h)
+    ifd.add(258, _SHORT, 16)
+    ifd.add(259, _SHORT, 7 if compress else 1)
+    ifd.add(262, _SHORT, 32803)
+    ifd.add(271, _ASCII, make_s)
+    ifd.add(272, _ASCII, model_s)
+    ifd.add(274, _SHORT, orientation)
+    ifd.add(277, _SHORT, 1)
+    ifd.add(284, _SHORT, 1)
+    ifd.add(305, _ASCII, "ispkit")
+    ifd.add(33421, _SHORT, [2, 2])
+    ifd.add(33422, _BYTE, [_CFA_CODE[c] for c in pattern])
+    ifd.add(50706, _BYTE, [1, 6, 0, 0] if dng16 else [1, 4, 0, 0])
+    ifd.add(50707, _BYTE, [1, 6, 0, 0] if dng16 else [1, 1, 0, 0])
+    ifd.add(50708, _ASCII, f"{make_s} {model_s}")
+    ifd.add(50710, _BYTE, [0, 1, 2])
+    ifd.add(50711, _SHORT, 1)
+
+
+def _add_level_tags(ifd: "_IFD", black: np.ndarray, white: float) -> None:
+    """BlackLevelRepeatDim (2×2 only when the four differ), BlackLevel and WhiteLevel."""
+    blacks = black if np.ptp(black) > 0 else black[:1]
+    ifd.add(50713, _SHORT, [2, 2] if blacks.size == 4 else [1, 1])
+    if np.all(blacks == np.round(blacks)):
+        ifd.add(50714, _LONG, [int(v) for v in blacks])
+    else:
+        ifd.rational(50714, blacks, signed=False, name="black_level")
+    ifd.add(50717, _LONG, int(white))
+
+
+def _add_image_data(ifd: "_IFD", data: np.ndarray, compress: bool) -> tuple[list, list[int], int]:
+    """The image segments (one strip, or lossless-JPEG tiles) and their tags with placeholder offsets.
+
+    Returns (segments, byte counts, the tag that will hold their offsets).
+    """
+    h, w = data.shape
     if compress and w < _TILE:
         # LibRaw wraps tile rows at the image width, so a tile wider than the image would be
         # misread: narrow images are one lossless-JPEG strip exactly as wide as the image
@@ -726,10 +767,6 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray | Frame, cfa_pa
 
         segments = [encode_lj92(data, components=2 if w % 2 == 0 else 1)]
         counts = [len(segments[0])]
-        ifd.add(273, _LONG, [0])
-        ifd.add(278, _LONG, h)
-        ifd.add(279, _LONG, counts)
-        offsets_tag = 273
     elif compress:
         # LibRaw (lossless_dng_load_raw) reads a tile row as two JPEG rows when
         # components × tile width == image width; 512-wide tiles avoid that for 512-wide images
@@ -740,14 +777,18 @@ def write_dng(path: str | os.PathLike, mosaic_uint16: np.ndarray | Frame, cfa_pa
         ifd.add(323, _LONG, _TILE)
         ifd.add(324, _LONG, [0] * len(segments))
         ifd.add(325, _LONG, counts)
-        offsets_tag = 324
+        return segments, counts, 324
     else:
         segments = [memoryview(data).cast("B")]
         counts = [data.nbytes]
-        ifd.add(273, _LONG, [0])
-        ifd.add(278, _LONG, h)
-        ifd.add(279, _LONG, counts)
-        offsets_tag = 273
+    ifd.add(273, _LONG, [0])
+    ifd.add(278, _LONG, h)
+    ifd.add(279, _LONG, counts)
+    return segments, counts, 273
+
+
+def _write_tiff(out: Path, ifd: "_IFD", segments: list, counts: list[int], offsets_tag: int) -> Path:
+    """Lay out header, IFD and the word-aligned segments, set their offsets, and write ``out`` atomically."""
     blob, end = ifd.build(8)
     start = end + (-end % 16)
     offsets, pos = [], start
