@@ -68,7 +68,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -425,6 +425,35 @@ def synthesize_capture(*, illuminant: Union[str, float] = "D65", camera: str = "
     Darrodi et al. 2015 (NPL camera sensitivities).
     """
     key, cct = _resolve_illuminant(illuminant)
+    pattern, (h, w), white_level, black, level, iso_value, seed_value = _check_capture_args(
+        camera, cfa_pattern, size, bit_depth, black_level, exposure, iso, seed)
+    col = _colorimetry(camera, key, cct)
+    idx, wt, boxes = _build_scene(h, w)
+
+    # Noise-free camera response, normalised so the white patch's brightest channel = level.
+    exposure_scale = level / col["cam_table"][_WHITE].max()
+    scene = _render(idx, wt, col["cam_table"] * exposure_scale)
+    span = white_level - black.reshape(2, 2)          # per CFA position
+    full_well = FULL_WELL_ELECTRONS * 100.0 / iso_value
+    raw = _sensor_counts(scene, pattern, black, span, white_level, full_well, noise, seed_value)
+    meta = _capture_metadata(col, camera, pattern, black, white_level, span, full_well, noise, iso_value,
+                             level, exposure_scale, seed_value)
+    frame = Frame(data=raw, domain=Domain.RAW_MOSAIC, meta=meta)
+    arrays = _reference_arrays(col, idx, wt, scene)
+    return SyntheticCapture(
+        frame=frame,
+        patch_boxes=boxes,
+        patch_names=tuple(_spectral_data()["names"]),
+        illuminant=col["name"],
+        illuminant_cct=float(col["cct"]),
+        **arrays,
+    )
+
+
+def _check_capture_args(camera: Any, cfa_pattern: Any, size: Any, bit_depth: Any, black_level: Any, exposure: Any,
+                        iso: Any, seed: Any) -> tuple:
+    """Checked arguments of :func:`synthesize_capture`: (pattern, (h, w), white level, (4,) black,
+    exposure level, ISO, seed)."""
     if not isinstance(camera, str):
         raise ParameterError(f"synthesize_capture: camera must be a name, got {camera!r}")
     pattern = check_cfa_pattern(cfa_pattern, "synthesize_capture")
@@ -451,26 +480,21 @@ def synthesize_capture(*, illuminant: Union[str, float] = "D65", camera: str = "
         level = _DEFAULT_LEVEL
     else:
         level = _check_positive("exposure", exposure)
-    iso_value = _check_positive("iso", iso)
-    seed_value = _check_int("seed", seed, 0, 2 ** 63 - 1)
+    return (pattern, (h, w), white_level, black, level, _check_positive("iso", iso),
+            _check_int("seed", seed, 0, 2 ** 63 - 1))
 
-    col = _colorimetry(camera, key, cct)
-    idx, wt, boxes = _build_scene(h, w)
 
-    # Noise-free camera response, normalised so the white patch's brightest channel = level.
-    exposure_scale = level / col["cam_table"][_WHITE].max()
-    scene = _render(idx, wt, col["cam_table"] * exposure_scale)
-
+def _sensor_counts(scene: np.ndarray, pattern: str, black: np.ndarray, span: np.ndarray, white_level: float,
+                   full_well: float, noise: bool, seed: int) -> np.ndarray:
+    """Sample the scene through the CFA, add shot (Poisson) and read noise, quantise to raw counts."""
+    h, w = scene.shape[:2]
     cfa = cfa_color_indices(pattern)
     signal = np.empty((h, w), dtype=np.float32)
     for dy in (0, 1):
         for dx in (0, 1):
             signal[dy::2, dx::2] = scene[dy::2, dx::2, cfa[dy, dx]]
-
-    span = white_level - black.reshape(2, 2)          # per CFA position
-    full_well = FULL_WELL_ELECTRONS * 100.0 / iso_value
     if noise:
-        rng = np.random.default_rng(seed_value)
+        rng = np.random.default_rng(seed)
         np.clip(signal, 0.0, None, out=signal)
         electrons = rng.poisson(signal * np.float32(full_well))
         values = electrons.astype(np.float32)
@@ -491,15 +515,20 @@ def synthesize_capture(*, illuminant: Union[str, float] = "D65", camera: str = "
             raw[sl] += np.float32(black[2 * dy + dx])
     np.rint(raw, out=raw)
     np.clip(raw, 0.0, white_level, out=raw)
+    return raw
 
+
+def _capture_metadata(col: dict, camera: str, pattern: str, black: np.ndarray, white_level: float,
+                      span: np.ndarray, full_well: float, noise: bool, iso: float, level: float,
+                      exposure_scale: float, seed: int) -> CaptureMetadata:
+    """The capture's metadata: levels, colour calibration, noise profile, exposure, provenance."""
     span_mean = float(span.mean())
     shot = 1.0 / full_well
     read = ((READ_NOISE_ELECTRONS / full_well) ** 2
             + (READ_NOISE_DN ** 2 + 1.0 / 12.0) / span_mean ** 2)
     if not noise:
         shot, read = 0.0, 1.0 / 12.0 / span_mean ** 2
-
-    meta = CaptureMetadata(
+    return CaptureMetadata(
         black_level=black.copy(),
         white_level=white_level,
         cfa_pattern=pattern,
@@ -509,8 +538,8 @@ def synthesize_capture(*, illuminant: Union[str, float] = "D65", camera: str = "
         color_matrix1=col["color_matrix"],
         calibration_illuminant1=col["exif"],
         noise_profile=((shot, read),) * 3,
-        iso=iso_value,
-        exposure_time=_BASE_EXPOSURE_TIME * (level / _DEFAULT_LEVEL) * (100.0 / iso_value),
+        iso=iso,
+        exposure_time=_BASE_EXPOSURE_TIME * (level / _DEFAULT_LEVEL) * (100.0 / iso),
         make="ispkit",
         model=f"synthetic {camera}",
         source=f"synthetic:{col['name']}",
@@ -518,34 +547,27 @@ def synthesize_capture(*, illuminant: Union[str, float] = "D65", camera: str = "
             "baseline_exposure": float(-math.log2(exposure_scale)),
             "scene_illuminant": col["name"],
             "illuminant_cct": float(col["cct"]),
-            "seed": seed_value,
+            "seed": seed,
         },
     )
-    frame = Frame(data=raw, domain=Domain.RAW_MOSAIC, meta=meta)
 
+
+def _reference_arrays(col: dict, idx: np.ndarray, wt: np.ndarray, scene: np.ndarray) -> dict[str, np.ndarray]:
+    """The read-only references of a capture: patch Lab and sRGB, illuminant, scene and ideal image."""
     ref_lin = np.clip(col["srgb_table"], 0.0, 1.0)
     ref_srgb = _encode_srgb(ref_lin)
     colour = _colour()
     ref_lab = colour.XYZ_to_Lab(colour.sRGB_to_XYZ(ref_srgb))
     image = _encode_srgb(_render(idx, wt, col["srgb_table"])).astype(np.float32)
-    scene_clipped = np.clip(scene, 0.0, 1.0, out=scene)
-
     arrays = {
         "reference_lab": np.asarray(ref_lab, dtype=np.float64),
         "reference_srgb": np.asarray(ref_srgb, dtype=np.float64),
         "illuminant_xyz": col["xyz_white"].copy(),
         "illuminant_rgb": col["cam_white"] / col["cam_white"][1],
-        "scene_camera_rgb": scene_clipped,
+        "scene_camera_rgb": np.clip(scene, 0.0, 1.0, out=scene),
         "reference_image": image,
     }
     for v in arrays.values():
         v.setflags(write=False)
-    return SyntheticCapture(
-        frame=frame,
-        patch_boxes=boxes,
-        patch_names=tuple(_spectral_data()["names"]),
-        illuminant=col["name"],
-        illuminant_cct=float(col["cct"]),
-        **arrays,
-    )
+    return arrays
 
