@@ -1054,110 +1054,131 @@ def read_dng_tags(path: str | os.PathLike) -> dict[str, Any]:
             page0 = tf.pages.first if hasattr(tf.pages, "first") else tf.pages[0]
             tags0 = page0.tags
             out["is_dng"] = tags0.get(50706) is not None
-            for key, code in (("make", 271), ("model", 272), ("unique_camera_model", 50708)):
-                text = _text(tags0.get(code))
-                if text:
-                    out[key] = text
-            orient = _scalar(tags0.get(274))
-            if orient is not None and 1 <= int(orient) <= 8:
-                out["orientation"] = int(orient)
-            exif = tags0.get(34665)
-            exif = exif.value if exif is not None and isinstance(exif.value, dict) else {}
-            iso = None
-            for key in ("PhotographicSensitivity", "ISOSpeedRatings", "ISOSpeed"):
-                if key in exif:
-                    iso = _exif_number(exif[key])
-                    if iso:
-                        break
-            if iso is None:
-                iso = _scalar(tags0.get(34855))
-            if iso:
-                out["iso"] = iso
-            exposure = _exif_number(exif.get("ExposureTime")) if "ExposureTime" in exif else None
-            if exposure is None:
-                exposure = _scalar(tags0.get(33434))
-            if exposure:
-                out["exposure_time"] = exposure
-            for key, code in (("color_matrix1", 50721), ("color_matrix2", 50722),
-                              ("camera_calibration1", 50723), ("camera_calibration2", 50724),
-                              ("forward_matrix1", 50964), ("forward_matrix2", 50965)):
-                m = _matrix(tags0.get(code))
-                if m is not None:
-                    out[key] = m
-            for key, code in (("calibration_illuminant1", 50778), ("calibration_illuminant2", 50779)):
-                v = _scalar(tags0.get(code))
-                if v is not None:
-                    out[key] = int(v)
-            for key, code in (("analog_balance", 50727), ("as_shot_neutral", 50728)):
-                v = _vector(tags0.get(code), 3)
-                if v is not None:
-                    out[key] = v
-            v = _scalar(tags0.get(50730))
-            if v is not None:
-                out["baseline_exposure"] = v
+            _read_identity(tags0, out)
+            _read_exposure(tags0, out)
+            _read_calibration(tags0, out)
             out.update(_profile_tag_values(tags0, "<" if tf.byteorder == "<" else ">"))
             noise = _tag_values(tags0.get(51041))
             if noise:
                 out["noise_profile"] = noise
-
             pages = _pages(tf)
-            raw = None
-            for page in pages:
-                ph = int(getattr(page, "photometric", 0) or 0)
-                if ph in (32803, 34892) and int(getattr(page, "subfiletype", 0) or 0) == 0:
-                    raw = page
-                    break
+            raw = next((page for page in pages if int(getattr(page, "photometric", 0) or 0) in (32803, 34892)
+                        and int(getattr(page, "subfiletype", 0) or 0) == 0), None)
             if raw is not None:
-                rt = raw.tags
-                out["photometric"] = int(raw.photometric)
-                out["samples_per_pixel"] = int(raw.samplesperpixel)
-                out["raw_shape"] = (int(raw.imagelength), int(raw.imagewidth))
-                lut = rt.get(50712)
-                if lut is not None:
-                    out["linearization_table"] = np.asarray(lut.value, dtype=np.float64).ravel()
-                vals = _tag_values(rt.get(50714))
-                if vals:
-                    out["black_level"] = vals
-                dim = _tag_values(rt.get(50713))
-                if dim:
-                    out["black_level_repeat_dim"] = tuple(int(d) for d in dim[:2])
-                for key, code in (("black_level_delta_h", 50715), ("black_level_delta_v", 50716)):
-                    if rt.get(code) is not None:
-                        out[key] = True
-                white = _tag_values(rt.get(50717))
-                if white:
-                    out["white_level"] = white
-                for key, code in (("active_area", 50829), ("default_crop_origin", 50719),
-                                  ("default_crop_size", 50720)):
-                    vals = _tag_values(rt.get(code))
-                    if vals:
-                        out[key] = tuple(vals)
-                dims = _tag_values(rt.get(33421))
-                cfa = rt.get(33422)
-                if dims and [int(d) for d in dims[:2]] == [2, 2] and cfa is not None:
-                    codes = bytes(cfa.value) if isinstance(cfa.value, (bytes, bytearray)) else bytes(
-                        int(c) for c in np.ravel(cfa.value))
-                    if len(codes) == 4 and all(c in _CFA_LETTER for c in codes):
-                        out["cfa_pattern"] = "".join(_CFA_LETTER[c] for c in codes)
-            # data extent of the large image IFDs (the raw data and full-size previews)
-            areas = []
-            for page in pages:
-                with contextlib.suppress(Exception):
-                    areas.append((int(page.imagelength) * int(page.imagewidth), page))
-            if areas:
-                biggest = max(a for a, _ in areas)
-                end = 0
-                for area, page in areas:
-                    if area * 4 < biggest:
-                        continue
-                    with contextlib.suppress(Exception):
-                        offs, counts = page.dataoffsets, page.databytecounts
-                        if offs and counts:
-                            end = max(end, max(int(o) + int(c) for o, c in zip(offs, counts)))
+                _read_raw_ifd(raw, out)
+            end = _image_data_end(pages)
+            if end is not None:
                 out["data_end"] = end
     except Exception:  # not TIFF-based, or damaged beyond what tifffile parses
         return out
     return out
+
+
+def _read_identity(tags0: Any, out: dict[str, Any]) -> None:
+    """Make, Model, UniqueCameraModel and Orientation of the first IFD."""
+    for key, code in (("make", 271), ("model", 272), ("unique_camera_model", 50708)):
+        text = _text(tags0.get(code))
+        if text:
+            out[key] = text
+    orient = _scalar(tags0.get(274))
+    if orient is not None and 1 <= int(orient) <= 8:
+        out["orientation"] = int(orient)
+
+
+def _read_exposure(tags0: Any, out: dict[str, Any]) -> None:
+    """ISO and exposure time: from the EXIF IFD, else the TIFF/EP tags of the first IFD."""
+    exif = tags0.get(34665)
+    exif = exif.value if exif is not None and isinstance(exif.value, dict) else {}
+    iso = None
+    for key in ("PhotographicSensitivity", "ISOSpeedRatings", "ISOSpeed"):
+        if key in exif:
+            iso = _exif_number(exif[key])
+            if iso:
+                break
+    if iso is None:
+        iso = _scalar(tags0.get(34855))
+    if iso:
+        out["iso"] = iso
+    exposure = _exif_number(exif.get("ExposureTime")) if "ExposureTime" in exif else None
+    if exposure is None:
+        exposure = _scalar(tags0.get(33434))
+    if exposure:
+        out["exposure_time"] = exposure
+
+
+def _read_calibration(tags0: Any, out: dict[str, Any]) -> None:
+    """The dual-illuminant colour tags, AnalogBalance, AsShotNeutral and BaselineExposure."""
+    for key, code in (("color_matrix1", 50721), ("color_matrix2", 50722),
+                      ("camera_calibration1", 50723), ("camera_calibration2", 50724),
+                      ("forward_matrix1", 50964), ("forward_matrix2", 50965)):
+        m = _matrix(tags0.get(code))
+        if m is not None:
+            out[key] = m
+    for key, code in (("calibration_illuminant1", 50778), ("calibration_illuminant2", 50779)):
+        v = _scalar(tags0.get(code))
+        if v is not None:
+            out[key] = int(v)
+    for key, code in (("analog_balance", 50727), ("as_shot_neutral", 50728)):
+        v = _vector(tags0.get(code), 3)
+        if v is not None:
+            out[key] = v
+    v = _scalar(tags0.get(50730))
+    if v is not None:
+        out["baseline_exposure"] = v
+
+
+def _read_raw_ifd(raw: Any, out: dict[str, Any]) -> None:
+    """Shape, levels, linearisation, areas and CFA pattern of the raw image's IFD."""
+    rt = raw.tags
+    out["photometric"] = int(raw.photometric)
+    out["samples_per_pixel"] = int(raw.samplesperpixel)
+    out["raw_shape"] = (int(raw.imagelength), int(raw.imagewidth))
+    lut = rt.get(50712)
+    if lut is not None:
+        out["linearization_table"] = np.asarray(lut.value, dtype=np.float64).ravel()
+    vals = _tag_values(rt.get(50714))
+    if vals:
+        out["black_level"] = vals
+    dim = _tag_values(rt.get(50713))
+    if dim:
+        out["black_level_repeat_dim"] = tuple(int(d) for d in dim[:2])
+    for key, code in (("black_level_delta_h", 50715), ("black_level_delta_v", 50716)):
+        if rt.get(code) is not None:
+            out[key] = True
+    white = _tag_values(rt.get(50717))
+    if white:
+        out["white_level"] = white
+    for key, code in (("active_area", 50829), ("default_crop_origin", 50719), ("default_crop_size", 50720)):
+        vals = _tag_values(rt.get(code))
+        if vals:
+            out[key] = tuple(vals)
+    dims = _tag_values(rt.get(33421))
+    cfa = rt.get(33422)
+    if dims and [int(d) for d in dims[:2]] == [2, 2] and cfa is not None:
+        codes = bytes(cfa.value) if isinstance(cfa.value, (bytes, bytearray)) else bytes(
+            int(c) for c in np.ravel(cfa.value))
+        if len(codes) == 4 and all(c in _CFA_LETTER for c in codes):
+            out["cfa_pattern"] = "".join(_CFA_LETTER[c] for c in codes)
+
+
+def _image_data_end(pages: list) -> int | None:
+    """The end of the large image IFDs' data (the raw data and full-size previews), None without images."""
+    areas = []
+    for page in pages:
+        with contextlib.suppress(Exception):
+            areas.append((int(page.imagelength) * int(page.imagewidth), page))
+    if not areas:
+        return None
+    biggest = max(a for a, _ in areas)
+    end = 0
+    for area, page in areas:
+        if area * 4 < biggest:
+            continue
+        with contextlib.suppress(Exception):
+            offs, counts = page.dataoffsets, page.databytecounts
+            if offs and counts:
+                end = max(end, max(int(o) + int(c) for o, c in zip(offs, counts)))
+    return end
 
 
 # ---------------------------------------------------------------------------
