@@ -751,54 +751,9 @@ def load_bayer_raw(path: str | os.PathLike, json_sidecar: str | os.PathLike | No
     :mod:`ispkit.io.sidecar`). The whole sidecar is kept in ``extra["sidecar"]``.
     """
     p = _check_input_file(path, "load_bayer_raw")
-    side_path = Path(os.fspath(json_sidecar)) if json_sidecar is not None else _find_sidecar(p)
-    if side_path is None:
-        raise RawReadError(f"load_bayer_raw: no JSON sidecar found beside {str(p)!r}; pass json_sidecar=... "
-                           "(a JSON with width, height, black_level, white_level and the CFA pattern)")
-    try:
-        side = json.loads(Path(side_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RawReadError(f"load_bayer_raw: cannot read the JSON sidecar {str(side_path)!r} ({exc})") from None
-    if not isinstance(side, dict):
-        raise RawReadError(f"load_bayer_raw: sidecar {str(side_path)!r} must hold a JSON object")
-
-    suffix = p.suffix.lower()
-    if suffix == ".png":
-        import cv2
-
-        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise RawReadError(f"load_bayer_raw: OpenCV cannot decode {str(p)!r} as a PNG; the file is damaged")
-        if img.ndim != 2:
-            raise RawReadError(f"load_bayer_raw: {str(p)!r} has shape {img.shape}; a Bayer PNG must be one "
-                               "grey channel")
-        mosaic = img
-        if "width" in side and "height" in side and mosaic.shape != (int(side["height"]), int(side["width"])):
-            raise RawReadError(f"load_bayer_raw: {str(p)!r} is {mosaic.shape[1]}×{mosaic.shape[0]} but its "
-                               f"sidecar says {side['width']}×{side['height']}")
-    else:
-        try:
-            width, height = int(side["width"]), int(side["height"])
-        except (KeyError, TypeError, ValueError):
-            raise RawReadError(f"load_bayer_raw: sidecar {str(side_path)!r} must give integer 'width' and "
-                               "'height' for a headerless file") from None
-        size = p.stat().st_size
-        if size != width * height * 2:
-            raise RawReadError(
-                f"load_bayer_raw: {str(p)!r} has {size} bytes but {width}×{height} uint16 needs "
-                f"{width * height * 2}; the file is truncated or the sidecar does not belong to it")
-        mosaic = np.fromfile(p, dtype="<u2").reshape(height, width)
-
-    pattern = _cfa_from_text(side.get("cfa_pattern")) or _cfa_from_text(side.get("cfa"))
-    by_file = side.get("cfa_by_file")
-    if pattern is None and isinstance(by_file, dict):
-        pattern = _cfa_from_text(by_file.get(p.name))
-    if pattern is None:
-        pattern = _cfa_from_name(p)
-    if pattern is None:
-        raise RawReadError(f"load_bayer_raw: cannot tell the CFA pattern of {str(p)!r}: its sidecar has no "
-                           "'cfa' entry for it and the file name has no _rggb/_bggr/_grbg/_gbrg token; "
-                           "use from_array(..., cfa_pattern=...)")
+    side, side_path = _read_sidecar(p, json_sidecar)
+    mosaic = _read_mosaic(p, side, side_path)
+    pattern = _sidecar_cfa_pattern(p, side)
     black = side.get("black_level", 0)
     white = side.get("white_level")
     if white is None:
@@ -827,6 +782,64 @@ def load_bayer_raw(path: str | os.PathLike, json_sidecar: str | os.PathLike | No
                       make=make if isinstance(make, str) else None,
                       model=model if isinstance(model, str) else None,
                       extra=extra, **fields)
+
+
+def _read_sidecar(p: Path, json_sidecar: str | os.PathLike | None) -> tuple[dict, Path]:
+    """The JSON object describing a headerless mosaic (given, or found beside it) and its path."""
+    side_path = Path(os.fspath(json_sidecar)) if json_sidecar is not None else _find_sidecar(p)
+    if side_path is None:
+        raise RawReadError(f"load_bayer_raw: no JSON sidecar found beside {str(p)!r}; pass json_sidecar=... "
+                           "(a JSON with width, height, black_level, white_level and the CFA pattern)")
+    try:
+        side = json.loads(Path(side_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RawReadError(f"load_bayer_raw: cannot read the JSON sidecar {str(side_path)!r} ({exc})") from None
+    if not isinstance(side, dict):
+        raise RawReadError(f"load_bayer_raw: sidecar {str(side_path)!r} must hold a JSON object")
+    return side, Path(side_path)
+
+
+def _read_mosaic(p: Path, side: dict, side_path: Path) -> np.ndarray:
+    """The H×W integer mosaic of a grey PNG or a headerless little-endian uint16 file, checked against its sidecar."""
+    if p.suffix.lower() == ".png":
+        import cv2
+
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise RawReadError(f"load_bayer_raw: OpenCV cannot decode {str(p)!r} as a PNG; the file is damaged")
+        if img.ndim != 2:
+            raise RawReadError(f"load_bayer_raw: {str(p)!r} has shape {img.shape}; a Bayer PNG must be one "
+                               "grey channel")
+        if "width" in side and "height" in side and img.shape != (int(side["height"]), int(side["width"])):
+            raise RawReadError(f"load_bayer_raw: {str(p)!r} is {img.shape[1]}×{img.shape[0]} but its "
+                               f"sidecar says {side['width']}×{side['height']}")
+        return img
+    try:
+        width, height = int(side["width"]), int(side["height"])
+    except (KeyError, TypeError, ValueError):
+        raise RawReadError(f"load_bayer_raw: sidecar {str(side_path)!r} must give integer 'width' and "
+                           "'height' for a headerless file") from None
+    size = p.stat().st_size
+    if size != width * height * 2:
+        raise RawReadError(
+            f"load_bayer_raw: {str(p)!r} has {size} bytes but {width}×{height} uint16 needs "
+            f"{width * height * 2}; the file is truncated or the sidecar does not belong to it")
+    return np.fromfile(p, dtype="<u2").reshape(height, width)
+
+
+def _sidecar_cfa_pattern(p: Path, side: dict) -> str:
+    """The CFA pattern from the sidecar (``cfa_pattern``, ``cfa``, ``cfa_by_file``) or the file name."""
+    pattern = _cfa_from_text(side.get("cfa_pattern")) or _cfa_from_text(side.get("cfa"))
+    by_file = side.get("cfa_by_file")
+    if pattern is None and isinstance(by_file, dict):
+        pattern = _cfa_from_text(by_file.get(p.name))
+    if pattern is None:
+        pattern = _cfa_from_name(p)
+    if pattern is None:
+        raise RawReadError(f"load_bayer_raw: cannot tell the CFA pattern of {str(p)!r}: its sidecar has no "
+                           "'cfa' entry for it and the file name has no _rggb/_bggr/_grbg/_gbrg token; "
+                           "use from_array(..., cfa_pattern=...)")
+    return pattern
 
 
 def _apply_cam_to_srgb(side: dict[str, Any], where: str, black: Any, wb: np.ndarray | None, pattern: str,
