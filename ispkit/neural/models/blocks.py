@@ -37,6 +37,8 @@ __all__ = [
     "ChannelAttention",
     "ResidualChannelAttentionBlock",
     "ResidualChannelAttentionGroup",
+    "add_wavelet_unet",
+    "wavelet_unet_features",
     "Mlp",
 ]
 
@@ -201,6 +203,39 @@ def check_widths(model: str, channels: tuple[int, ...], num_blocks: int, reducti
         raise ParameterError(f"{model}: num_blocks must be an int >= 0, got {num_blocks!r}")
     if int(reduction) != reduction or reduction < 1:
         raise ParameterError(f"{model}: reduction must be an int >= 1, got {reduction!r}")
+
+
+def add_wavelet_unet(model: nn.Module, in_channels: int, out_channels: int, channels: tuple[int, int, int],
+                     num_blocks: int, reduction: int) -> None:
+    """Give ``model`` the three-level Haar-wavelet U-Net of MW-ISPNet and Deep-FlexISP's enhancer.
+
+    Registers ``down1``–``down3``, ``middle`` and ``up1``–``up3`` on ``model``
+    itself (the official state_dict keys): two Haar DWT levels down with
+    residual channel-attention groups (``num_blocks`` RCABs each, channel
+    ``reduction``), two groups in the middle, and back up through Haar IDWTs.
+    ``up3`` maps to ``out_channels``; the caller adds its head and tail.
+    """
+    c1, c2, c3 = channels
+
+    def group(c: int) -> ResidualChannelAttentionGroup:
+        return ResidualChannelAttentionGroup(c, num_blocks, reduction)
+
+    model.down1 = nn.Sequential(nn.Conv2d(in_channels, c1, 3, 1, 1), nn.PReLU(), group(c1))
+    model.down2 = nn.Sequential(HaarDWT(), nn.Conv2d(c1 * 4, c2, 3, 1, 1), nn.PReLU(), group(c2))
+    model.down3 = nn.Sequential(HaarDWT(), nn.Conv2d(c2 * 4, c3, 3, 1, 1), nn.PReLU())
+    model.middle = nn.Sequential(group(c3), group(c3))
+    model.up1 = nn.Sequential(nn.Conv2d(c3, c2 * 4, 3, 1, 1), nn.PReLU(), HaarIDWT())
+    model.up2 = nn.Sequential(group(c2), nn.Conv2d(c2, c1 * 4, 3, 1, 1), nn.PReLU(), HaarIDWT())
+    model.up3 = nn.Sequential(group(c1), nn.Conv2d(c1, out_channels, 3, 1, 1))
+
+
+def wavelet_unet_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The U-Net of :func:`add_wavelet_unet` up to ``up3``'s input (skips added at both decoder levels)."""
+    c2 = model.down1(x)
+    c3 = model.down2(c2)
+    m = model.middle(model.down3(c3))
+    c5 = model.up1(m) + c3
+    return model.up2(c5) + c2
 
 
 class Mlp(nn.Module):

@@ -31,7 +31,8 @@ from torch import nn
 
 
 from .blocks import (ChannelAttention, HaarDWT, HaarIDWT, ResidualChannelAttentionBlock,  # noqa: F401  (re-exported)
-                     ResidualChannelAttentionGroup, check_input, check_widths)
+                     ResidualChannelAttentionGroup, add_wavelet_unet, check_input, check_widths,
+                     wavelet_unet_features)
 
 __all__ = [
     "HaarDWT",
@@ -85,29 +86,11 @@ class MWISPNet(nn.Module):
         super().__init__()
         channels = tuple(channels)
         check_widths("MWISPNet", channels, num_blocks, reduction)
-        c1, c2, c3 = channels
-
-        def group(c: int) -> ResidualChannelAttentionGroup:
-            return ResidualChannelAttentionGroup(c, num_blocks, reduction)
-
         self.head = HaarDWT()
-        self.down1 = nn.Sequential(nn.Conv2d(4 * 4, c1, 3, 1, 1), nn.PReLU(), group(c1))
-        self.down2 = nn.Sequential(HaarDWT(), nn.Conv2d(c1 * 4, c2, 3, 1, 1), nn.PReLU(), group(c2))
-        self.down3 = nn.Sequential(HaarDWT(), nn.Conv2d(c2 * 4, c3, 3, 1, 1), nn.PReLU())
-        self.middle = nn.Sequential(group(c3), group(c3))
-        self.up1 = nn.Sequential(nn.Conv2d(c3, c2 * 4, 3, 1, 1), nn.PReLU(), HaarIDWT())
-        self.up2 = nn.Sequential(group(c2), nn.Conv2d(c2, c1 * 4, 3, 1, 1), nn.PReLU(), HaarIDWT())
-        self.up3 = nn.Sequential(group(c1), nn.Conv2d(c1, 16, 3, 1, 1))
+        add_wavelet_unet(self, 4 * 4, 16, channels, num_blocks, reduction)
         self.tail = nn.Sequential(HaarIDWT(), nn.Conv2d(4, 12, 3, 1, 1), nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, 4, self.size_multiple, "MWISPNet")
         c1 = self.head(x)
-        c2 = self.down1(c1)
-        c3 = self.down2(c2)
-        c4 = self.down3(c3)
-        m = self.middle(c4)
-        c5 = self.up1(m) + c3
-        c6 = self.up2(c5) + c2
-        c7 = self.up3(c6) + c1
-        return self.tail(c7)
+        return self.tail(self.up3(wavelet_unet_features(self, c1)) + c1)
