@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from ispkit.errors import InputError, UnknownNameError, WeightsError
+from ispkit.metrics import delta_e2000, psnr
 from ispkit.neural.models.metaisp import MetaISPNet
 from ispkit.neural.train import RecipeArgs, TrainConfig, Trainer, get_recipe
 from ispkit.neural.train.metaisp_data import (
@@ -25,6 +26,7 @@ from ispkit.neural.train.metaisp_data import (
 )
 from ispkit.neural.train.metaisp_synthetic import (
     SYNTHETIC_DEVICES,
+    DeviceLook,
     render_device,
     synthesize_raw,
     write_devices,
@@ -37,7 +39,6 @@ from ispkit.neural.train.recipe_metaisp import (
     metaisp_metrics,
     render_scene,
 )
-from ispkit.metrics import delta_e2000, psnr
 
 DEVICES = tuple(look.name for look in SYNTHETIC_DEVICES)
 
@@ -144,8 +145,8 @@ def test_crops_are_aligned_and_reproducible(dataset):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert a["raw"].shape == (4, 16, 16) and a["target"].shape == (3, 32, 32) and a["raw_full"].shape == (3, 32, 32)
     # the crop's place is in its attention grid: coords = (1-based packed index) / 48 · 2π
-    x0 = int(round(float(a["coords"][0, 0, 0]) / (2 * np.pi) * 48)) - 1
-    y0 = int(round(float(a["coords"][1, 0, 0]) / (2 * np.pi) * 48)) - 1
+    x0 = round(float(a["coords"][0, 0, 0]) / (2 * np.pi) * 48) - 1
+    y0 = round(float(a["coords"][1, 0, 0]) / (2 * np.pi) * 48) - 1
     full = read_target(scenes[1].targets[DEVICES[int(a["mobile_id"][0])]])
     np.testing.assert_allclose(a["target"].numpy().transpose(1, 2, 0), full[2 * y0:2 * y0 + 32, 2 * x0:2 * x0 + 32],
                                atol=1e-3)
@@ -205,28 +206,79 @@ def test_recipe_builds_small_and_refuses_unknown_options(dataset, tmp_path):
 
 
 # -- the unit-sized benchmark ---------------------------------------------------------------
-def _train(scenes, *, steps: int, illuminant=False, seed=0, tmp=None):
+#: Test "phones" far enough apart that no single rendition can serve them all: bright, dark and
+#: colourless, neutral (display tone curves through (0.5, 0.9), (0.5, 0.1) and the identity).
+EFFECT_LOOKS = (
+    DeviceLook("bright", (1.0, 1.0, 1.0), 1.0, ((0.0, 0.0), (0.5, 0.9), (1.0, 1.0))),
+    DeviceLook("dark_gray", (1.0, 1.0, 1.0), 0.0, ((0.0, 0.0), (0.5, 0.1), (1.0, 1.0))),
+    DeviceLook("neutral", (1.0, 1.0, 1.0), 1.0, ((0.0, 0.0), (1.0, 1.0))),
+)
+EFFECT_DEVICES = tuple(look.name for look in EFFECT_LOOKS)
+#: Optimiser steps of every unit-sized variant (tiny network, 64² crops, batch 6).
+UNIT_STEPS = 80
+
+
+def _train(scenes, out, *, steps: int = UNIT_STEPS, illuminant=False, shared_look=False, use_wb=True, seed=0):
+    """Train a tiny MetaISP variant; return it and the same network before training (both in eval mode)."""
     torch.manual_seed(seed)
     net = MetaISPNet(replace(TINY_CONFIG, illuminant=illuminant))
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    data = MetaISPDataset(scenes, DEVICES, crop=64, seed=seed, view_size=32, samples_per_scene=8)
-    cfg = TrainConfig(out_dir=tmp, max_steps=steps, batch_size=6, lr=3e-3, seed=seed, device="cpu",
+    data = MetaISPDataset(scenes, EFFECT_DEVICES, crop=64, seed=seed, view_size=32, samples_per_scene=8)
+    cfg = TrainConfig(out_dir=out, max_steps=steps, batch_size=6, lr=3e-3, seed=seed, device="cpu",
                       progress=False, log_csv=False)
-    Trainer(net, data, loss=metaisp_loss(), config=cfg, forward=metaisp_forward).fit()
+
+    def forward(model, b):
+        return metaisp_forward(model, b, shared_look=shared_look, use_wb=use_wb)
+
+    Trainer(net, data, loss=metaisp_loss(), config=cfg, forward=forward).fit()
     untrained = MetaISPNet(replace(TINY_CONFIG, illuminant=illuminant))
     untrained.load_state_dict(before)
     return net.eval(), untrained.eval()
 
 
+@pytest.fixture(scope="module")
+def unit_benchmark(tmp_path_factory):
+    """benchmarks/metaisp_synthetic.py in small: 8 scenes in :data:`EFFECT_LOOKS` (6 to train, 2 held out)
+    and the variants trained on them, each trained once for every test below (one thread)."""
+    root = tmp_path_factory.mktemp("metaisp_effects")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rng = np.random.default_rng(1)
+            write_devices(root, EFFECT_LOOKS)
+            for i in range(8):
+                frame = synthesize_raw(_picture(rng), rng)
+                write_scene(root / f"scene{i}", frame, {k.name: render_device(frame, k) for k in EFFECT_LOOKS})
+            scenes = [prepare_scene(f, EFFECT_DEVICES, view_size=32, align=False)
+                      for f in scan_scenes(root, EFFECT_DEVICES)]
+            train = scenes[:6]
+            nets = {"full": _train(train, root / "full"), "shared": _train(train, root / "shared", shared_look=True),
+                    "head": _train(train, root / "head", illuminant=True, use_wb=False)}
+    finally:
+        torch.set_num_threads(old)
+    return {"held": scenes[6:], **nets}
+
+
+def _target(scene, i: int) -> np.ndarray:
+    return scene.targets[i].astype(np.float32).transpose(1, 2, 0)
+
+
 def _psnr_held(net, held) -> float:
-    return float(np.mean([psnr(render_scene(net, sc, i), sc.targets[i].astype(np.float32).transpose(1, 2, 0))
-                          for sc in held for i in range(3)]))
+    return float(np.mean([psnr(render_scene(net, sc, i), _target(sc, i)) for sc in held for i in range(3)]))
+
+
+def _mse_held(net, held, *, shared_look=False, use_wb=True) -> float:
+    """Mean squared error over held-out scenes and devices (row 0 of the embedding for every device if shared)."""
+    return float(np.mean([np.mean((render_scene(net, sc, 0 if shared_look else i, use_wb=use_wb) - _target(sc, i))
+                                  ** 2) for sc in held for i in range(3)]))
 
 
 def _scaler_error(net, held) -> float:
     """Mean angle (degrees) between the head's colour scaler and the file's, on whole held-out scenes."""
-    from ispkit.neural.train.recipe_metaisp import _scaler_rgb
     from ispkit.neural.train import losses
+    from ispkit.neural.train.recipe_metaisp import _scaler_rgb
 
     errs = []
     with torch.no_grad():
@@ -238,32 +290,30 @@ def _scaler_error(net, held) -> float:
     return float(np.mean(errs))
 
 
-def test_unit_sized_benchmark_directions(dataset, tmp_path, one_thread):
-    """Tiny MetaISP, 64² crops, 6 training scenes, 60 steps: what benchmarks/metaisp_synthetic.py measures, in small.
+def test_unit_sized_benchmark_directions(unit_benchmark):
+    """Tiny MetaISP, 64² crops, 6 training scenes, 80 steps: what benchmarks/metaisp_synthetic.py measures, in small.
 
-    Asserted (robust at this size): training lifts the held-out PSNR well above the untrained network's;
-    the device embedding reaches the render (different devices give clearly different images, and the
+    Asserted: training lifts the held-out PSNR well above the untrained network's; the device
+    embedding reaches the render (different devices give clearly different images, and the
     ``shared_look`` ablation gives identical ones); the render at {A: 0.5, B: 0.5} lies between A and B;
     hiding the WB metadata changes the input the network sees; the illuminant head, trained with the
-    angular loss, estimates the colour scaler better than before training.
+    angular loss, estimates the colour scaler better than before training. Conditioning against one
+    look for all: :func:`test_conditioning_beats_one_look_for_all`.
 
-    Not asserted here: that conditioning beats one look for all, and that the WB metadata (or the head)
-    improves accuracy. Both need far more steps than a unit test has: with this network at 60 steps
-    (and at 200 steps on 32² crops) the conditioned and the shared-look models score within 0.2 dB of
-    each other on held-out scenes, and the WB-free model was 0.3 dB *ahead*. The benchmark and the
-    README table measure those effects.
+    Not asserted: that the WB metadata (or the head) improves accuracy. At unit size the as-shot colour
+    scaler does not help yet, even where it decides the output: in trials with casts up to 6× and a
+    look rendering the red channel as monochrome, the WB-fed model was *behind* the WB-free one after
+    80 steps (held-out MSE 0.048 against 0.041; the head model 0.033), and with other looks at 120 steps
+    (0.035 against 0.029); only with the colour-scaler convolution initialised as a plain white balance
+    did it pull ahead, 0.0088 against 0.0120 at 300 steps — too slow, and too small a margin to hold on
+    every CPU. The benchmark measures the ablation at full length.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        files = scan_scenes(dataset, DEVICES)
-        scenes = [prepare_scene(f, DEVICES, view_size=32, align=False) for f in files]
-        train, held = scenes[:6], scenes[6:]
-        full, full0 = _train(train, steps=60, tmp=tmp_path / "a")
-        head, head0 = _train(train, steps=60, illuminant=True, tmp=tmp_path / "b")
-
+    held = unit_benchmark["held"]
+    full, full0 = unit_benchmark["full"]
+    head, head0 = unit_benchmark["head"]
     assert _psnr_held(full, held) > _psnr_held(full0, held) + 2.0
     assert _scaler_error(head, held) < _scaler_error(head0, held)
-    batch = MetaISPDataset(held, DEVICES, crop=None, train=False, view_size=32, align=False)[0]
+    batch = MetaISPDataset(held, EFFECT_DEVICES, crop=None, train=False, view_size=32, align=False)[0]
     batch = {k: v[None] for k, v in batch.items()}
     with torch.no_grad():
         cond = metaisp_forward(full, dict(batch))
@@ -282,13 +332,28 @@ def test_unit_sized_benchmark_directions(dataset, tmp_path, one_thread):
         assert delta_e2000(mid, a).mean() < ab and delta_e2000(mid, b).mean() < ab
 
 
+def test_conditioning_beats_one_look_for_all(unit_benchmark):
+    """(a) of the benchmark, structurally: one rendition for all three looks is at best their per-pixel
+    mean, so the shared-look model's error is at least the spread of the targets about that mean (about
+    0.09 MSE here: the looks differ by ±0.4 in mid-tone brightness); the conditioned model, trained with
+    the same data and steps, gets well under it (about 0.3 of it at 80 steps; asserted < 0.6)."""
+    held = unit_benchmark["held"]
+    spread = float(np.mean([np.mean((sc.targets.astype(np.float32) - sc.targets.astype(np.float32).mean(0)) ** 2)
+                            for sc in held]))
+    shared = _mse_held(unit_benchmark["shared"][0], held, shared_look=True)
+    conditioned = _mse_held(unit_benchmark["full"][0], held)
+    assert shared > 0.99 * spread
+    assert conditioned < 0.6 * spread
+    assert conditioned < 0.6 * shared
+
+
 # -- preset -------------------------------------------------------------------------------
 def test_metaisp_preset_takes_weights_auto_from_the_weights_dir(tmp_path, monkeypatch):
+    import ispkit
     from ispkit.io import write_dng
     from ispkit.neural import create_model
     from ispkit.pipeline import models as auto
     from ispkit.presets import load_preset
-    import ispkit
 
     stage = dict(load_preset("metaisp").named_stages())["device_rendition"] \
         if hasattr(load_preset("metaisp"), "named_stages") else load_preset("metaisp").stages[-1]
