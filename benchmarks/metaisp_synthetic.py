@@ -21,7 +21,8 @@ against its renders for A and B.
 Run: ``nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/metaisp_synthetic.py [--steps N] [--config tiny|small]``.
 The default, 7000 steps per variant (about 740 s CPU per model on one thread), is the length the
 README table was measured at and the one where conditioning beats one look for all by >= 3 dB;
-``--steps 900`` gives a quick run (about 125 s CPU per model) with the same effects, smaller.
+``--steps 900`` gives a quick run (about 125 s CPU per model): smaller effects, and the WB
+ablation comes out differently there (see the README).
 On a 2-core machine train the variants in two processes (``--work DIR --train-only --variants full,shared``
 and ``... --variants no_wb,head``), then ``--work DIR --eval-only``. The table printed is the README's.
 """
