@@ -55,7 +55,8 @@ class Exposure(Stage):
     Notes
     -----
     RAW_MOSAIC (black-level normalised), CAMERA_RGB or LINEAR_RGB, float32;
-    ``meta.white_point`` is scaled too, so highlight handling still knows what clipped.
+    ``meta.white_point`` is scaled too (an absent one is taken as 1 per channel,
+    as the highlight stages take it), so highlight handling still knows what clipped.
     """
 
     type_name = "exposure"
@@ -75,9 +76,9 @@ class Exposure(Stage):
         if ev == 0.0:
             return frame
         gain = 2.0 ** ev
-        wp = frame.meta.white_point
-        changes = {"white_point": np.asarray(wp) * gain} if wp is not None else {}
-        return frame.replace(data=apply_exposure(frame.data, ev), **changes)
+        wp = frame.meta.white_point  # absent: 1 per channel, as the highlight stages read it
+        base = np.ones(3) if wp is None else np.asarray(wp, dtype=np.float64)
+        return frame.replace(data=apply_exposure(frame.data, ev), white_point=base * gain)
 
     def inverse(self) -> Stage:
         """:class:`~ispkit.stages.inverses.InverseExposure` with the same parameters."""

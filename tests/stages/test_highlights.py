@@ -255,3 +255,19 @@ def test_fringe_removes_the_magenta_rim_of_a_blown_light():
     assert np.min(fixed[ring]) >= np.min(plain[ring]) - 1e-6        # no darker outline
     with pytest.raises(ParameterError):
         recover_highlights(rgb, wp, "clip", fringe=-1)
+
+
+def test_exposure_scales_an_absent_white_point_so_reconstruction_keeps_its_clip_level():
+    """A normalised frame without ``white_point`` (taken as 1) pushed +2 EV: the clip level moves to 4,
+    so highlight reconstruction leaves samples at 2 (unclipped before the push) alone."""
+    from ispkit.pipeline import Pipeline
+    from ispkit.stages import Exposure, HighlightReconstruction
+
+    rng = np.random.default_rng(0)
+    x = (0.1 + 0.5 * rng.random((32, 48))).astype(np.float32)
+    x[10:14, 10:14] = 0.5  # a bright, unclipped patch: 2.0 after the push
+    frame = Frame(x, Domain.RAW_MOSAIC, CaptureMetadata(cfa_pattern="RGGB"))
+    pushed = Exposure(ev=2.0, use_baseline=False)(frame)
+    np.testing.assert_allclose(pushed.meta.white_point, [4.0, 4.0, 4.0])
+    out = Pipeline([Exposure(ev=2.0, use_baseline=False), HighlightReconstruction()])(frame)
+    np.testing.assert_array_equal(out.data, pushed.data)  # nothing was clipped, so nothing is rebuilt
