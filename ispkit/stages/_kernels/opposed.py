@@ -25,6 +25,16 @@ def _mirror(i, n):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
+def _cube_root_opposed(s0, s1, s2, n0, n1, n2, c):
+    """From per-colour sums and counts: the two colours other than ``c`` averaged in cube-root space."""
+    m0 = np.cbrt(s0 / max(n0, 1))
+    m1 = np.cbrt(s1 / max(n1, 1))
+    m2 = np.cbrt(s2 / max(n2, 1))
+    r = 0.5 * (m1 + m2) if c == 0 else (0.5 * (m0 + m2) if c == 1 else 0.5 * (m0 + m1))
+    return r * r * r
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _opposed_mean(x, y, xx, cidx, c):
     """The 3×3 neighbourhood's mean of the two colours other than ``c``, averaged in cube-root space."""
     h, w = x.shape
@@ -49,16 +59,7 @@ def _opposed_mean(x, y, xx, cidx, c):
             else:
                 s2 += v
                 n2 += 1
-    m0 = np.cbrt(s0 / max(n0, 1))
-    m1 = np.cbrt(s1 / max(n1, 1))
-    m2 = np.cbrt(s2 / max(n2, 1))
-    if c == 0:
-        r = 0.5 * (m1 + m2)
-    elif c == 1:
-        r = 0.5 * (m0 + m2)
-    else:
-        r = 0.5 * (m0 + m1)
-    return r * r * r
+    return _cube_root_opposed(s0, s1, s2, n0, n1, n2, c)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -185,11 +186,7 @@ def _opposed_mean_raw(x, y, xx, cidx, c, black, scale):
             else:
                 s2 += v
                 n2 += 1
-    m0 = np.cbrt(s0 / max(n0, 1))
-    m1 = np.cbrt(s1 / max(n1, 1))
-    m2 = np.cbrt(s2 / max(n2, 1))
-    r = 0.5 * (m1 + m2) if c == 0 else (0.5 * (m0 + m2) if c == 1 else 0.5 * (m0 + m1))
-    return r * r * r
+    return _cube_root_opposed(s0, s1, s2, n0, n1, n2, c)
 
 
 @numba.njit(cache=True, parallel=True)
