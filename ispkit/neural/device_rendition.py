@@ -172,7 +172,8 @@ def _tiles(n: int, core: int) -> list[tuple[int, int]]:
 def render_device_rendition(net: MetaISPNet, raw: torch.Tensor, raw_full: torch.Tensor,
                             color_scaler: torch.Tensor | None, embedding: torch.Tensor,
                             exp: torch.Tensor | None, iso: torch.Tensor | None, *,
-                            tile: int | None = None, overlap: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                            tile: int | None = None, overlap: int | None = None,
+                            illum_patch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run MetaISP on a whole frame, its local branch optionally in tiles; return (rgb, colour scaler used).
 
     Parameters
@@ -186,6 +187,9 @@ def render_device_rendition(net: MetaISPNet, raw: torch.Tensor, raw_full: torch.
         8); None or a side ≥ the frame runs untiled.
     overlap : context on every side of a core, packed pixels (rounded up to 8);
         default :func:`~ispkit.neural.models.metaisp.receptive_radius`.
+    illum_patch : the illuminant head's field of view (None: the network's
+        configuration; 0: the whole frame; n: averaged over n×n tiles; see
+        :meth:`~ispkit.neural.models.metaisp.MetaISPNet.estimate_color_scaler`).
 
     Notes
     -----
@@ -198,7 +202,7 @@ def render_device_rendition(net: MetaISPNet, raw: torch.Tensor, raw_full: torch.
     receptive radius it equals the untiled render to float rounding.
     """
     _, _, h, w = raw.shape
-    cond = net.condition(raw, raw_full, color_scaler, embedding)
+    cond = net.condition(raw, raw_full, color_scaler, embedding, illum_patch)
     coord = make_coord(h, w).to(raw.device, raw.dtype)
     coords0 = make_attention_coords(h, w).to(raw.device, raw.dtype)
     if tile is None or (tile >= h and tile >= w):
@@ -270,6 +274,12 @@ class DeviceRendition(_NeuralStage):
         from the memory budget (untiled when the frame fits).
     overlap : context kept around each core, packed pixels; the default
         (144, the receptive radius) makes tiled equal untiled.
+    illuminant_patch : with the illuminant head, its field of view in packed
+        pixels: None (the release: the whole frame) or n ≥ 8 (the mean
+        estimate over n×n tiles). The head ends in a global max pool, so it
+        is most accurate on inputs the size it was trained on: 224 for a
+        head trained on the release's 448² patches, ``crop / 2`` for one
+        trained by ``ispkit train metaisp --opt illuminant=1``.
 
     Notes
     -----
@@ -300,6 +310,7 @@ class DeviceRendition(_NeuralStage):
     dtype: str = "float32"
     tile: int | None = None
     overlap: int = receptive_radius()
+    illuminant_patch: int | None = None
 
     def __post_init__(self) -> None:
         where = f"stage {self.type_name!r}"
@@ -321,10 +332,14 @@ class DeviceRendition(_NeuralStage):
             raise ParameterError(f"{where} parameter 'tile': expected None (automatic) or an int >= 8, got {self.tile!r}")
         if isinstance(self.overlap, bool) or not isinstance(self.overlap, int) or self.overlap < 0:
             raise ParameterError(f"{where} parameter 'overlap': expected an int >= 0, got {self.overlap!r}")
+        p = self.illuminant_patch
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 8):
+            raise ParameterError(f"{where} parameter 'illuminant_patch': expected None (the whole frame) or an "
+                                 f"int >= 8 (packed pixels), got {p!r}")
 
     def __hash__(self) -> int:
         return hash((self.type_name, self.model, self.weights, repr(self.target), self.device, self.dtype,
-                     self.tile, self.overlap))
+                     self.tile, self.overlap, self.illuminant_patch))
 
     @property
     def spec(self) -> StageSpec:
@@ -387,7 +402,8 @@ class DeviceRendition(_NeuralStage):
             args = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v) for k, v in t.items()}
             rgb, scaler = render_device_rendition(
                 net, args["raw"], args["raw_full"], args["color_scaler"], self.embedding(net),
-                args["exp"], args["iso"], tile=tile, overlap=self.overlap)
+                args["exp"], args["iso"], tile=tile, overlap=self.overlap,
+                illum_patch=self.illuminant_patch)
         out = rgb[0, :, :h, :w].float().permute(1, 2, 0).cpu().numpy()
         mix = self.mix
         name = next(iter(mix)) if len(mix) == 1 else "+".join(f"{k}:{v:g}" for k, v in mix.items())

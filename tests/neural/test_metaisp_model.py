@@ -179,3 +179,35 @@ def test_official_checkpoint_loads_strict_through_registry(name, tmp_path):
     assert not model.training
     c = get_model_entry(f"metaisp.{name}").weights.contract
     assert c.packed_order == ("B", "Gr", "R", "Gb") and c.scale == 2.0 and c.size_multiple == 8
+
+
+def test_illuminant_head_tiles_average_unit_estimates_and_one_tile_is_the_release():
+    """``illum_patch``: an input no larger than the patch is the release's head exactly; a larger one is
+    covered by evenly spaced patch-sized tiles whose estimates combine as the mean direction at the mean length."""
+    from dataclasses import replace
+
+    from ispkit.errors import ParameterError
+    from ispkit.neural.models.metaisp import _tile_origins
+
+    from ispkit.neural.train.recipe_metaisp import TINY_CONFIG
+
+    cfg = replace(TINY_CONFIG, illuminant=True)
+    torch.manual_seed(3)
+    whole = MetaISPNet(cfg).eval()
+    tiled = MetaISPNet(replace(cfg, illum_patch=16)).eval()
+    tiled.load_state_dict(whole.state_dict())
+    emb = whole.embed(1)
+    raw = torch.rand(2, 4, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(tiled.estimate_color_scaler(raw, emb.expand(2, -1, -1, -1)),
+                                   whole.estimate_color_scaler(raw, emb.expand(2, -1, -1, -1)), rtol=0, atol=0)
+        big = torch.rand(1, 4, 24, 40)
+        got = tiled.estimate_color_scaler(big, emb)
+        assert _tile_origins(24, 16) == [0, 8] and _tile_origins(40, 16) == [0, 12, 24]
+        ests = torch.stack([whole.estimate_color_scaler(big[:, :, y:y + 16, x:x + 16], emb).reshape(4)
+                            for y in (0, 8) for x in (0, 12, 24)])
+    unit = (ests / ests.norm(dim=1, keepdim=True)).mean(0)
+    want = unit / unit.norm() * ests.norm(dim=1).mean()
+    torch.testing.assert_close(got.reshape(4), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ParameterError, match="illum_patch"):
+        MetaISPNet(replace(cfg, illum_patch=4))

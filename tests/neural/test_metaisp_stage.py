@@ -160,6 +160,34 @@ def test_illuminant_head_estimates_the_scaler():
     assert len(out.meta.extra["color_scaler"]) == 4 and np.isfinite(out.data).all()
 
 
+def test_illuminant_patch_tiles_the_head_only():
+    """``illuminant_patch=n``: the recorded colour scaler is the network's n×n-tiled estimate (not the
+    whole-frame one), so a head trained on crops sees crops; bad values are refused up front."""
+    frame = _frame(_scene(32, 48), wb_gains=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        stage = DeviceRendition(model="metaisp.real_illuminants", device="cpu", random_weights=True,
+                                illuminant_patch=8)
+        net, _ = stage.network()
+        out = stage(frame)
+    raw = torch.from_numpy(_inputs_raw(frame))
+    with torch.no_grad():
+        tiled = net.estimate_color_scaler(raw, stage.embedding(net), 8).reshape(-1)
+        full = net.estimate_color_scaler(raw, stage.embedding(net), 0).reshape(-1)
+    np.testing.assert_allclose(out.meta.extra["color_scaler"], tiled.numpy(), rtol=1e-5, atol=1e-6)
+    assert float((tiled - full).abs().max()) > 1e-4
+    with pytest.raises(ParameterError, match="illuminant_patch"):
+        DeviceRendition(model="metaisp.real_illuminants", illuminant_patch=4)
+
+
+def _inputs_raw(frame: Frame) -> np.ndarray:
+    """The 1×4×h×w packed (B, Gr, R, Gb) RAW the stage feeds (sizes here are multiples of 16)."""
+    from ispkit.neural._io import pack_bayer
+    from ispkit.neural.device_rendition import METAISP_ORDER
+
+    return np.ascontiguousarray(pack_bayer(frame.data, frame.meta.cfa_pattern, METAISP_ORDER).transpose(2, 0, 1))[None]
+
+
 def test_tiled_equals_untiled_tiny_network():
     # 96×512 packed: tiles of 96 with 144 of context are cut on both sides in the middle
     torch.manual_seed(0)
