@@ -3,7 +3,7 @@
 Three synthetic "phones" (``SYNTHETIC_DEVICES``: warm/vivid with CLAHE, flat/neutral,
 cool/crisp — each an ispkit pipeline with its own WB bias, saturation, tone curve
 and local contrast) render RAWs made by unprocessing the Kodak images under random
-illuminants (red and blue gains log-uniform in [1.1, 3.2]) and the real Bayer crops
+illuminants (colour temperatures 2500-8000 K, uniform in mired, with a small Duv) and the real Bayer crops
 of ../shared/data. The device images are written shifted by a random 1-3 px (the
 loader's optical flow must undo it). A small MetaISP is trained four times on the
 same data and steps:
@@ -43,7 +43,9 @@ import torch
 
 from ispkit.io import read_capture
 from ispkit.metrics import delta_e2000, psnr
+from ispkit.neural.device_rendition import estimate_color_scaler
 from ispkit.neural.models.metaisp import MetaISPNet
+from ispkit.neural.train.losses import angular_error
 from ispkit.neural.train import TrainConfig, Trainer
 from ispkit.neural.train.metaisp_data import (
     MetaISPDataset,
@@ -61,9 +63,11 @@ from ispkit.neural.train.metaisp_synthetic import (
 from ispkit.neural.train.recipe_metaisp import (
     SMALL_CONFIG,
     TINY_CONFIG,
+    scaler_rgb,
     metaisp_forward,
     metaisp_loss,
     metaisp_metrics,
+    pretrain_illuminant_head,
     render_scene,
 )
 from ispkit.render import render_frame
@@ -77,6 +81,8 @@ VIEW = 64
 CONFIGS = {"tiny": TINY_CONFIG, "small": SMALL_CONFIG}
 #: Optimiser steps per variant by default: the README table's length (conditioning >= +3 dB needs it).
 DEFAULT_STEPS = 7000
+#: Steps of 16 crops training the illuminant head alone before the head variant's joint training.
+HEAD_WARMUP = 3000
 #: linear sRGB -> XYZ (D65), IEC 61966-2-1
 SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
 VARIANTS = {  # name -> (illuminant head, shared look, use WB)
@@ -94,11 +100,15 @@ def _shift(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
-def _sources(rng: np.random.Generator):
-    """(name, black-level-normalised RAW frame) for every Kodak image and Bayer crop."""
+def _sources(rng: np.random.Generator, illuminants: int = 1):
+    """(name, black-level-normalised RAW frame) for every Kodak image (``illuminants`` unprocessings of each
+    training image, one of each held-out one) and Bayer crop."""
     for path in sorted((DATA / "rgb" / "kodak24").glob("kodim*.png")):
         srgb = cv2.imread(str(path))[..., ::-1].astype(np.float32) / 255.0
-        yield path.stem, synthesize_raw(srgb[: srgb.shape[0] // 2 * 2, : srgb.shape[1] // 2 * 2], rng)
+        srgb = srgb[: srgb.shape[0] // 2 * 2, : srgb.shape[1] // 2 * 2]
+        count = 1 if path.stem in HELD_OUT else illuminants
+        for k in range(count):
+            yield path.stem + (f"_{k}" if k else ""), synthesize_raw(srgb, rng)
     for name, file in BAYER.items():
         frame = BlackLevel()(read_capture(DATA / "bayer" / file))
         h, w = frame.data.shape[0] // 2 * 2, frame.data.shape[1] // 2 * 2
@@ -109,28 +119,36 @@ def _sources(rng: np.random.Generator):
         yield name, frame
 
 
-def build_dataset(root: Path, seed: int = 0) -> None:
-    """Write train/ and val/ scenes with shifted device images under ``root``."""
+def build_dataset(root: Path, seed: int = 0, illuminants: int = 1) -> None:
+    """Write train/ and val/ scenes with shifted device images under ``root`` (``illuminants`` scenes per
+    training Kodak image, each under its own illuminant)."""
     rng = np.random.default_rng(seed)
     write_devices(root, SYNTHETIC_DEVICES)
-    for name, frame in _sources(rng):
+    for name, frame in _sources(rng, illuminants):
         renders = {look.name: _shift(render_device(frame, look), rng) for look in SYNTHETIC_DEVICES}
         write_scene(root / ("val" if name in HELD_OUT else "train") / name, frame, renders)
 
 
-def make_net(config: str, name: str, devices: int) -> MetaISPNet:
-    """The network of a variant (random weights)."""
-    return MetaISPNet(replace(CONFIGS[config], num_devices=devices, illuminant=VARIANTS[name][0]))
+def make_net(config: str, name: str, devices: int, crop: int) -> MetaISPNet:
+    """The network of a variant (random weights); the illuminant head keeps the training crop's field of view."""
+    head = VARIANTS[name][0]
+    return MetaISPNet(replace(CONFIGS[config], num_devices=devices, illuminant=head,
+                              illum_patch=crop // 2 if head else None))
 
 
 def train_variant(root: Path, scenes: list, out: Path, name: str, steps: int, crop: int, batch: int,
-                  seed: int, config: str) -> MetaISPNet:
-    """Train one variant of :data:`VARIANTS` for ``steps`` steps on prepared ``scenes``; return the network."""
+                  seed: int, config: str, head_warmup: int = HEAD_WARMUP) -> MetaISPNet:
+    """Train one variant of :data:`VARIANTS` for ``steps`` steps on prepared ``scenes``; return the network.
+
+    The illuminant head is first trained alone for ``head_warmup`` steps of 16 crops (seconds)."""
     _, shared, use_wb = VARIANTS[name]
     devices = read_devices(root)
     train = MetaISPDataset(scenes, devices, crop=crop, seed=seed, view_size=VIEW, samples_per_scene=16)
     torch.manual_seed(seed)
-    net = make_net(config, name, len(devices))
+    net = make_net(config, name, len(devices), crop)
+    if VARIANTS[name][0] and head_warmup:
+        err = pretrain_illuminant_head(net, train, steps=head_warmup, seed=seed)
+        print(f"{name}: illuminant head warmed up for {head_warmup} steps (training crops: {err:.2f}°)", flush=True)
 
     def forward(model, b):
         return metaisp_forward(model, b, shared_look=shared, use_wb=use_wb)
@@ -147,6 +165,7 @@ def evaluate(root: Path, nets: dict[str, MetaISPNet]) -> dict:
     looks = {look.name: look for look in SYNTHETIC_DEVICES}
     rows: dict[str, dict[str, list[float]]] = {}
     interp: list[tuple[float, float, float]] = []
+    scaler_err: dict[str, list[float]] = {"head": [], "shades_of_gray": []}
 
     def add(method: str, metric: str, dev: str, value: float) -> None:
         rows.setdefault(method, {}).setdefault(f"{metric}_{dev}", []).append(value)
@@ -165,6 +184,13 @@ def evaluate(root: Path, nets: dict[str, MetaISPNet]) -> dict:
                 renders[name, i] = out
                 add(name, "psnr", d, psnr(out, exact[d]))
                 add(name, "de", d, float(delta_e2000(out, exact[d]).mean()))
+        if "head" in nets:
+            true = scaler_rgb(torch.from_numpy(scene.color_scaler).reshape(1, 4, 1, 1))
+            with torch.no_grad():
+                est = nets["head"].estimate_color_scaler(torch.from_numpy(scene.packed)[None], nets["head"].embed(0))
+            sog = torch.from_numpy(estimate_color_scaler(scene.packed.transpose(1, 2, 0))).reshape(1, 4, 1, 1)
+            scaler_err["head"].append(float(angular_error(scaler_rgb(est), true)[0]))
+            scaler_err["shades_of_gray"].append(float(angular_error(scaler_rgb(sog), true)[0]))
         for d in devices:
             add("classical", "psnr", d, psnr(classical, exact[d]))
             add("classical", "de", d, float(delta_e2000(classical, exact[d]).mean()))
@@ -178,6 +204,8 @@ def evaluate(root: Path, nets: dict[str, MetaISPNet]) -> dict:
         r["psnr_mean"] = float(np.mean([r[f"psnr_{d}"] for d in devices]))
         r["de_mean"] = float(np.mean([r[f"de_{d}"] for d in devices]))
     res = {"table": table, "devices": list(devices)}
+    if scaler_err["head"]:
+        res["scaler_error_deg"] = {k: float(np.mean(v)) for k, v in scaler_err.items()}
     if interp:
         it = np.array(interp)
         res["interpolation"] = {"de_mid_a": float(it[:, 0].mean()), "de_mid_b": float(it[:, 1].mean()),
@@ -213,6 +241,10 @@ def report(res: dict, seconds: dict[str, float]) -> str:
         back = t["head"]["psnr_mean"] - t["no_wb"]["psnr_mean"]
         lines.append(f"metadata ablation: hiding WB costs {lost:.2f} dB; the illuminant head wins back {back:.2f} dB "
                      f"({100 * back / lost if lost > 0 else float('nan'):.0f}%)")
+    if "scaler_error_deg" in res:
+        e = res["scaler_error_deg"]
+        lines.append(f"colour scaler angular error on held-out frames: illuminant head {e['head']:.2f}°, "
+                     f"shades of gray {e['shades_of_gray']:.2f}°")
     lines.append("training CPU time (one thread): " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
     return "\n".join(lines)
 
@@ -225,6 +257,8 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--head-warmup", type=int, default=HEAD_WARMUP,
+                    help=f"steps training the illuminant head alone first (default {HEAD_WARMUP}; 0: none)")
     ap.add_argument("--variants", default="full,shared,no_wb,head")
     ap.add_argument("--work", type=Path, default=None, help="keep data and checkpoints here (default: a temp dir)")
     ap.add_argument("--train-only", action="store_true", help="train --variants into --work and stop")
@@ -245,7 +279,7 @@ def main() -> None:
         nets, seconds = {}, {}
         if args.eval_only:
             for name in args.variants.split(","):
-                nets[name] = make_net(args.config, name, len(devices))
+                nets[name] = make_net(args.config, name, len(devices), args.crop)
                 nets[name].load_state_dict(torch.load(work / "runs" / name / "best.pth", weights_only=True))
                 nets[name].eval()
             seconds = json.loads((work / "runs" / "seconds.json").read_text()) \
@@ -256,7 +290,7 @@ def main() -> None:
             for name in args.variants.split(","):
                 t1, c1 = time.perf_counter(), time.process_time()
                 nets[name] = train_variant(root, scenes, work / "runs", name, args.steps, args.crop, args.batch,
-                                           args.seed, args.config)
+                                           args.seed, args.config, args.head_warmup)
                 seconds[name] = time.process_time() - c1
                 print(f"{name}: {args.steps} steps, CPU {seconds[name]:.0f} s, wall {time.perf_counter() - t1:.0f} s",
                       flush=True)

@@ -301,6 +301,12 @@ class MetaISPDataset(Dataset):
         otherwise one sample per scene carrying all devices.
     seed : crops depend only on (seed, epoch, index), so resumed runs see the same samples.
     view_size, align : see :func:`prepare_scene`.
+    illuminant_jitter : training only: recolour each sample's illuminant by red and blue factors
+        drawn log-uniformly from [e^-j, e^j] (0: off). The RAW crop and the global view are
+        multiplied by them and the colour scaler divided, so the white-balanced RAW — and hence
+        the target — is unchanged, while the cast the network (or its illuminant head) must read
+        varies from sample to sample: one scene teaches many illuminants, the colour-constancy
+        augmentation of FC4 (Hu et al., CVPR 2017).
 
     Notes
     -----
@@ -313,7 +319,8 @@ class MetaISPDataset(Dataset):
 
     def __init__(self, scenes: Sequence[PreparedScene | SceneFiles], devices: Sequence[str], *,
                  crop: int | None = 128, train: bool = True, samples_per_scene: int = 8, seed: int = 0,
-                 view_size: int = 448, align: bool = True, cache: int = 32) -> None:
+                 view_size: int = 448, align: bool = True, cache: int = 32,
+                 illuminant_jitter: float = 0.0) -> None:
         if not scenes:
             raise ParameterError("MetaISPDataset: no scenes")
         if crop is not None and (crop < 16 or crop % 16):
@@ -324,6 +331,10 @@ class MetaISPDataset(Dataset):
         self.crop, self.train, self.seed = crop, train, int(seed)
         self.samples_per_scene = int(samples_per_scene) if train else 1
         self.view_size, self.align, self.cache = view_size, align, max(1, int(cache))
+        if not (math.isfinite(illuminant_jitter) and 0.0 <= illuminant_jitter <= 2.0):
+            raise ParameterError(f"MetaISPDataset: illuminant_jitter must be in [0, 2] (natural log of the largest "
+                                 f"factor), got {illuminant_jitter}")
+        self.illuminant_jitter = float(illuminant_jitter)
         self.epoch = 0
         self._cache: OrderedDict[int, PreparedScene] = OrderedDict()
 
@@ -384,10 +395,13 @@ class MetaISPDataset(Dataset):
         ph, pw = sc.packed.shape[1:]
         grid = make_attention_coords(ph, pw)[0, :, y:y + ch, x:x + cw].to(torch.float32)
         tgt = sc.targets[ids, :, 2 * y:2 * (y + ch), 2 * x:2 * (x + cw)].astype(np.float32)
+        raw, view, scaler = sc.packed[:, y:y + ch, x:x + cw], sc.view, sc.color_scaler
+        if rng is not None and self.illuminant_jitter > 0:
+            raw, view, scaler = _recolour(raw, view, scaler, np.exp(rng.uniform(-1, 1, 2) * self.illuminant_jitter))
         return {
-            "raw": torch.from_numpy(np.ascontiguousarray(sc.packed[:, y:y + ch, x:x + cw])),
-            "raw_full": torch.from_numpy(sc.view),
-            "color_scaler": torch.from_numpy(sc.color_scaler).reshape(4, 1, 1),
+            "raw": torch.from_numpy(np.ascontiguousarray(raw)),
+            "raw_full": torch.from_numpy(np.ascontiguousarray(view)),
+            "color_scaler": torch.from_numpy(np.ascontiguousarray(scaler)).reshape(4, 1, 1),
             "wb_known": torch.tensor([float(sc.wb_known)]),
             "coord": make_coord(ch, cw)[0],
             "coords": grid.contiguous(),
@@ -410,3 +424,13 @@ def split_scenes(scenes: Sequence[Any], val: int) -> tuple[list[Any], list[Any]]
 def default_val_count(n: int) -> int:
     """Scenes held out when the data has no train/val folders: 10 %, at least one (when n ≥ 2)."""
     return 0 if n < 2 else max(1, math.ceil(0.1 * n))
+
+
+def _recolour(raw: np.ndarray, view: np.ndarray, scaler: np.ndarray,
+              factors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Move the illuminant by (red, blue) ``factors``: packed (B, Gr, R, Gb) and view (B, G, R) times them,
+    the colour scaler (B, G, R, G) divided (its white-balanced product is unchanged)."""
+    red, blue = (float(f) for f in factors)
+    packed = np.array([blue, 1.0, red, 1.0], dtype=np.float32)
+    return (raw * packed[:, None, None], view * packed[[0, 1, 2], None, None],
+            (scaler / packed).astype(np.float32))

@@ -41,8 +41,8 @@ from ...stages import (
     unprocess,
 )
 
-__all__ = ["DeviceLook", "SYNTHETIC_DEVICES", "device_pipeline", "render_device", "synthesize_raw",
-           "camera_matrix", "write_scene", "write_devices", "saturation_matrix"]
+__all__ = ["DeviceLook", "SYNTHETIC_DEVICES", "ILLUMINANTS", "device_pipeline", "render_device", "synthesize_raw",
+           "planckian_gains", "camera_matrix", "write_scene", "write_devices", "saturation_matrix"]
 
 #: Rec. 709 luma weights (linear sRGB).
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -118,16 +118,50 @@ def render_device(frame: Frame, look: DeviceLook) -> np.ndarray:
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
-def synthesize_raw(srgb: np.ndarray, rng: np.random.Generator, *, gain_range: tuple[float, float] = (1.1, 3.2),
-                   noise: bool = False) -> Frame:
+#: How :func:`synthesize_raw` draws the scene illuminant.
+ILLUMINANTS = ("planckian", "independent")
+
+
+def planckian_gains(cam_to_xyz: np.ndarray, cct: float, duv: float = 0.0) -> tuple[float, float, float]:
+    """White-balance gains (R, 1, B) of a camera under a blackbody-like illuminant.
+
+    Parameters
+    ----------
+    cam_to_xyz : (3, 3) camera RGB → XYZ.
+    cct : correlated colour temperature in kelvin.
+    duv : distance from the Planckian locus in CIE 1960 uv (positive: greener).
+
+    Notes
+    -----
+    The illuminant's chromaticity comes from colour-science's Ohno (2013)
+    CCT/Duv → uv conversion; the camera's response to it is
+    ``cam_to_xyz⁻¹ · XYZ`` and the gains are green over each channel.
+    """
+    import colour  # noqa: PLC0415  (colour-science is slow to import; only synthetic data needs it)
+
+    uv = colour.temperature.CCT_to_uv(np.array([float(cct), float(duv)]), method="Ohno 2013")
+    xyz = colour.xy_to_XYZ(colour.UCS_uv_to_xy(uv))
+    resp = np.linalg.solve(np.asarray(cam_to_xyz, dtype=np.float64), xyz)
+    if not np.all(resp > 0):
+        raise InputError(f"planckian_gains: the camera responds negatively to a {cct:.0f} K illuminant ({resp}); "
+                         "check cam_to_xyz")
+    return float(resp[1] / resp[0]), 1.0, float(resp[1] / resp[2])
+
+
+def synthesize_raw(srgb: np.ndarray, rng: np.random.Generator, *, illuminant: str = "planckian",
+                   cct_range: tuple[float, float] = (2500.0, 8000.0), duv_sigma: float = 0.003,
+                   gain_range: tuple[float, float] = (1.1, 3.2), noise: bool = False) -> Frame:
     """Unprocess a display-sRGB image into a RAW under a random illuminant.
 
     Parameters
     ----------
     srgb : H×W×3 float in [0, 1] (even H, W).
     rng : the only source of randomness.
-    gain_range : red and blue white-balance gains are drawn log-uniformly from this range
-        (wider than Brooks' so the as-shot white balance carries real information).
+    illuminant : ``"planckian"``: a colour temperature drawn uniformly in mired over
+        ``cct_range`` with a Gaussian Duv of ``duv_sigma`` (daylight, tungsten and
+        fluorescent-like casts, as real scenes have them; :func:`planckian_gains`);
+        ``"independent"``: red and blue gains drawn independently, log-uniformly from
+        ``gain_range`` (casts off the locus too).
     noise : add Brooks' shot and read noise.
 
     Returns
@@ -135,9 +169,15 @@ def synthesize_raw(srgb: np.ndarray, rng: np.random.Generator, *, gain_range: tu
     Frame
         RAW_MOSAIC float32 (black 0, white 1) with ``wb_gains`` and ``cam_to_xyz``.
     """
+    if illuminant not in ILLUMINANTS:
+        raise InputError(f"synthesize_raw: illuminant must be one of {', '.join(ILLUMINANTS)}, got {illuminant!r}")
     cam = sample_camera(rng, noise="brooks" if noise else "none")
-    lo, hi = np.log(gain_range[0]), np.log(gain_range[1])
-    gains = (float(np.exp(rng.uniform(lo, hi))), 1.0, float(np.exp(rng.uniform(lo, hi))))
+    if illuminant == "planckian":
+        mired = rng.uniform(1e6 / max(cct_range), 1e6 / min(cct_range))
+        gains = planckian_gains(cam.cam_to_xyz, 1e6 / mired, float(rng.normal(0.0, duv_sigma)))
+    else:
+        lo, hi = np.log(gain_range[0]), np.log(gain_range[1])
+        gains = (float(np.exp(rng.uniform(lo, hi))), 1.0, float(np.exp(rng.uniform(lo, hi))))
     cam = CameraSample.from_matrix(cam.cam_to_xyz, gains, brightness=cam.brightness, cfa_pattern=cam.cfa_pattern,
                                    shot_noise=cam.shot_noise, read_noise=cam.read_noise)
     return unprocess(np.asarray(srgb, dtype=np.float32), cam, rng=rng, add_noise=noise).frame

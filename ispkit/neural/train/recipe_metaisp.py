@@ -9,7 +9,7 @@ SSIM and ΔE2000 per device.
 
 Loss (masked: pixels the optical flow could not align count for nothing)::
 
-    L1 + 0.2 (1 − SSIM) + 0.01 ΔE2000 [+ 0.01 angular error of the estimated colour scaler]
+    L1 + 0.2 (1 − SSIM) + 0.01 ΔE2000 [+ 0.1 angular error (degrees) of the estimated colour scaler]
 
 Configurations (``--config``): ``paper`` trains the released ``real_E``
 layout (``real_illuminants`` with ``--opt illuminant=1``) so the result loads
@@ -20,7 +20,15 @@ its loss), ``shared_look=0|1`` (ablation: one embedding for every device),
 ``use_wb=0|1`` (ablation: hide the as-shot white balance), ``align=0|1``
 (optical-flow warping of the targets), ``val=N`` (scenes held out when DIR
 has no ``train/`` and ``val/``), ``samples_per_scene=N``, ``view=N`` (global
-view side), ``val_crop=N``.
+view side), ``val_crop=N``, ``illuminant_jitter=J`` (recolour each training
+sample's illuminant by red/blue factors up to e^±J, the colour scaler
+compensating; default 0), ``head_warmup=N`` (steps training the illuminant
+head alone before the whole network, default :data:`HEAD_WARMUP` with the
+head; skipped on ``--resume``).
+
+With the head, the trained network keeps the head's field of view to the
+training crop (``MetaISPConfig.illum_patch``): on a whole frame its estimate
+is the average over crop-sized tiles.
 
 References
 ----------
@@ -41,11 +49,14 @@ from ...errors import ConfigError, ParameterError, unknown_name
 from ..models.metaisp import MetaISPConfig, MetaISPNet, make_attention_coords, make_coord
 from . import losses as L
 from .metaisp_data import MetaISPDataset, PreparedScene, default_val_count, read_devices, scan_scenes, split_scenes
+from .config import TrainConfig
 from .recipes import Recipe, RecipeArgs, register_recipe
+from .trainer import Trainer, TrainResult
 
 __all__ = [
     "SMALL_CONFIG", "TINY_CONFIG", "CONFIGS", "LOSS_WEIGHTS", "metaisp_config", "metaisp_forward",
-    "metaisp_loss", "metaisp_metrics", "build_metaisp_recipe", "render_scene", "illuminant_loss",
+    "metaisp_loss", "metaisp_metrics", "build_metaisp_recipe", "render_scene", "illuminant_loss", "scaler_rgb",
+    "pretrain_illuminant_head", "HEAD_WARMUP",
 ]
 
 #: A MetaISP that trains on a CPU: widths 16/32, embedding 32, a one-block XCiT of width 32
@@ -58,15 +69,23 @@ CONFIGS: dict[str, tuple[MetaISPConfig, int, int, int, float]] = {
     "small": (SMALL_CONFIG, 128, 128, 8, 2e-3),
     "paper": (MetaISPConfig(), 448, 448, 2, 1e-4),  # the release: 448² patches, 448² global view
 }
+#: Steps of 16 crops that train the illuminant head alone before the joint training (``--opt head_warmup``).
+HEAD_WARMUP = 3000
 #: Weights of the loss terms.
-LOSS_WEIGHTS = {"l1": 1.0, "ssim": 0.2, "deltae": 0.01, "illuminant": 0.01}
+LOSS_WEIGHTS = {"l1": 1.0, "ssim": 0.2, "deltae": 0.01, "illuminant": 0.1}
 
 
-def metaisp_config(name: str, *, devices: int = 3, illuminant: bool = False, iso_exp: bool = True) -> MetaISPConfig:
-    """The :class:`MetaISPConfig` of a named recipe configuration for ``devices`` devices."""
+def metaisp_config(name: str, *, devices: int = 3, illuminant: bool = False, iso_exp: bool = True,
+                   crop: int | None = None) -> MetaISPConfig:
+    """The :class:`MetaISPConfig` of a named recipe configuration for ``devices`` devices.
+
+    With the illuminant head and a training ``crop`` (mosaic pixels) the head keeps the field of
+    view it is trained on (``illum_patch = crop / 2`` packed pixels) when it later sees whole frames.
+    """
     if name not in CONFIGS:
         raise unknown_name("MetaISP training configuration", name, CONFIGS, "ispkit train metaisp --config")
-    return replace(CONFIGS[name][0], num_devices=devices, illuminant=illuminant, iso_exp=iso_exp)
+    patch = crop // 2 if illuminant and crop else None
+    return replace(CONFIGS[name][0], num_devices=devices, illuminant=illuminant, iso_exp=iso_exp, illum_patch=patch)
 
 
 def _expand(t: torch.Tensor, k: int) -> torch.Tensor:
@@ -125,20 +144,88 @@ def _masked_terms(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) 
             "ssim": L.ssim_loss(fill, target) / frac, "deltae": de}
 
 
-def _scaler_rgb(s: torch.Tensor) -> torch.Tensor:
+def scaler_rgb(s: torch.Tensor) -> torch.Tensor:
     """(B, G, R, G) colour scalers N×4×1×1 → N×3 (R, G, B)."""
     s = s.reshape(s.shape[0], 4)
     return torch.stack([s[:, 2], 0.5 * (s[:, 1] + s[:, 3]), s[:, 0]], dim=1)
 
 
 def illuminant_loss(batch: dict[str, Any]) -> torch.Tensor:
-    """Mean angular error (degrees) of the estimated colour scaler where the file's white balance is known."""
+    """Error of the estimated colour scaler where the file's white balance is known, in degrees.
+
+    The angle between the estimated and the true scaler (as R, G, B) plus the distance of the
+    estimate's green level from 1 in the same units (180/π per unit: a 1 % level error counts
+    as 0.57°), so the head's output is a colour scaler (green 1, as the file's) as well as
+    the right colour: the network multiplies the RAW by it.
+    """
     est = batch["est_color_scaler"]
     k = est.shape[0] // batch["color_scaler"].shape[0]
     true = _expand(batch["color_scaler"], k).to(est.dtype)
     known = _expand(batch["wb_known"], k).reshape(-1).to(est.dtype)
-    err = L.angular_error(_scaler_rgb(est), _scaler_rgb(true))
+    rgb = scaler_rgb(est)
+    err = L.angular_error(rgb, scaler_rgb(true)) + (180.0 / np.pi) * (rgb[:, 1] - 1.0).abs()
     return (err * known).sum() / known.sum().clamp_min(1.0)
+
+
+def pretrain_illuminant_head(model: MetaISPNet, data: MetaISPDataset, *, steps: int = 3000, batch_size: int = 16,
+                             lr: float = 3e-3, seed: int = 0, device: str | torch.device = "cpu",
+                             progress: Callable[[int, float], None] | None = None) -> float:
+    """Train the illuminant head alone (its layers and the embedding gate ``emb_4``) on the colour scaler.
+
+    Parameters
+    ----------
+    model : a :class:`MetaISPNet` with ``config.illuminant``.
+    data : training crops; samples whose white balance is unknown (``wb_known`` 0) are skipped.
+    steps, batch_size, lr : Adam with a cosine decay; the head is small, so 3000 steps of 16
+        crops take seconds to a minute on a CPU.
+    seed : the order of samples and epochs.
+    progress : called as ``progress(step, loss)`` every 100 steps.
+
+    Returns
+    -------
+    float
+        The mean angular error (degrees) of the last 100 steps' batches.
+
+    Notes
+    -----
+    Trained jointly from random weights, the head at first emits noise that
+    the rest of the network learns to distrust, and the render loss pulls it
+    away from the true illuminant; warmed up first, it starts the joint
+    training as a colour-constancy estimator (the rendering network then
+    learns to use its estimates). The loss is :func:`illuminant_loss`.
+    """
+    if not model.config.illuminant:
+        raise ParameterError("pretrain_illuminant_head: the model has no illuminant head (config.illuminant)")
+    if steps < 1 or batch_size < 1:
+        raise ParameterError(f"pretrain_illuminant_head: steps and batch_size must be >= 1, got {steps}, {batch_size}")
+    params = list(model.illumination.parameters()) + list(model.emb_4.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    rng = np.random.default_rng([seed, 7])
+    was_training = model.training
+    model.train()
+    recent: list[float] = []
+    per_epoch = max(1, len(data) // batch_size)
+    try:
+        for step in range(steps):
+            if hasattr(data, "set_epoch"):
+                data.set_epoch(1000 + step // per_epoch)
+            samples = [data[int(i)] for i in rng.integers(0, len(data), batch_size)]
+            batch = {k: torch.stack([x[k] for x in samples]).to(device) for k in ("raw", "color_scaler", "wb_known",
+                                                                               "mobile_id")}
+            emb = model.embed(batch["mobile_id"][:, 0]).detach()
+            batch["est_color_scaler"] = model.estimate_color_scaler(batch["raw"].clamp_min(0), emb)
+            loss = illuminant_loss(batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            recent = (recent + [float(loss.detach())])[-100:]
+            if progress is not None and (step + 1) % 100 == 0:
+                progress(step + 1, float(np.mean(recent)))
+    finally:
+        model.train(was_training)
+    return float(np.mean(recent))
 
 
 def metaisp_loss(weights: Mapping[str, float] | None = None) -> Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]:
@@ -246,6 +333,16 @@ def _int(extra: Mapping[str, str], key: str, default: int | None) -> int | None:
         raise ConfigError(f"ispkit train metaisp: --opt {key}={v!r} must be an integer") from None
 
 
+def _float(extra: Mapping[str, str], key: str, default: float) -> float:
+    v = extra.get(key)
+    if v is None:
+        return default
+    try:
+        return float(v)
+    except ValueError:
+        raise ConfigError(f"ispkit train metaisp: --opt {key}={v!r} must be a number") from None
+
+
 def _scene_lists(root: Path, devices: Sequence[str], val: int | None) -> tuple[list[Any], list[Any]]:
     if (root / "train").is_dir():
         train = scan_scenes(root / "train", devices)
@@ -259,22 +356,26 @@ def build_metaisp_recipe(args: RecipeArgs) -> Recipe:
     """Build the ``metaisp`` recipe from the command line (see the module docstring)."""
     name = args.config or "small"
     extra = dict(args.extra)
-    known = {"illuminant", "shared_look", "use_wb", "align", "val", "samples_per_scene", "view", "val_crop"}
+    known = {"illuminant", "shared_look", "use_wb", "align", "val", "samples_per_scene", "view", "val_crop",
+             "illuminant_jitter", "head_warmup"}
     for key in extra:
         if key not in known:
             raise unknown_name("metaisp option", key, sorted(known), "ispkit train metaisp --opt")
     root = Path(args.data)
     devices = read_devices(root)
     illuminant = _flag(extra, "illuminant", False)
-    cfg = metaisp_config(name, devices=len(devices), illuminant=illuminant)
+    if name not in CONFIGS:
+        raise unknown_name("MetaISP training configuration", name, CONFIGS, "ispkit train metaisp --config")
     _, view, crop, batch, lr = CONFIGS[name]
     crop = args.crop or crop
+    cfg = metaisp_config(name, devices=len(devices), illuminant=illuminant, crop=crop)
     view = _int(extra, "view", view)
     align = _flag(extra, "align", True)
     train_files, val_files = _scene_lists(root, devices, _int(extra, "val", None))
     seed = args.seed or 0
     train = MetaISPDataset(train_files, devices, crop=crop, train=True, seed=seed, view_size=view, align=align,
-                           samples_per_scene=_int(extra, "samples_per_scene", 8))
+                           samples_per_scene=_int(extra, "samples_per_scene", 8),
+                           illuminant_jitter=_float(extra, "illuminant_jitter", 0.0))
     val = MetaISPDataset(val_files, devices, crop=_int(extra, "val_crop", 2 * crop), train=False, view_size=view,
                          align=align) if val_files else None
     shared, use_wb = _flag(extra, "shared_look", False), _flag(extra, "use_wb", True)
@@ -284,9 +385,24 @@ def build_metaisp_recipe(args: RecipeArgs) -> Recipe:
     def forward(model: MetaISPNet, b: dict[str, Any]) -> torch.Tensor:
         return metaisp_forward(model, b, shared_look=shared, use_wb=use_wb)
 
-    return Recipe(model=MetaISPNet(cfg), train_data=train, val_data=val, loss=metaisp_loss(), forward=forward,
-                  metrics=metaisp_metrics(devices),
-                  config_overrides={"batch_size": batch, "lr": lr, "epochs": 20, "best_metric": "psnr"})
+    model, loss, metrics = MetaISPNet(cfg), metaisp_loss(), metaisp_metrics(devices)
+    warmup = _int(extra, "head_warmup", HEAD_WARMUP if illuminant else 0) or 0
+    if warmup and not illuminant:
+        raise ParameterError("ispkit train metaisp: --opt head_warmup needs the illuminant head (--opt illuminant=1)")
+
+    def run(fields: dict[str, Any], resume: bool) -> TrainResult:
+        config = TrainConfig(out_dir=Path(args.out), **fields)
+        trainer = Trainer(model, train, loss=loss, config=config, val_data=val, forward=forward, metrics=metrics)
+        if not (resume and trainer.last_path.is_file()):
+            say = print if config.progress else (lambda *_: None)
+            err = pretrain_illuminant_head(model, train, steps=warmup, seed=seed,
+                                           progress=lambda k, e: say(f"illuminant head warm-up {k}/{warmup}: {e:.2f}°"))
+            print(f"ispkit train: illuminant head warmed up for {warmup} steps ({err:.2f}° on training crops)")
+        return trainer.fit(resume=resume)
+
+    return Recipe(model=model, train_data=train, val_data=val, loss=loss, forward=forward, metrics=metrics,
+                  config_overrides={"batch_size": batch, "lr": lr, "epochs": 20, "best_metric": "psnr"},
+                  run=run if warmup else None)
 
 
 register_recipe("metaisp", build_metaisp_recipe)
