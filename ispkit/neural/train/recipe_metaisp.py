@@ -323,24 +323,16 @@ def _flag(extra: Mapping[str, str], key: str, default: bool) -> bool:
     raise ConfigError(f"ispkit train metaisp: --opt {key}={v!r} must be 0/1 (or true/false)")
 
 
-def _int(extra: Mapping[str, str], key: str, default: int | None) -> int | None:
+def _number(extra: Mapping[str, str], key: str, default: Any, kind: type = int) -> Any:
+    """``--opt key=value`` as ``kind`` (int or float), or ``default`` when absent."""
     v = extra.get(key)
     if v is None:
         return default
     try:
-        return int(v)
+        return kind(v)
     except ValueError:
-        raise ConfigError(f"ispkit train metaisp: --opt {key}={v!r} must be an integer") from None
-
-
-def _float(extra: Mapping[str, str], key: str, default: float) -> float:
-    v = extra.get(key)
-    if v is None:
-        return default
-    try:
-        return float(v)
-    except ValueError:
-        raise ConfigError(f"ispkit train metaisp: --opt {key}={v!r} must be a number") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"ispkit train metaisp: --opt {key}={v!r} must be {what}") from None
 
 
 def _scene_lists(root: Path, devices: Sequence[str], val: int | None) -> tuple[list[Any], list[Any]]:
@@ -369,14 +361,14 @@ def build_metaisp_recipe(args: RecipeArgs) -> Recipe:
     _, view, crop, batch, lr = CONFIGS[name]
     crop = args.crop or crop
     cfg = metaisp_config(name, devices=len(devices), illuminant=illuminant, crop=crop)
-    view = _int(extra, "view", view)
+    view = _number(extra, "view", view)
     align = _flag(extra, "align", True)
-    train_files, val_files = _scene_lists(root, devices, _int(extra, "val", None))
+    train_files, val_files = _scene_lists(root, devices, _number(extra, "val", None))
     seed = args.seed or 0
     train = MetaISPDataset(train_files, devices, crop=crop, train=True, seed=seed, view_size=view, align=align,
-                           samples_per_scene=_int(extra, "samples_per_scene", 8),
-                           illuminant_jitter=_float(extra, "illuminant_jitter", 0.0))
-    val = MetaISPDataset(val_files, devices, crop=_int(extra, "val_crop", 2 * crop), train=False, view_size=view,
+                           samples_per_scene=_number(extra, "samples_per_scene", 8),
+                           illuminant_jitter=_number(extra, "illuminant_jitter", 0.0, float))
+    val = MetaISPDataset(val_files, devices, crop=_number(extra, "val_crop", 2 * crop), train=False, view_size=view,
                          align=align) if val_files else None
     shared, use_wb = _flag(extra, "shared_look", False), _flag(extra, "use_wb", True)
     if shared and illuminant:
@@ -386,7 +378,7 @@ def build_metaisp_recipe(args: RecipeArgs) -> Recipe:
         return metaisp_forward(model, b, shared_look=shared, use_wb=use_wb)
 
     model, loss, metrics = MetaISPNet(cfg), metaisp_loss(), metaisp_metrics(devices)
-    warmup = _int(extra, "head_warmup", HEAD_WARMUP if illuminant else 0) or 0
+    warmup = _number(extra, "head_warmup", HEAD_WARMUP if illuminant else 0) or 0
     if warmup and not illuminant:
         raise ParameterError("ispkit train metaisp: --opt head_warmup needs the illuminant head (--opt illuminant=1)")
 

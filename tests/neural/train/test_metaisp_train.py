@@ -3,6 +3,7 @@ and a unit-sized version of benchmarks/metaisp_synthetic.py (tiny network, 64² 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import replace
@@ -340,24 +341,36 @@ def unit_benchmark(tmp_path_factory):
     """benchmarks/metaisp_synthetic.py in small: 8 scenes in :data:`EFFECT_LOOKS` (6 to train, 2 held out)
     and the variants trained on them, each trained once for every test below (one thread)."""
     root = tmp_path_factory.mktemp("metaisp_effects")
+    with _one_thread_quiet():
+        scenes = _unit_scenes(root, EFFECT_LOOKS, 8, seed=1)
+        train = scenes[:6]
+        nets = {"full": _train(train, root / "full"), "shared": _train(train, root / "shared", shared_look=True),
+                "head": _train(train, root / "head", illuminant=True, use_wb=False)}
+    return {"held": scenes[6:], **nets}
+
+
+@contextlib.contextmanager
+def _one_thread_quiet():
+    """One torch thread and no warnings while a fixture trains (restored after)."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rng = np.random.default_rng(1)
-            write_devices(root, EFFECT_LOOKS)
-            for i in range(8):
-                frame = synthesize_raw(_picture(rng), rng)
-                write_scene(root / f"scene{i}", frame, {k.name: render_device(frame, k) for k in EFFECT_LOOKS})
-            scenes = [prepare_scene(f, EFFECT_DEVICES, view_size=32, align=False)
-                      for f in scan_scenes(root, EFFECT_DEVICES)]
-            train = scenes[:6]
-            nets = {"full": _train(train, root / "full"), "shared": _train(train, root / "shared", shared_look=True),
-                    "head": _train(train, root / "head", illuminant=True, use_wb=False)}
+            yield
     finally:
         torch.set_num_threads(old)
-    return {"held": scenes[6:], **nets}
+
+
+def _unit_scenes(root, looks, n: int, seed: int) -> list:
+    """Write ``n`` synthetic scenes rendered in ``looks`` under ``root`` and return them prepared (no alignment)."""
+    rng = np.random.default_rng(seed)
+    write_devices(root, looks)
+    for i in range(n):
+        frame = synthesize_raw(_picture(rng), rng)
+        write_scene(root / f"scene{i:02d}", frame, {k.name: render_device(frame, k) for k in looks})
+    names = tuple(k.name for k in looks)
+    return [prepare_scene(f, names, view_size=32, align=False) for f in scan_scenes(root, names)]
 
 
 def _target(scene, i: int) -> np.ndarray:
@@ -399,13 +412,7 @@ def test_unit_sized_benchmark_directions(unit_benchmark):
     angular loss, estimates the colour scaler better than before training. Conditioning against one
     look for all: :func:`test_conditioning_beats_one_look_for_all`.
 
-    Not asserted: that the WB metadata (or the head) improves accuracy. At unit size the as-shot colour
-    scaler does not help yet, even where it decides the output: in trials with casts up to 6× and a
-    look rendering the red channel as monochrome, the WB-fed model was *behind* the WB-free one after
-    80 steps (held-out MSE 0.048 against 0.041; the head model 0.033), and with other looks at 120 steps
-    (0.035 against 0.029); only with the colour-scaler convolution initialised as a plain white balance
-    did it pull ahead, 0.0088 against 0.0120 at 300 steps — too slow, and too small a margin to hold on
-    every CPU. The benchmark measures the ablation at full length.
+    The metadata ablation: :func:`test_wb_metadata_matters_and_the_head_wins_most_of_it_back`.
     """
     held = unit_benchmark["held"]
     full, full0 = unit_benchmark["full"]
@@ -466,29 +473,17 @@ def wb_unit(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("metaisp_wb")
     look = EFFECT_LOOKS[2]
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rng = np.random.default_rng(2)
-            write_devices(root, (look,))
-            for i in range(WB_TRAIN + WB_HELD):
-                frame = synthesize_raw(_picture(rng), rng)
-                write_scene(root / f"scene{i:02d}", frame, {look.name: render_device(frame, look)})
-            scenes = [prepare_scene(f, (look.name,), view_size=32, align=False)
-                      for f in scan_scenes(root, (look.name,))]
-            train = scenes[:WB_TRAIN]
-            torch.manual_seed(0)
-            full = MetaISPNet(replace(TINY_CONFIG, num_devices=1))
-            data = MetaISPDataset(train, (look.name,), crop=64, seed=0, view_size=32, samples_per_scene=8)
-            cfg = TrainConfig(out_dir=root / "full", max_steps=UNIT_STEPS, batch_size=6, lr=3e-3, seed=0,
-                              device="cpu", progress=False, log_csv=False)
-            Trainer(full, data, loss=metaisp_loss(), config=cfg, forward=metaisp_forward).fit()
-            head = MetaISPNet(replace(TINY_CONFIG, num_devices=1, illuminant=True, illum_patch=32))
-            pretrain_illuminant_head(head, data, steps=UNIT_HEAD_WARMUP, seed=0)
-    finally:
-        torch.set_num_threads(old)
+    with _one_thread_quiet():
+        scenes = _unit_scenes(root, (look,), WB_TRAIN + WB_HELD, seed=2)
+        train = scenes[:WB_TRAIN]
+        torch.manual_seed(0)
+        full = MetaISPNet(replace(TINY_CONFIG, num_devices=1))
+        data = MetaISPDataset(train, (look.name,), crop=64, seed=0, view_size=32, samples_per_scene=8)
+        cfg = TrainConfig(out_dir=root / "full", max_steps=UNIT_STEPS, batch_size=6, lr=3e-3, seed=0,
+                          device="cpu", progress=False, log_csv=False)
+        Trainer(full, data, loss=metaisp_loss(), config=cfg, forward=metaisp_forward).fit()
+        head = MetaISPNet(replace(TINY_CONFIG, num_devices=1, illuminant=True, illum_patch=32))
+        pretrain_illuminant_head(head, data, steps=UNIT_HEAD_WARMUP, seed=0)
     return {"held": scenes[WB_TRAIN:], "full": full.eval(), "head": head.eval()}
 
 
