@@ -11,7 +11,8 @@ same data and steps:
     full       device embedding + as-shot WB (real_E-like)
     shared     one embedding for all devices (one look for all)
     no_wb      device embedding, WB metadata hidden
-    head       device embedding, WB hidden, illuminant head (real_illuminants-like)
+    head       device embedding, WB hidden, illuminant head (real_illuminants-like; the head is
+               trained alone first and averages 32² packed tiles on whole frames)
 
 and scored on held-out scenes (Kodak 20-24 and the N900 crop) against the exact,
 unshifted device renders: PSNR and mean CIEDE2000 per device, plus the default
@@ -19,10 +20,9 @@ classical pipeline. Interpolation: the full model's render at {A: 0.5, B: 0.5}
 against its renders for A and B.
 
 Run: ``nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/metaisp_synthetic.py [--steps N] [--config tiny|small]``.
-The default, 7000 steps per variant (about 740 s CPU per model on one thread), is the length the
-README table was measured at and the one where conditioning beats one look for all by >= 3 dB;
-``--steps 900`` gives a quick run (about 125 s CPU per model): smaller effects, and the WB
-ablation comes out differently there (see the README).
+The default, 7000 steps per variant (842-914 s CPU per model on one thread, the head variant's
+3000 warm-up steps of the head alone included), is the length the README table was measured at;
+``--steps 900`` gives a quick run with smaller effects.
 On a 2-core machine train the variants in two processes (``--work DIR --train-only --variants full,shared``
 and ``... --variants no_wb,head``), then ``--work DIR --eval-only``. The table printed is the README's.
 """
