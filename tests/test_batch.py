@@ -157,8 +157,11 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
 def test_ctrl_c_then_rerun_renders_each_file_once(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     good_folder(src, 6)
+    # 1.5 s per file: after the first output at least two rounds of files remain, so the interrupt lands
+    # mid-run even when this process is scheduled late (with 0.4 s a loaded CI machine once saw the
+    # whole batch finish, in 2.8 s, before the Ctrl-C took effect)
     proc = _cli(str(src), "-o", str(out), "--workers", "2", "--quiet",
-                env={"ISPKIT_BATCH_TEST_SLEEP": "0.4", "ISPKIT_BATCH_TEST_CRASH": "img 03"})
+                env={"ISPKIT_BATCH_TEST_SLEEP": "1.5", "ISPKIT_BATCH_TEST_CRASH": "img 03"})
     deadline = time.monotonic() + 120
     while not _jpgs(out) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
