@@ -148,20 +148,25 @@ def _jpgs(out: Path) -> list[Path]:
     return [p for p in out.rglob("img *.jpg") if ".thumbs" not in p.parts]
 
 
+def _default_sigint() -> None:
+    """Give the child Ctrl-C's default action, as in a terminal: a test run started in the background of a
+    non-interactive shell (``cmd &``, ``nohup``) ignores SIGINT, and children inherit that, so the batch
+    would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ispkit.cli", "batch", *args], cwd=REPO,
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
 
 
 @pytest.mark.slow
 def test_ctrl_c_then_rerun_renders_each_file_once(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     good_folder(src, 6)
-    # 1.5 s per file: after the first output at least two rounds of files remain, so the interrupt lands
-    # mid-run even when this process is scheduled late (with 0.4 s a loaded CI machine once saw the
-    # whole batch finish, in 2.8 s, before the Ctrl-C took effect)
     proc = _cli(str(src), "-o", str(out), "--workers", "2", "--quiet",
-                env={"ISPKIT_BATCH_TEST_SLEEP": "1.5", "ISPKIT_BATCH_TEST_CRASH": "img 03"})
+                env={"ISPKIT_BATCH_TEST_SLEEP": "0.4", "ISPKIT_BATCH_TEST_CRASH": "img 03"})
     deadline = time.monotonic() + 120
     while not _jpgs(out) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
